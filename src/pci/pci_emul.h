@@ -1,0 +1,78 @@
+/*
+ * PCI device emulations.  Each emulation file defines a `struct pci_devemu` and registers it
+ * with PCI_EMUL_SET(); the bus finds it by name (-s slot,NAME,...).  No central table.
+ *
+ * Life of a device, as in bhyve:
+ *   1. parse:    `-s 2,virtio-blk,/img,ro` -> node pci.0.2.0 {device=virtio-blk}, then the
+ *                emulation's pe_legacy_config(node, "/img,ro") adds path=/img, ro=true.
+ *   2. validate: pe_validate(node) checks every key of the node as set-up would, without
+ *                opening files or sockets (config.dump=true stops after this).
+ *   3. init:     pe_init(pi, node) at VM start: opens backends, sets config space and BARs.
+ * All three return 0 or -1 with a one-line message in `err` naming the bad argument.
+ */
+#ifndef BHYVE_PCI_EMUL_H
+#define BHYVE_PCI_EMUL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/linker_set.h"
+
+struct vm;
+struct vcpu;
+struct pci_devinst;
+
+#define PCI_MAXBUS   256
+#define PCI_MAXSLOT  32
+#define PCI_MAXFUNC  8
+#define PCI_BARMAX   5
+#define PCI_ERRLEN   256
+
+enum pcibar_type { PCIBAR_NONE, PCIBAR_IO, PCIBAR_MEM32, PCIBAR_MEM64, PCIBAR_MEMHI64 };
+
+struct pci_devemu {
+	const char *pe_emu;         /* name on the command line */
+	const char *pe_help;        /* one line for `-s help`: the conf syntax it takes */
+	/* Turn the comma-separated legacy option string (may be NULL) into keys under nvl. */
+	int (*pe_legacy_config)(config_node_t *nvl, const char *opts, char *err, size_t errlen);
+	/* Check the node's keys without side effects. */
+	int (*pe_validate)(config_node_t *nvl, char *err, size_t errlen);
+	/* Create the device at VM start. */
+	int (*pe_init)(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen);
+	void (*pe_deinit)(struct pci_devinst *pi);
+	/* Config-space hooks: return 0 if handled, nonzero to let the bus do the default. */
+	int (*pe_cfgwrite)(struct pci_devinst *pi, int offset, int bytes, uint32_t val);
+	int (*pe_cfgread)(struct pci_devinst *pi, int offset, int bytes, uint32_t *val);
+	/* BAR accesses: offset is relative to the BAR start. */
+	void (*pe_barwrite)(struct vcpu *vcpu, struct pci_devinst *pi, int baridx, uint64_t offset,
+			    int size, uint64_t value);
+	uint64_t (*pe_barread)(struct vcpu *vcpu, struct pci_devinst *pi, int baridx,
+			       uint64_t offset, int size);
+	/* Only on bus 0 (lpc). */
+	bool pe_bus0_only;
+};
+
+SET_DECLARE(pci_devemu_set, struct pci_devemu);
+#define PCI_EMUL_SET(x) DATA_SET(pci_devemu_set, x)
+
+/* Look up an emulation by name (NULL if unknown). */
+const struct pci_devemu *pci_emul_finddev(const char *name);
+
+/* Helpers for pe_legacy_config / pe_validate: parse "a,b=c,d" into keys of nvl, treating a
+ * bare word as `word=true`; and typical value checks. */
+int pci_parse_legacy_kv(config_node_t *nvl, const char *opts, char *err, size_t errlen);
+
+/* ---- LPC devices (-l NAME,conf) ---- */
+struct lpc_devemu {
+	const char *le_name;        /* com1, com2, com3, com4, bootrom, ... */
+	const char *le_help;
+	/* Turn "-l NAME,conf" into keys (e.g. lpc.com1.path=stdio). */
+	int (*le_legacy_config)(const char *name, const char *conf, char *err, size_t errlen);
+	int (*le_validate)(char *err, size_t errlen);
+};
+SET_DECLARE(lpc_devemu_set, struct lpc_devemu);
+#define LPC_EMUL_SET(x) DATA_SET(lpc_devemu_set, x)
+
+#endif

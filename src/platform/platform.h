@@ -1,0 +1,31 @@
+/*
+ * The PC platform of one VM on the software backend: 8259 pair, 8254 PIT, IOAPIC, one local
+ * APIC per vCPU, HPET, RTC/CMOS, ACPI PM timer and PM1 registers, port 0x80, the 0xCF9 and
+ * keyboard-controller reset paths.  Created after vm_setup(), before the vCPUs run.
+ */
+#ifndef BHYVE_PLATFORM_H
+#define BHYVE_PLATFORM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+struct vcpu;
+
+/* Create every platform device of `vm` and register its ports/MMIO.  Reads config keys
+ * (x86.x2apic, rtc.use_localtime, ...).  0, or -1 with a message in err. */
+int platform_create(struct vm *vm, char *err, size_t errlen);
+void platform_destroy(struct vm *vm);
+
+/* Software backend, at an instruction boundary with IF=1: the vector to deliver to vcpuid
+ * now (already moved to in-service, or ExtINT acknowledged at the 8259), or -1. */
+int platform_intr_ack(struct vm *vm, int vcpuid);
+/* MSRs that belong to the platform (IA32_APIC_BASE, x2APIC 0x800-0x8FF, TSC_DEADLINE):
+ * 0 handled, 1 not ours (caller applies the unknown-MSR policy), -1 #GP. */
+int platform_rdmsr(struct vm *vm, int vcpuid, uint32_t msr, uint64_t *val);
+int platform_wrmsr(struct vm *vm, int vcpuid, uint32_t msr, uint64_t val);
+
+/* SIGTERM: press the ACPI power button (PM1 status PWRBTN_STS + SCI). */
+void platform_power_button(struct vm *vm);
+
+#endif
