@@ -168,8 +168,13 @@ int bhyve_opt_set(const char *arg, char *err, size_t errlen)
 {
 	char sub[BHYVE_ERRLEN];
 
+	if (!strchr(arg, '=') || arg[0] == '=') {
+		snprintf(err, errlen, "-o %s: expected key=value", arg);
+		return -1;
+	}
 	if (config_parse_assignment(arg, sub, sizeof(sub)) < 0) {
-		snprintf(err, errlen, "-o %s", sub);
+		snprintf(err, errlen, "-o %s: the key conflicts with an existing one (a value "
+			 "cannot become a node, nor a node a value)", arg);
 		return -1;
 	}
 	return 0;

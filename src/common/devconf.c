@@ -7,6 +7,18 @@
 
 #include "common/parse.h"
 
+config_node_t *devconf_find_child(config_node_t *n, const char *name)
+{
+	char *path;
+	config_node_t *c;
+
+	if (asprintf(&path, "%s.%s", config_node_path(n), name) < 0)
+		abort();
+	c = config_find_node(path);
+	free(path);
+	return c;
+}
+
 struct keycheck {
 	const char *const *allowed;
 	char *err;

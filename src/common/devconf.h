@@ -13,6 +13,15 @@
 
 #include "common/config.h"
 
+/* Where config_node_foreach callbacks put a message. */
+struct devconf_err {
+	char *err;
+	size_t errlen;
+};
+
+/* An existing child node of n (no creation), or NULL. */
+config_node_t *devconf_find_child(config_node_t *n, const char *name);
+
 /* Every child of n (value or node) must be named in `allowed` (NULL-terminated). */
 int devconf_check_keys(config_node_t *n, const char *const *allowed, char *err, size_t errlen);
 

@@ -218,13 +218,32 @@ int lpc_device_parse(const char *opt, char *err, size_t errlen)
 	return rc;
 }
 
+static int lpc_cmp(const void *a, const void *b)
+{
+	const struct lpc_devemu *x = *(const struct lpc_devemu *const *)a;
+	const struct lpc_devemu *y = *(const struct lpc_devemu *const *)b;
+
+	return strcmp(x->le_name, y->le_name);
+}
+
 void lpc_print_supported_devices(FILE *out)
 {
 	struct lpc_devemu **pp;
+	const struct lpc_devemu **v;
+	size_t n = 0, i = 0;
 
-	fprintf(out, "LPC devices (-l lpcdev[,conf]):\n");
 	SET_FOREACH(pp, lpc_devemu_set)
-		fprintf(out, "  %-16s %s\n", (*pp)->le_name, (*pp)->le_help ? (*pp)->le_help : "");
+		n++;
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		abort();
+	SET_FOREACH(pp, lpc_devemu_set)
+		v[i++] = *pp;
+	qsort(v, n, sizeof(*v), lpc_cmp);
+	fprintf(out, "LPC devices (-l lpcdev[,conf]):\n");
+	for (i = 0; i < n; i++)
+		fprintf(out, "  %-16s %s\n", v[i]->le_name, v[i]->le_help ? v[i]->le_help : "");
+	free(v);
 }
 
 struct lpc_errbuf {
