@@ -120,6 +120,10 @@ int vm_mem_ranges(const struct vm *vm, uint64_t gpa[2], uint64_t len[2]);
 struct cpu_vm *vm_soft_cpu_vm(struct vm *vm);
 void vm_notify_write(struct vm *vm, uint64_t gpa, uint64_t len);
 
+/* The pid of the bhyve process running this VM, or 0 if none (a stale record of a process
+ * that died counts as none). */
+int vm_running_pid(struct vm *vm);
+
 /* Which suspend reason ended the VM (VM_SUSPEND_NONE while it runs). */
 enum vm_suspend_how vm_suspended(const struct vm *vm);
 const char *vm_suspend_name(enum vm_suspend_how how);
