@@ -386,13 +386,16 @@ static bool vcpu_events_locked(struct vcpu *v)
 	return !vm_is_suspended(vm);
 }
 
-static void vcpu_count_exit(struct vcpu *v, enum vm_exitcode code)
+void vcpu_count_exit(struct vcpu *v, enum vm_exitcode code)
 {
 	struct vm_shm_header *h = vm_header(v->vm);
 
 	v->stats.exits[code]++;
-	if (h != NULL)
+	if (h != NULL) {
 		h->stats[v->id].exits[code] = v->stats.exits[code];
+		if (v->vm->ops->insn_count)
+			h->stats[v->id].insns = v->vm->ops->insn_count(v);
+	}
 }
 
 static void *vcpu_thread(void *arg)

@@ -375,3 +375,11 @@ int vm_running_pid(struct vm *vm)
 		return pid;
 	return 0;
 }
+
+int vm_read_vcpu_stats(struct vm *vm, int vcpuid, struct vcpu_stats *st)
+{
+	if (vcpuid < 0 || vcpuid >= VM_MAXCPU)
+		return -1;
+	memcpy(st, &vm_header(vm)->stats[vcpuid], sizeof(*st));
+	return 0;
+}
