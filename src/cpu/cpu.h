@@ -151,7 +151,8 @@ void cpu_init_signal(struct cpu *cpu);
 void cpu_sipi(struct cpu *cpu, uint8_t vector);
 
 void cpu_get_regs(struct cpu *cpu, struct cpu_regs *regs);
-/* Loads the whole state, including hidden segment caches, flushes TLB and decoded code. */
+/* Loads the whole state, including hidden segment caches, flushes TLB and decoded code;
+ * clears the halted state and the interrupt shadow. */
 void cpu_set_regs(struct cpu *cpu, const struct cpu_regs *regs);
 
 /* Run until an exit; max_insns = 0 means no budget.  Returns exit->reason. */

@@ -355,14 +355,14 @@ H(grp3) {
 		NEXT;
 	}
 	uint64_t src = rd_rm(c, i, sz), m = cpu_size_mask(sz);
-	uint64_t a = cpu_get_reg(c, CPU_RAX, sz);
+	uint64_t a = cpu_get_reg(c, CPU_RAX, sz == 1 ? 2 : sz);
 	if (op == 4) {
-		unsigned __int128 p = (unsigned __int128)a * src;
+		unsigned __int128 p = (unsigned __int128)(a & m) * src;
 		uint64_t lo = (uint64_t)p & m, hi = sz == 8 ? (uint64_t)(p >> 64) : (uint64_t)(p >> bits) & m;
 		set_dx_ax(c, sz, lo, hi);
 		mul_flags(c, hi != 0, lo, sz);
 	} else if (op == 5) {
-		__int128 p = (__int128)(int64_t)sx(a, sz) * (int64_t)sx(src, sz);
+		__int128 p = (__int128)(int64_t)sx(a & m, sz) * (int64_t)sx(src, sz);
 		uint64_t lo = (uint64_t)p & m, hi = sz == 8 ? (uint64_t)(p >> 64) : (uint64_t)(p >> bits) & m;
 		set_dx_ax(c, sz, lo, hi);
 		mul_flags(c, p != (__int128)(int64_t)sx(lo, sz), lo, sz);

@@ -274,30 +274,35 @@ H(jcc) {
 H(jmp_rel) { return branch_to(c, ip_mask(i, CPU_NEXT_RIP(c, i) + i->imm)); }
 H(call_rel) {
 	uint64_t next = CPU_NEXT_RIP(c, i);
+	check_target(c, ip_mask(i, next + i->imm));
 	cpu_push(c, i->osz, next);
 	return branch_to(c, ip_mask(i, next + i->imm));
 }
 H(call_rel64) {
 	uint64_t next = CPU_NEXT_RIP(c, i), sp = c->r.gpr[CPU_RSP] - 8;
+	check_target(c, next + i->imm);
 	cpu_wr(c, CPU_SS, sp, 8, next);
 	c->r.gpr[CPU_RSP] = sp;
 	return branch_to(c, next + i->imm);
 }
 H(ret_near) {
-	uint64_t t = cpu_pop(c, i->osz);
 	uint64_t m = cpu_stack_mask(c), sp = c->r.gpr[CPU_RSP];
-	c->r.gpr[CPU_RSP] = (sp & ~m) | ((sp + i->imm) & m);
-	return branch_to(c, ip_mask(i, t));
+	uint64_t t = ip_mask(i, cpu_rd(c, CPU_SS, sp & m, i->osz));
+	check_target(c, t);
+	c->r.gpr[CPU_RSP] = (sp & ~m) | ((sp + i->osz + i->imm) & m);
+	return branch_to(c, t);
 }
 H(ret64) {
 	uint64_t sp = c->r.gpr[CPU_RSP];
 	uint64_t t = cpu_rd(c, CPU_SS, sp, 8);
+	check_target(c, t);
 	c->r.gpr[CPU_RSP] = sp + 8;
 	return branch_to(c, t);
 }
 H(jmp_rm) { return branch_to(c, ip_mask(i, rd_rm(c, i, i->osz))); }
 H(call_rm) {
-	uint64_t t = rd_rm(c, i, i->osz);
+	uint64_t t = ip_mask(i, rd_rm(c, i, i->osz));
+	check_target(c, t);
 	cpu_push(c, i->osz, CPU_NEXT_RIP(c, i));
 	return branch_to(c, ip_mask(i, t));
 }
@@ -415,7 +420,7 @@ static cpu_handler_fn sel_grp5(struct insn *i)
 	case 2: if (i->mode == 64) i->osz = 8; return call_rm;
 	case 3: case 5: return far_rm;
 	case 4: if (i->mode == 64) i->osz = 8; return jmp_rm;
-	case 6: return push_rm;
+	case 6: if (i->mode == 64 && i->osz == 4) i->osz = 8; return push_rm;
 	default: return NULL;
 	}
 }

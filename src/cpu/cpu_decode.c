@@ -63,7 +63,7 @@ static const uint16_t op1_attr[256] = {
 	[0xd0] = A_M | A_B, [0xd1] = A_M, [0xd2] = A_M | A_B, [0xd3] = A_M,
 	[0xd4] = A_I8 | A_NO64, [0xd5] = A_I8 | A_NO64, [0xd6] = A_NO64,
 	[0xd8 ... 0xdf] = A_M,
-	[0xe0 ... 0xe3] = A_I8 | A_B | A_F64, [0xe4] = A_I8 | A_B, [0xe5] = A_I8,
+	[0xe0 ... 0xe3] = A_I8 | A_F64, [0xe4] = A_I8 | A_B, [0xe5] = A_I8,
 	[0xe6] = A_I8 | A_B, [0xe7] = A_I8, [0xe8] = A_IZ | A_F64, [0xe9] = A_IZ | A_F64,
 	[0xea] = A_FAR | A_NO64, [0xeb] = A_I8 | A_F64, [0xec] = A_B, [0xee] = A_B,
 	[0xf6] = A_M | A_B | A_GRP3 | A_LOCK, [0xf7] = A_M | A_GRP3 | A_LOCK,
@@ -289,6 +289,7 @@ static bool dec_group_invalid(const struct insn *i, int mode)
 	case 0x120: case 0x122: return reg == 1 || reg == 5 || reg == 6 || reg > 8;
 	case 0x121: case 0x123: return reg > 7;
 	case 0x101: return mem && reg == 5;
+	case 0x178: case 0x179: return (i->pfx & (CPU_PFX_OPSZ | CPU_PFX_REP | CPU_PFX_REPNE)) != 0;
 	default: return false;
 	}
 }

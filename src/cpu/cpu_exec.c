@@ -249,6 +249,9 @@ static void run_loop(struct cpu *c)
 			struct cpu_block *b = block_get(c);
 			sync_epochs(c);
 			exec_one(c, b);
+			if (c->exit_reason)
+				return;
+			continue;
 		} else if ((c->irq_pending || c->nmi_pending) && take_interrupt(c)) {
 			continue;
 		}
@@ -434,6 +437,8 @@ void cpu_set_regs(struct cpu *c, const struct cpu_regs *regs)
 {
 	c->r = *regs;
 	c->r.rflags |= 2;
+	c->halted = false;   /* loading a state means "run from here" */
+	c->shadow = 0;
 	c->lf_op = CPU_LF_NONE;
 	cpu_update_mode(c);
 	cpu_tlb_flush(c, false);

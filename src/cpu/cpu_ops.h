@@ -101,9 +101,17 @@ static inline bool cas_host(void *p, int size, uint64_t *expected, uint64_t desi
 	}
 }
 
+/* 64-bit mode: a branch to a non-canonical address raises #GP(0) at the branch. */
+static inline void check_target(struct cpu *c, uint64_t t)
+{
+	if (CPU_UNLIKELY((uint64_t)(((int64_t)t << 16) >> 16) != t))
+		cpu_raise_gp(c, 0);
+}
+
 /* Branch to `target` (already masked); ends the block. */
 static inline int branch_to(struct cpu *c, uint64_t target)
 {
+	check_target(c, target);
 	c->r.rip = target;
 	return CPU_H_BRANCH;
 }
