@@ -170,6 +170,10 @@ static void unop_rm(struct cpu *c, const struct insn *i, int kind)
 
 H(inc_rm) { unop_rm(c, i, 0); NEXT; }
 H(dec_rm) { unop_rm(c, i, 1); NEXT; }
+H(inc_reg) { uint64_t a = cpu_get_reg(c, i->rm, i->osz); incdec_flags(c, false, i->osz, a, a + 1);
+	cpu_set_reg(c, i->rm, i->osz, a + 1); NEXT; }
+H(dec_reg) { uint64_t a = cpu_get_reg(c, i->rm, i->osz); incdec_flags(c, true, i->osz, a, a - 1);
+	cpu_set_reg(c, i->rm, i->osz, a - 1); NEXT; }
 H(inc_r32) { uint64_t a = cpu_get_reg(c, i->reg, i->osz); incdec_flags(c, false, i->osz, a, a + 1);
 	cpu_set_reg(c, i->reg, i->osz, a + 1); NEXT; }
 H(dec_r32) { uint64_t a = cpu_get_reg(c, i->reg, i->osz); incdec_flags(c, true, i->osz, a, a - 1);
@@ -713,8 +717,8 @@ cpu_handler_fn cpu_alu_select(struct insn *i)
 	case 0x40 ... 0x47: return inc_r32;
 	case 0x48 ... 0x4f: return dec_r32;
 	case 0xfe: case 0xff:
-		if (reg == 0) return inc_rm;
-		if (reg == 1) return dec_rm;
+		if (reg == 0) return mem ? inc_rm : inc_reg;
+		if (reg == 1) return mem ? dec_rm : dec_reg;
 		return NULL;
 	case 0xf6: case 0xf7:
 		if (reg <= 1)

@@ -204,15 +204,16 @@ static int dec_prefix(struct insn *i, uint8_t b, int mode)
 	case 0xf3: i->pfx = (i->pfx & ~CPU_PFX_REPNE) | CPU_PFX_REP; break;
 	case 0x66: i->pfx |= CPU_PFX_OPSZ; break;
 	case 0x67: i->pfx |= CPU_PFX_ADSZ; break;
-	case 0x26: i->seg = CPU_ES; i->pfx |= CPU_PFX_SEG; break;
-	case 0x2e: i->seg = CPU_CS; i->pfx |= CPU_PFX_SEG; break;
-	case 0x36: i->seg = CPU_SS; i->pfx |= CPU_PFX_SEG; break;
-	case 0x3e: i->seg = CPU_DS; i->pfx |= CPU_PFX_SEG; break;
+	/* ES/CS/SS/DS overrides are ignored in 64-bit mode (the default segment stays, which
+	 * matters for #SS vs #GP on non-canonical stack references) */
+	case 0x26: if (mode != 64) { i->seg = CPU_ES; i->pfx |= CPU_PFX_SEG; } break;
+	case 0x2e: if (mode != 64) { i->seg = CPU_CS; i->pfx |= CPU_PFX_SEG; } break;
+	case 0x36: if (mode != 64) { i->seg = CPU_SS; i->pfx |= CPU_PFX_SEG; } break;
+	case 0x3e: if (mode != 64) { i->seg = CPU_DS; i->pfx |= CPU_PFX_SEG; } break;
 	case 0x64: i->seg = CPU_FS; i->pfx |= CPU_PFX_SEG; break;
 	case 0x65: i->seg = CPU_GS; i->pfx |= CPU_PFX_SEG; break;
 	default: return 0;
 	}
-	(void)mode;
 	return 1;
 }
 

@@ -32,6 +32,7 @@ void cpu_update_mode(struct cpu *c)
 	else
 		c->cpl = (c->r.seg[CPU_SS].attr >> 5) & 3;
 	c->user = c->cpl == 3;
+	c->xlat_gen++;
 	c->stack32 = (c->r.seg[CPU_SS].attr & 0x4000) != 0;
 }
 
@@ -91,6 +92,8 @@ static void block_decode(struct cpu *c, struct cpu_block *b, const uint8_t *host
 	unsigned off = 0, pgoff = la & 0xfff;
 	b->key = key;
 	b->page = pg;
+	b->link[0] = b->link[1] = NULL;
+	b->link_rip[0] = b->link_rip[1] = ~0ull;
 	b->gen = __atomic_load_n(&c->vm->page_gen[pg], __ATOMIC_ACQUIRE);
 	mark_code_page(c, pg);
 	b->n = 0;
@@ -227,8 +230,38 @@ static void set_exit(struct cpu *c, int reason)
 	c->exit_reason = reason;
 }
 
+static inline bool block_valid(struct cpu *c, const struct cpu_block *b)
+{
+	return b->gen == __atomic_load_n(&c->vm->page_gen[b->page], __ATOMIC_RELAXED) &&
+	       c->vm->page_code[b->page];
+}
+
+/* The block for c->r.rip: through prev's links when they still hold, else the cache. */
+static struct cpu_block *next_block(struct cpu *c, struct cpu_block *prev)
+{
+	uint64_t rip = c->r.rip;
+	if (prev) {
+		for (int k = 0; k < 2; k++) {
+			struct cpu_block *l = prev->link[k];
+			if (prev->link_rip[k] == rip && l && l->key == prev->link_key[k] &&
+			    prev->link_xgen[k] == c->xlat_gen && block_valid(c, l))
+				return l;
+		}
+	}
+	struct cpu_block *b = block_get(c);
+	if (prev && b->key != ~0ull && prev->key != ~0ull) {
+		int k = prev->link_next++ & 1;
+		prev->link[k] = b;
+		prev->link_rip[k] = rip;
+		prev->link_key[k] = b->key;
+		prev->link_xgen[k] = c->xlat_gen;
+	}
+	return b;
+}
+
 static void run_loop(struct cpu *c)
 {
+	struct cpu_block *prev = NULL;
 	for (;;) {
 		if (CPU_UNLIKELY(c->kick)) {
 			c->kick = 0;
@@ -261,8 +294,9 @@ static void run_loop(struct cpu *c)
 		}
 		if (c->exit_reason)
 			return;
-		struct cpu_block *b = block_get(c);
+		struct cpu_block *b = next_block(c, prev);
 		sync_epochs(c);
+		prev = b;
 		if (CPU_UNLIKELY(c->icount + b->n > c->budget_end))
 			exec_one(c, b);
 		else

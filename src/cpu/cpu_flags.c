@@ -9,9 +9,16 @@ static inline uint64_t lf_sign(uint64_t v, int size)
 	return (v >> (size * 8 - 1)) & 1;
 }
 
+static uint32_t lf_cf(struct cpu *c);
+
 static inline uint32_t lf_parity(uint64_t v)
 {
 	return __builtin_parity((unsigned)(v & 0xff)) ? 0 : CPU_PF;
+}
+
+uint32_t cpu_lazy_cf(struct cpu *c)
+{
+	return c->lf_op == CPU_LF_NONE ? (uint32_t)c->r.rflags & 1 : lf_cf(c);
 }
 
 static uint32_t lf_cf(struct cpu *c)
@@ -77,6 +84,13 @@ uint32_t cpu_status_flags(struct cpu *c)
 bool cpu_cond(struct cpu *c, int cc)
 {
 	bool r;
+	if (c->lf_op != CPU_LF_NONE && ((cc >> 1) == 2 || (cc >> 1) == 4)) {
+		/* ZF and SF come straight from the result for every lazy operation */
+		int sh = 64 - c->lf_size * 8;
+		int64_t v = (int64_t)(c->lf_res << sh);
+		r = (cc >> 1) == 2 ? v == 0 : v < 0;
+		goto out;
+	}
 	if (c->lf_op == CPU_LF_SUB) {
 		int sh = 64 - c->lf_size * 8;
 		uint64_t a = c->lf_s1 << sh, b = c->lf_s2 << sh;

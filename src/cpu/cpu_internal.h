@@ -170,6 +170,12 @@ struct cpu_block {
 	uint32_t gen;           /* page generation when decoded */
 	uint16_t n;             /* number of guest instructions (excludes a terminator) */
 	uint16_t bytes;
+	uint32_t link_next;     /* which link slot to replace next */
+	/* chaining: cached successors (rip -> block), valid while the key, the page generation
+	 * and the CPU's translation generation (c->xlat_gen) still match */
+	struct cpu_block *link[2];
+	uint64_t link_rip[2], link_key[2];
+	uint64_t link_xgen[2];
 	struct insn insns[CPU_BLOCK_MAX + 1];
 };
 
@@ -238,6 +244,7 @@ struct cpu {
 	struct cpu_tlb_entry tlb[3][2][CPU_TLB_SIZE];
 	uint32_t code_epoch;
 	uint32_t memmap_epoch;
+	uint64_t xlat_gen;           /* bumped on TLB flushes and mode/CPL/CS changes */
 
 	/* decoded block cache */
 	struct cpu_block *blocks;    /* 1 << CPU_BLOCK_HASH_BITS entries */

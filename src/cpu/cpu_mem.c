@@ -206,6 +206,7 @@ void cpu_tlb_flush(struct cpu *c, bool keep_global)
 {
 	struct cpu_tlb_entry *e = &c->tlb[0][0][0];
 	size_t n = sizeof(c->tlb) / sizeof(c->tlb[0][0][0]);
+	c->xlat_gen++;
 	for (size_t k = 0; k < n; k++)
 		if (!keep_global || !(e[k].gpa & 1))
 			e[k].tag = ~0ull;

@@ -30,11 +30,12 @@ static inline uint32_t szp_flags(uint64_t r, int size)
 	return parity_flag(r) | (r ? 0 : CPU_ZF) | (msb(r, size) ? CPU_SF : 0);
 }
 
+uint32_t cpu_lazy_cf(struct cpu *c);
 static inline uint32_t get_cf(struct cpu *c)
 {
 	if (c->lf_op == CPU_LF_NONE)
 		return (uint32_t)c->r.rflags & 1;
-	return cpu_status_flags(c) & CPU_CF;
+	return cpu_lazy_cf(c);
 }
 
 static inline void set_lf(struct cpu *c, int op, int size, uint64_t a, uint64_t b, uint64_t r)

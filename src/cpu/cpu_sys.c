@@ -531,8 +531,9 @@ H(grp15) {
 		}
 		cpu_raise_ud(c);
 	}
-	if (reg == 7) {       /* CLFLUSH: check the address like a read */
-		cpu_seg_lin(c, i->seg, cpu_ea(c, i), 1, CPU_ACC_R);
+	if (reg == 7) {       /* CLFLUSH: checked like a read (segment, #PF), nothing accessed */
+		uint64_t la = cpu_seg_lin(c, i->seg, cpu_ea(c, i), 1, CPU_ACC_R);
+		cpu_lin_ptr(c, la, CPU_ACC_R, c->user);
 		NEXT;
 	}
 	cpu_raise_ud(c);
