@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/config.h"
 #include "common/linker_set.h"
@@ -64,6 +65,18 @@ const struct pci_devemu *pci_emul_finddev(const char *name);
  * bare word as `word=true`; and typical value checks. */
 int pci_parse_legacy_kv(config_node_t *nvl, const char *opts, char *err, size_t errlen);
 
+/* ---- The -s slot table (src/pci/pci_emul.c) ----
+ * The configuration tree is the table: a slot/function is in use when pci.B.S.F.device is set.
+ * -s "[[bus:]slot[:func]],emulation[,conf]": checks the numbers, refuses an unknown emulation,
+ * a used slot/function and lpc off bus 0, then sets device= and runs pe_legacy_config.  */
+int pci_parse_slot(const char *opt, char *err, size_t errlen);
+/* `-s help`: every registered emulation with its pe_help, sorted by name. */
+void pci_print_supported_devices(FILE *out);
+/* Check every pci.B.S.F node of the tree: numbers, device=, pe_validate. */
+int pci_validate_all(char *err, size_t errlen);
+/* Bus/slot/function of a pci.B.S.F node (from its path); -1 if it is not one. */
+int pci_node_bsf(const config_node_t *n, int *bus, int *slot, int *func);
+
 /* ---- LPC devices (-l NAME,conf) ---- */
 struct lpc_devemu {
 	const char *le_name;        /* com1, com2, com3, com4, bootrom, ... */
@@ -74,5 +87,14 @@ struct lpc_devemu {
 };
 SET_DECLARE(lpc_devemu_set, struct lpc_devemu);
 #define LPC_EMUL_SET(x) DATA_SET(lpc_devemu_set, x)
+
+/* Look up an LPC device by name, case-insensitively (NULL if unknown). */
+const struct lpc_devemu *lpc_finddev(const char *name);
+/* -l "NAME[,conf]": refuses an unknown device and a device given twice. */
+int lpc_device_parse(const char *opt, char *err, size_t errlen);
+/* `-l help`. */
+void lpc_print_supported_devices(FILE *out);
+/* le_validate of every LPC device. */
+int lpc_validate_all(char *err, size_t errlen);
 
 #endif

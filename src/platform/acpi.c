@@ -98,12 +98,12 @@ static long acpi_fadt(struct acpi_ctx *c, const struct fw_info *fi, uint64_t fac
 	acpi_put32(p + 56, PORT_PM1A_EVT);
 	acpi_put32(p + 64, PORT_PM1A_CNT);
 	acpi_put32(p + 76, PORT_PM_TMR);
-	p[88] = 4;                             /* PM1_EVT_LEN: status + enable */
-	p[89] = 2;                             /* PM1_CNT_LEN */
-	p[91] = 4;                             /* PM_TMR_LEN */
+	p[88] = PM1_EVT_LEN;                   /* status + enable */
+	p[89] = PM1_CNT_LEN;
+	p[91] = PM_TMR_LEN;
 	acpi_put16(p + 96, 101);               /* P_LVL2_LAT > 100: no C2 */
 	acpi_put16(p + 98, 1001);              /* P_LVL3_LAT > 1000: no C3 */
-	p[108] = 0x32;                         /* CMOS century register */
+	p[108] = RTC_CENTURY_REG;
 	/* IAPC_BOOT_ARCH: legacy devices present; no 8042 (bit 1 clear); VGA absent (bit 2)
 	 * unless there is a display; MSI works; ASPM must not be touched (bit 4). */
 	acpi_put16(p + 109, (uint16_t)(0x0001 | (fi->vga ? 0 : 0x0004) | 0x0010));

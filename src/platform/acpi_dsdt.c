@@ -18,8 +18,8 @@ static void dsdt_s5(struct aml *a)
 	/* Package {SLP_TYPa, SLP_TYPb, reserved, reserved} */
 	aml_name(a, "\\_S5");
 	aml_package_begin(a, 4);
-	aml_integer(a, ACPI_S5_SLP_TYP);
-	aml_integer(a, ACPI_S5_SLP_TYP);
+	aml_integer(a, ACPI_SLP_TYP_S5);
+	aml_integer(a, ACPI_SLP_TYP_S5);
 	aml_integer(a, 0);
 	aml_integer(a, 0);
 	aml_end(a);

@@ -81,14 +81,18 @@
 #define PORT_PM1A_CNT         0x404   /* PM1a control (SLP_TYP/SLP_EN) */
 #define PORT_PM_TMR           0x408   /* ACPI PM timer, 24-bit, 3.579545 MHz */
 #define PORT_SMI_CMD          0xB2    /* SMI command port for ACPI enable/disable */
-/* Values the OS writes to PORT_SMI_CMD (FADT ACPI_ENABLE / ACPI_DISABLE) to hand the fixed
- * hardware to ACPI (PM1 control SCI_EN set) or take it back. */
+/* FADT values (src/platform/pm.c implements them): writing ACPI_ENABLE to SMI_CMD sets
+ * PM1_CNT.SCI_EN, ACPI_DISABLE clears it; the DSDT's \_S5 package gives SLP_TYP = ACPI_SLP_TYP_S5,
+ * and PM1a_CNT with SLP_EN and that SLP_TYP powers the VM off.  Block lengths for the FADT. */
 #define ACPI_ENABLE_VALUE     0xA0
 #define ACPI_DISABLE_VALUE    0xA1
-/* SLP_TYP the DSDT's \_S5 package names: writing SLP_TYP=5 with SLP_EN to PM1a control powers
- * the VM off.  The SCI is ISA IRQ 9 / GSI 9, level triggered, active high (MADT override,
- * MP table entry). */
-#define ACPI_S5_SLP_TYP       5
+#define ACPI_SLP_TYP_S5       5
+#define PM1_EVT_LEN           4
+#define PM1_CNT_LEN           2
+#define PM_TMR_LEN            4
+/* RTC CMOS century register (FADT.CENTURY). */
+#define RTC_CENTURY_REG       0x32
+/* The SCI is ISA IRQ 9 / GSI 9, level triggered, active high (MADT override, MP table). */
 #define PORT_PCI_IO_BASE      0x2000  /* I/O BARs are allocated from here */
 #define PORT_PCI_IO_END       0x10000
 

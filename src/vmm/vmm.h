@@ -66,6 +66,8 @@ int vm_get_boot_state(struct vm *vm, struct vm_boot_state *bs);
 /* Configure the run-time side (backend, vCPU count, options from the config tree) once per
  * bhyve process, after vm_open.  Reads config keys itself (cpus, x86.*, ...). */
 int vm_setup(struct vm *vm, enum vm_backend_kind backend, int ncpus);
+/* The message of the last vm_setup failure. */
+const char *vm_last_error(const struct vm *vm);
 int vm_ncpus(const struct vm *vm);
 struct vcpu *vm_vcpu(struct vm *vm, int id);
 int vcpu_id(const struct vcpu *vcpu);
@@ -88,5 +90,63 @@ void vcpu_notify_intr(struct vm *vm, int vcpuid);
 void vcpu_inject_nmi(struct vm *vm, int vcpuid);
 void vcpu_send_init(struct vm *vm, int vcpuid);
 void vcpu_send_sipi(struct vm *vm, int vcpuid, uint8_t vector);
+
+/* ---- Additions by the VM core (vmm helper) ---- */
+
+/* Longest VM name (bhyve's rule: 1..31 characters of [A-Za-z0-9_.-], not starting with '-' or
+ * '.'); the shm object is "/bhyve.<name>". */
+#define VM_NAME_LEN 31
+#define VM_SHM_PREFIX "/bhyve."
+
+/* Per-VM state of other parts (inout table, MMIO ranges, clock, platform, PCI...): each part
+ * keeps its pointer in its own slot instead of a global, so several VMs can exist in one
+ * process (unit tests).  Slots start NULL; the owner frees its data in its destroy function. */
+enum vm_slot {
+	VM_SLOT_INOUT, VM_SLOT_MMIO, VM_SLOT_VCLOCK, VM_SLOT_PLATFORM, VM_SLOT_PCI,
+	VM_SLOT_FIRMWARE, VM_SLOT_GDB, VM_SLOT_SPARE1, VM_SLOT_SPARE2, VM_SLOT_SPARE3,
+	VM_SLOT_COUNT
+};
+void *vm_slot_get(const struct vm *vm, enum vm_slot slot);
+void vm_slot_set(struct vm *vm, enum vm_slot slot, void *p);
+
+/* A VM that lives only in this process (no shm object; RAM is anonymous memory): unit tests
+ * and tools that need a scratch VM.  Same layout rules as vm_create; vm_close frees it. */
+struct vm *vm_create_anon(uint64_t memsize);
+
+/* Guest-physical RAM ranges in ascending order, as (gpa, len) pairs: low RAM, then RAM from
+ * 4 GiB; returns the count (1 or 2). */
+int vm_mem_ranges(const struct vm *vm, uint64_t gpa[2], uint64_t len[2]);
+
+/* The software CPU's view of this VM's memory (NULL before vm_setup or on KVM).  Loaders and
+ * DMA that write guest code behind the CPU's back call vm_notify_write. */
+struct cpu_vm *vm_soft_cpu_vm(struct vm *vm);
+void vm_notify_write(struct vm *vm, uint64_t gpa, uint64_t len);
+
+/* The pid of the bhyve process running this VM, or 0 if none (a stale record of a process
+ * that died counts as none). */
+int vm_running_pid(struct vm *vm);
+
+/* Which suspend reason ended the VM (VM_SUSPEND_NONE while it runs). */
+enum vm_suspend_how vm_suspended(const struct vm *vm);
+const char *vm_suspend_name(enum vm_suspend_how how);
+
+/* Options that vm_setup reads from the config tree (exposed for tests and bhyvectl). */
+struct vm_options {
+	bool vmexit_on_hlt;        /* -H, x86.vmexit_on_hlt: a halted vCPU sleeps (else polls) */
+	bool vmexit_on_pause;      /* -P, x86.vmexit_on_pause */
+	bool strictmsr;            /* !-w, x86.strictmsr: #GP on unknown MSRs (default true) */
+	int sockets, cores, threads;
+};
+const struct vm_options *vm_get_options(const struct vm *vm);
+
+/* Per-vCPU run statistics (bhyvectl --get-stats reads what the running bhyve kept). */
+struct vcpu_stats {
+	uint64_t exits[32];        /* by enum vm_exitcode (vm_exit.h) */
+	uint64_t insns;            /* retired instructions (soft backend) */
+};
+int vcpu_get_stats(struct vcpu *vcpu, struct vcpu_stats *st);
+/* The statistics a bhyve process running this VM publishes in the shm header (another
+ * process's view; zero if it never ran).  0, or -1 for a bad vCPU number. */
+int vm_read_vcpu_stats(struct vm *vm, int vcpuid, struct vcpu_stats *st);
 
 #endif

@@ -354,8 +354,8 @@ static void check_dsdt(const uint8_t *d, const struct fw_info *fi, int ncom)
 	rd_termlist(&r, r.end);
 	CHECK_EQ(r.bad, 0);
 	CHECK(r.p == d + rd32(d + 4));
-	CHECK_EQ(r.s5_typ[0], ACPI_S5_SLP_TYP);
-	CHECK_EQ(r.s5_typ[1], ACPI_S5_SLP_TYP);
+	CHECK_EQ(r.s5_typ[0], ACPI_SLP_TYP_S5);
+	CHECK_EQ(r.s5_typ[1], ACPI_SLP_TYP_S5);
 	CHECK_EQ(r.prt_count, 128);
 	CHECK_EQ(r.prt_wrong, 0);
 	CHECK_EQ(r.com_seen, ncom);

@@ -1,0 +1,19 @@
+/*
+ * The guest CPU topology from the configuration tree (-c): keys cpus, sockets, cores, threads.
+ * Unset sockets/cores/threads default to 1, except that a lone cpus=N means N sockets of one
+ * core and one thread (bhyve's -c N); unset cpus is the product of the others.  The product
+ * must equal cpus and lie in 1..VM_MAXCPU.
+ */
+#ifndef BHYVE_TOPOLOGY_H
+#define BHYVE_TOPOLOGY_H
+
+#include <stddef.h>
+
+struct bhyve_topology {
+	unsigned cpus, sockets, cores, threads;
+};
+
+/* 0, or -1 with a one-line message naming the offending key(s). */
+int bhyve_topology_get(struct bhyve_topology *t, char *err, size_t errlen);
+
+#endif

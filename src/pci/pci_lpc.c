@@ -1,0 +1,287 @@
+/*
+ * The LPC PCI-ISA bridge (-s N,lpc) and the devices behind it (-l): the 16550 UARTs com1..com4
+ * and the boot ROM.  The bridge itself exists on bus 0 only, as in bhyve.
+ *
+ * Keys: lpc.comN.path=stdio|/dev/xxx; lpc.bootrom=FILE, lpc.bootvars=VARSFILE (a second file
+ * for UEFI variables), lpc.fwcfg=bhyve|qemu.
+ */
+#include "pci/pci_emul.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/devconf.h"
+
+/* ---- the bridge ---- */
+
+static int lpc_legacy_config(config_node_t *nvl, const char *opts, char *err, size_t errlen)
+{
+	if (opts && *opts) {
+		snprintf(err, errlen, "'%s': lpc takes no options (use -l for its devices)", opts);
+		return -1;
+	}
+	return 0;
+}
+
+static int lpc_validate(config_node_t *nvl, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "device", NULL };
+
+	return devconf_check_keys(nvl, keys, err, errlen);
+}
+
+static const struct pci_devemu pci_de_lpc = {
+	.pe_emu = "lpc",
+	.pe_help = "LPC PCI-ISA bridge with com1-com4 and the boot ROM (bus 0 only; see -l)",
+	.pe_legacy_config = lpc_legacy_config,
+	.pe_validate = lpc_validate,
+	.pe_bus0_only = true,
+};
+PCI_EMUL_SET(pci_de_lpc);
+
+/* ---- com1..com4 ---- */
+
+static int lpc_com_legacy(const char *name, const char *conf, char *err, size_t errlen)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "lpc.%s", name);
+	if (config_find_node(path)) {
+		snprintf(err, errlen, "%s is configured twice", name);
+		return -1;
+	}
+	if (!conf || !*conf) {
+		snprintf(err, errlen, "%s needs a TTY backend (stdio or /dev/xxx)", name);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "lpc.%s.path", name);
+	if (config_set(path, conf) < 0) {
+		snprintf(err, errlen, "cannot set %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int lpc_com_check(const char *name, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "path", NULL };
+	char path[32];
+	config_node_t *n;
+
+	snprintf(path, sizeof(path), "lpc.%s", name);
+	n = config_find_node(path);
+	if (!n) {
+		if (config_get_raw(path)) {
+			snprintf(err, errlen, "%s=%s: expected %s.path=stdio|/dev/xxx", path,
+				 config_get_raw(path), path);
+			return -1;
+		}
+		return 0;
+	}
+	if (devconf_check_keys(n, keys, err, errlen) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "lpc.%s.path", name);
+	return devconf_tty_check(path, config_get(path), err, errlen);
+}
+
+#define LPC_COM(N)                                                                       \
+	static int lpc_com##N##_validate(char *err, size_t errlen)                       \
+	{                                                                                \
+		return lpc_com_check("com" #N, err, errlen);                             \
+	}                                                                                \
+	static const struct lpc_devemu lpc_de_com##N = {                                 \
+		.le_name = "com" #N,                                                     \
+		.le_help = "16550 UART: stdio | /dev/xxx",                               \
+		.le_legacy_config = lpc_com_legacy,                                      \
+		.le_validate = lpc_com##N##_validate,                                    \
+	};                                                                               \
+	LPC_EMUL_SET(lpc_de_com##N)
+
+LPC_COM(1);
+LPC_COM(2);
+LPC_COM(3);
+LPC_COM(4);
+
+/* ---- boot ROM ---- */
+
+/* One token after the ROM file: a VARS file, or fwcfg=bhyve|qemu. */
+static int bootrom_token(const char *tok, char *err, size_t errlen)
+{
+	if (strncmp(tok, "fwcfg=", 6) == 0)
+		return config_set("lpc.fwcfg", tok + 6);
+	if (strchr(tok, '=')) {
+		snprintf(err, errlen, "'%s': unknown bootrom option", tok);
+		return -1;
+	}
+	if (config_get_raw("lpc.bootvars")) {
+		snprintf(err, errlen, "'%s': only one VARS file may be given", tok);
+		return -1;
+	}
+	return config_set("lpc.bootvars", tok);
+}
+
+static int bootrom_legacy(const char *name, const char *conf, char *err, size_t errlen)
+{
+	const char *rest;
+	char *rom;
+	int rc = 0;
+
+	if (config_get_raw("lpc.bootrom")) {
+		snprintf(err, errlen, "bootrom is configured twice (already %s)",
+			 config_get_raw("lpc.bootrom"));
+		return -1;
+	}
+	if (!conf || !*conf) {
+		snprintf(err, errlen, "bootrom needs a ROM file (-l bootrom,romfile)");
+		return -1;
+	}
+	rom = devconf_first_token(conf, &rest);
+	if (!*rom || config_set("lpc.bootrom", rom) < 0) {
+		snprintf(err, errlen, "malformed ROM file name '%s'", rom);
+		rc = -1;
+	}
+	free(rom);
+	while (rc == 0 && rest) {
+		char *tok = devconf_first_token(rest, &rest);
+		rc = bootrom_token(tok, err, errlen);
+		free(tok);
+	}
+	return rc;
+}
+
+static int bootrom_validate(char *err, size_t errlen)
+{
+	const char *rom = config_get("lpc.bootrom");
+	const char *vars = config_get("lpc.bootvars");
+	const char *fw = config_get("lpc.fwcfg");
+
+	if (config_find_node("lpc.bootrom")) {
+		snprintf(err, errlen, "lpc.bootrom must be a file name, not a node");
+		return -1;
+	}
+	if (rom && !*rom) {
+		snprintf(err, errlen, "lpc.bootrom=: empty ROM file name");
+		return -1;
+	}
+	if (vars && (!*vars || !rom)) {
+		snprintf(err, errlen, "lpc.bootvars=%s: needs a boot ROM (-l bootrom,romfile,varsfile)",
+			 vars);
+		return -1;
+	}
+	if (fw && strcmp(fw, "bhyve") && strcmp(fw, "qemu")) {
+		snprintf(err, errlen, "lpc.fwcfg=%s: expected bhyve or qemu", fw);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct lpc_devemu lpc_de_bootrom = {
+	.le_name = "bootrom",
+	.le_help = "boot ROM: romfile[,varsfile][,fwcfg=bhyve|qemu]",
+	.le_legacy_config = bootrom_legacy,
+	.le_validate = bootrom_validate,
+};
+LPC_EMUL_SET(lpc_de_bootrom);
+
+/* ---- -l parsing and the registry ---- */
+
+const struct lpc_devemu *lpc_finddev(const char *name)
+{
+	struct lpc_devemu **pp;
+
+	if (!name)
+		return NULL;
+	SET_FOREACH(pp, lpc_devemu_set) {
+		if (strcasecmp((*pp)->le_name, name) == 0)
+			return *pp;
+	}
+	return NULL;
+}
+
+int lpc_device_parse(const char *opt, char *err, size_t errlen)
+{
+	char sub[PCI_ERRLEN], *name;
+	const char *conf;
+	const struct lpc_devemu *le;
+	int rc = -1;
+
+	name = devconf_first_token(opt, &conf);
+	le = lpc_finddev(name);
+	if (!le)
+		snprintf(sub, sizeof(sub), "unknown LPC device '%s' (see -l help)", name);
+	else
+		rc = le->le_legacy_config(le->le_name, conf, sub, sizeof(sub));
+	if (rc < 0)
+		snprintf(err, errlen, "-l %s: %s", opt, sub);
+	free(name);
+	return rc;
+}
+
+static int lpc_cmp(const void *a, const void *b)
+{
+	const struct lpc_devemu *x = *(const struct lpc_devemu *const *)a;
+	const struct lpc_devemu *y = *(const struct lpc_devemu *const *)b;
+
+	return strcmp(x->le_name, y->le_name);
+}
+
+void lpc_print_supported_devices(FILE *out)
+{
+	struct lpc_devemu **pp;
+	const struct lpc_devemu **v;
+	size_t n = 0, i = 0;
+
+	SET_FOREACH(pp, lpc_devemu_set)
+		n++;
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		abort();
+	SET_FOREACH(pp, lpc_devemu_set)
+		v[i++] = *pp;
+	qsort(v, n, sizeof(*v), lpc_cmp);
+	fprintf(out, "LPC devices (-l lpcdev[,conf]):\n");
+	for (i = 0; i < n; i++)
+		fprintf(out, "  %-16s %s\n", v[i]->le_name, v[i]->le_help ? v[i]->le_help : "");
+	free(v);
+}
+
+struct lpc_errbuf {
+	char *err;
+	size_t errlen;
+};
+
+static int lpc_key_known(const char *name, config_node_t *child, const char *value, void *arg)
+{
+	char *err = ((struct lpc_errbuf *)arg)->err;
+	size_t errlen = ((struct lpc_errbuf *)arg)->errlen;
+
+	if (strcmp(name, "bootvars") == 0 || strcmp(name, "fwcfg") == 0)
+		return 0;
+	if (lpc_finddev(name) && strcmp(name, lpc_finddev(name)->le_name) == 0)
+		return 0;
+	snprintf(err, errlen, "lpc.%s: unknown LPC device '%s' (see -l help)", name, name);
+	(void)child;
+	(void)value;
+	return -1;
+}
+
+int lpc_validate_all(char *err, size_t errlen)
+{
+	struct lpc_devemu **pp;
+	struct lpc_errbuf eb = { err, errlen };
+	config_node_t *lpc = config_find_node("lpc");
+
+	if (!lpc && config_get_raw("lpc")) {
+		snprintf(err, errlen, "lpc=%s: 'lpc' must be a node (lpc.com1.path=...)",
+			 config_get_raw("lpc"));
+		return -1;
+	}
+	if (lpc && config_node_foreach(lpc, lpc_key_known, &eb))
+		return -1;
+	SET_FOREACH(pp, lpc_devemu_set) {
+		if ((*pp)->le_validate && (*pp)->le_validate(err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}

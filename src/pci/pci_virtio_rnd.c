@@ -1,0 +1,31 @@
+/*
+ * virtio-rnd (-s N,virtio-rnd): a virtio entropy device fed from the host's random source.
+ * It takes no options.
+ */
+#include "pci/pci_emul.h"
+
+#include "common/devconf.h"
+
+static int vtrnd_legacy_config(config_node_t *nvl, const char *opts, char *err, size_t errlen)
+{
+	if (opts && *opts) {
+		snprintf(err, errlen, "'%s': virtio-rnd takes no options", opts);
+		return -1;
+	}
+	return 0;
+}
+
+static int vtrnd_validate(config_node_t *nvl, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "device", NULL };
+
+	return devconf_check_keys(nvl, keys, err, errlen);
+}
+
+static const struct pci_devemu pci_de_vtrnd = {
+	.pe_emu = "virtio-rnd",
+	.pe_help = "virtio entropy source (no options)",
+	.pe_legacy_config = vtrnd_legacy_config,
+	.pe_validate = vtrnd_validate,
+};
+PCI_EMUL_SET(pci_de_vtrnd);

@@ -1,0 +1,56 @@
+/*
+ * The backend interface: what the VM core needs from an execution engine (the software CPU in
+ * backend_soft.c; KVM later in backend_kvm.c).  One struct of operations per backend.
+ *
+ * vcpu_run runs guest code until something the run loop must handle; exits a backend can
+ * dispatch itself while the guest keeps going (the soft CPU's synchronous port/MMIO/MSR
+ * callbacks) go through vm_exit_dispatch() inside the backend.
+ */
+#ifndef BHYVE_VM_BACKEND_H
+#define BHYVE_VM_BACKEND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cpu/cpu.h"
+#include "vmm/vm_exit.h"
+
+struct vm;
+struct vcpu;
+
+struct vm_backend_ops {
+	const char *name;
+	/* Per VM (after memory is mapped) and per vCPU.  0, or -1 with a message in err. */
+	int (*vm_init)(struct vm *vm, char *err, size_t errlen);
+	void (*vm_fini)(struct vm *vm);
+	int (*vcpu_init)(struct vcpu *vcpu, const struct cpu_model *model, char *err,
+			 size_t errlen);
+	void (*vcpu_fini)(struct vcpu *vcpu);
+	/* Run until an exit the loop handles; fills *exit.  0, or -1 on a backend failure. */
+	int (*vcpu_run)(struct vcpu *vcpu, struct vm_exit *exit);
+	int (*get_regs)(struct vcpu *vcpu, struct cpu_regs *regs);
+	int (*set_regs)(struct vcpu *vcpu, const struct cpu_regs *regs);
+	/* Any thread: make vcpu_run return soon (VM_EXITCODE_KICK). */
+	void (*kick)(struct vcpu *vcpu);
+	/* Any thread: an interrupt may be deliverable. */
+	void (*notify_intr)(struct vcpu *vcpu);
+	void (*inject_nmi)(struct vcpu *vcpu);
+	/* vCPU thread only: INIT (to wait-for-SIPI) and SIPI (start at vector << 12). */
+	void (*init_signal)(struct vcpu *vcpu);
+	void (*sipi)(struct vcpu *vcpu, uint8_t vector);
+	void (*set_exit_on_pause)(struct vcpu *vcpu, bool on);
+	uint64_t (*insn_count)(struct vcpu *vcpu);
+};
+
+extern const struct vm_backend_ops vm_backend_soft;
+
+/* Set up `ncpus` vCPUs on an explicit backend (vm_setup uses this; tests pass a fake one). */
+int vm_setup_backend(struct vm *vm, const struct vm_backend_ops *ops, int ncpus, char *err,
+		     size_t errlen);
+/* Backend-private per-VM / per-vCPU data. */
+void *vm_backend_data(const struct vm *vm);
+void vm_set_backend_data(struct vm *vm, void *p);
+void *vcpu_backend_data(const struct vcpu *vcpu);
+void vcpu_set_backend_data(struct vcpu *vcpu, void *p);
+
+#endif

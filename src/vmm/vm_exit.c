@@ -1,0 +1,163 @@
+/*
+ * The exit table: one handler per exit code, shared by both backends.
+ *
+ * Devices and the platform are reached through inout_dispatch / mmio_dispatch /
+ * platform_rdmsr... (helper "platform").  Until a part has landed in the tree its symbols are
+ * weak and NULL here, and the handler falls back to what a PC does with nothing there: reads
+ * of all ones, writes dropped, no interrupt controller.
+ */
+#include <sched.h>
+#include <stdio.h>
+
+#include "platform/platform.h"
+#include "vmm/inout.h"
+#include "vmm/mmio.h"
+#include "vmm/vm_internal.h"
+
+#pragma weak inout_dispatch
+#pragma weak mmio_dispatch
+#pragma weak platform_rdmsr
+#pragma weak platform_wrmsr
+#pragma weak platform_intr_ack
+
+static int vmexit_continue(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	return VMEXIT_CONTINUE;
+}
+
+static int vmexit_inout(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	uint32_t eax = exit->u.inout.eax;
+	int in = exit->u.inout.in;
+
+	if (inout_dispatch == NULL) {
+		if (in)
+			exit->u.inout.eax = 0xffffffffu >> (32 - 8 * exit->u.inout.bytes);
+		return VMEXIT_CONTINUE;
+	}
+	if (inout_dispatch(vcpu, in, exit->u.inout.port, exit->u.inout.bytes, &eax) < 0)
+		return VMEXIT_ABORT;
+	if (in) {
+		if (exit->u.inout.bytes < 4)
+			eax &= (1u << (8 * exit->u.inout.bytes)) - 1;
+		exit->u.inout.eax = eax;
+	}
+	return VMEXIT_CONTINUE;
+}
+
+static int vmexit_mmio(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	uint64_t val = exit->u.mmio.val;
+	int dir = exit->u.mmio.write ? MEM_F_WRITE : MEM_F_READ;
+
+	if (mmio_dispatch == NULL) {
+		if (!exit->u.mmio.write)
+			exit->u.mmio.val = ~0ULL >> (64 - 8 * exit->u.mmio.bytes);
+		return VMEXIT_CONTINUE;
+	}
+	if (mmio_dispatch(vcpu, dir, exit->u.mmio.gpa, exit->u.mmio.bytes, &val) < 0)
+		return VMEXIT_ABORT;
+	if (!exit->u.mmio.write)
+		exit->u.mmio.val = val;
+	return VMEXIT_CONTINUE;
+}
+
+/* MSRs: the platform's first (APIC base, x2APIC, TSC deadline), then bhyve's policy for the
+ * rest: #GP unless -w (x86.strictmsr=false) made reads return 0 and writes be ignored. */
+static int vmexit_msr(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct vm *vm = vcpu_vm(vcpu);
+	bool wr = exit->code == VM_EXITCODE_WRMSR;
+	int rc = 1;
+
+	exit->u.msr.gp = false;
+	if (wr && platform_wrmsr)
+		rc = platform_wrmsr(vm, vcpu_id(vcpu), exit->u.msr.msr, exit->u.msr.val);
+	else if (!wr && platform_rdmsr)
+		rc = platform_rdmsr(vm, vcpu_id(vcpu), exit->u.msr.msr, &exit->u.msr.val);
+	if (rc == 0)
+		return VMEXIT_CONTINUE;
+	if (rc < 0 || vm_get_options(vm)->strictmsr) {
+		exit->u.msr.gp = true;
+		return VMEXIT_CONTINUE;
+	}
+	if (!wr)
+		exit->u.msr.val = 0;
+	return VMEXIT_CONTINUE;
+}
+
+static int vmexit_intr_ack(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	exit->u.intr.vector = platform_intr_ack ?
+		platform_intr_ack(vcpu_vm(vcpu), vcpu_id(vcpu)) : -1;
+	return VMEXIT_CONTINUE;
+}
+
+static int vmexit_pause(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	sched_yield();
+	return VMEXIT_CONTINUE;
+}
+
+static int vmexit_shutdown(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	vm_suspend(vcpu_vm(vcpu), VM_SUSPEND_TRIPLEFAULT, "triple fault");
+	return VMEXIT_CONTINUE;
+}
+
+static int vmexit_invalid(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	fprintf(stderr, "bhyve: vCPU %d cannot continue at rip 0x%llx: %s\n", vcpu_id(vcpu),
+		(unsigned long long)exit->rip,
+		exit->u.invalid.msg ? exit->u.invalid.msg : "invalid state");
+	return VMEXIT_ABORT;
+}
+
+static vm_exit_handler_t vm_exit_table[VM_EXITCODE_MAX] = {
+	[VM_EXITCODE_NONE] = vmexit_continue,
+	[VM_EXITCODE_INOUT] = vmexit_inout,
+	[VM_EXITCODE_MMIO] = vmexit_mmio,
+	[VM_EXITCODE_HLT] = vcpu_handle_hlt,
+	[VM_EXITCODE_PAUSE] = vmexit_pause,
+	[VM_EXITCODE_RDMSR] = vmexit_msr,
+	[VM_EXITCODE_WRMSR] = vmexit_msr,
+	[VM_EXITCODE_SHUTDOWN] = vmexit_shutdown,
+	[VM_EXITCODE_WAIT_SIPI] = vcpu_handle_wait_sipi,
+	[VM_EXITCODE_DEBUG] = vmexit_continue,
+	[VM_EXITCODE_KICK] = vmexit_continue,
+	[VM_EXITCODE_INTR_ACK] = vmexit_intr_ack,
+	[VM_EXITCODE_INVALID] = vmexit_invalid,
+};
+
+static const char *const vm_exit_names[VM_EXITCODE_MAX] = {
+	[VM_EXITCODE_NONE] = "none", [VM_EXITCODE_INOUT] = "inout", [VM_EXITCODE_MMIO] = "mmio",
+	[VM_EXITCODE_HLT] = "hlt", [VM_EXITCODE_PAUSE] = "pause", [VM_EXITCODE_RDMSR] = "rdmsr",
+	[VM_EXITCODE_WRMSR] = "wrmsr", [VM_EXITCODE_SHUTDOWN] = "shutdown",
+	[VM_EXITCODE_WAIT_SIPI] = "wait-sipi", [VM_EXITCODE_DEBUG] = "debug",
+	[VM_EXITCODE_KICK] = "kick", [VM_EXITCODE_INTR_ACK] = "intr-ack",
+	[VM_EXITCODE_INVALID] = "invalid",
+};
+
+const char *vm_exit_name(enum vm_exitcode code)
+{
+	if ((unsigned)code >= VM_EXITCODE_MAX || vm_exit_names[code] == NULL)
+		return "unknown";
+	return vm_exit_names[code];
+}
+
+int vm_exit_dispatch(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	vm_exit_handler_t fn;
+
+	if ((unsigned)exit->code >= VM_EXITCODE_MAX)
+		return VMEXIT_ABORT;
+	fn = __atomic_load_n(&vm_exit_table[exit->code], __ATOMIC_ACQUIRE);
+	return fn ? fn(vcpu, exit) : VMEXIT_ABORT;
+}
+
+vm_exit_handler_t vm_exit_set_handler(enum vm_exitcode code, vm_exit_handler_t fn)
+{
+	if ((unsigned)code >= VM_EXITCODE_MAX)
+		return NULL;
+	return __atomic_exchange_n(&vm_exit_table[code], fn, __ATOMIC_ACQ_REL);
+}

@@ -1,0 +1,97 @@
+/*
+ * The VM core's private structures, shared by vm_mem.c (lifetime, memory), vcpu.c (threads,
+ * run loop, events) and the backends.  Nothing outside src/vmm/ includes this.
+ */
+#ifndef BHYVE_VM_INTERNAL_H
+#define BHYVE_VM_INTERNAL_H
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/vm_backend.h"
+#include "vmm/vmm.h"
+
+/* The header at the start of the shm object; guest RAM follows at VM_SHM_HDR_SIZE. */
+#define VM_SHM_MAGIC    "BHYVEVM1"
+#define VM_SHM_VERSION  1
+#define VM_SHM_HDR_SIZE 8192u
+
+struct vm_shm_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t hdr_size;
+	uint32_t regs_size;        /* sizeof(struct cpu_regs) of the writer: layout check */
+	uint32_t boot_valid;
+	uint64_t memsize;
+	uint64_t lowmem;
+	uint64_t highmem;
+	char name[VM_NAME_LEN + 1];
+	int32_t running_pid;       /* bhyve process running it, 0 if none */
+	uint32_t pad;
+	struct cpu_regs boot_regs;
+	struct vcpu_stats stats[VM_MAXCPU];   /* kept up to date by the running bhyve */
+};
+
+enum vcpu_state { VCPU_IDLE, VCPU_WAIT_SIPI, VCPU_RUNNING, VCPU_HALTED, VCPU_DONE };
+
+struct vcpu {
+	struct vm *vm;
+	int id;
+	pthread_t thread;
+	bool thread_started;
+	enum vcpu_state state;      /* under vm->lock */
+	bool active;                /* started (BSP at vm_run, AP at SIPI) */
+	bool intr_flag;             /* an interrupt may be pending (cleared when looked at) */
+	bool nmi_flag, init_flag, sipi_flag;
+	uint8_t sipi_vector;
+	pthread_cond_t cond;        /* halted / wait-for-SIPI sleep, with vm->lock */
+	void *backend_data;
+	struct cpu_model model;
+	struct vcpu_stats stats;
+};
+
+struct vm {
+	char name[VM_NAME_LEN + 1];
+	int shm_fd;                 /* -1 for an anonymous VM */
+	struct vm_shm_header *hdr;  /* NULL for an anonymous VM (then boot state is in `anon_hdr`) */
+	struct vm_shm_header *anon_hdr;
+	size_t map_len;
+	uint8_t *map;               /* whole mapping */
+	uint8_t *ram;               /* guest RAM: low RAM then high RAM, contiguous */
+	uint64_t memsize, lowmem, highmem;
+
+	void *slots[VM_SLOT_COUNT];
+
+	/* Run-time side (vm_setup). */
+	const struct vm_backend_ops *ops;
+	void *backend_data;
+	int ncpus;
+	struct vcpu *vcpus[VM_MAXCPU];
+	struct vm_options opts;
+	char err[256];
+
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;
+	_Atomic int suspend_how;    /* VM_SUSPEND_NONE while running */
+	uint32_t halted_noint;      /* vCPUs halted with IF=0 (bit per vCPU), under lock */
+	uint32_t active_mask;       /* under lock */
+	int running_threads;        /* under lock */
+};
+
+/* vcpu.c, for vm_mem.c's vm_close. */
+void vm_teardown_vcpus(struct vm *vm);
+struct vm_shm_header *vm_header(struct vm *vm);
+/* Default exit handlers that need the vCPU internals (vcpu.c). */
+int vcpu_handle_hlt(struct vcpu *v, struct vm_exit *exit);
+int vcpu_handle_wait_sipi(struct vcpu *v, struct vm_exit *exit);
+/* Count an exit in the vCPU's statistics (and the shm header for bhyvectl). */
+void vcpu_count_exit(struct vcpu *v, enum vm_exitcode code);
+/* Pin the vCPU's thread to vcpu.N.cpuset (vcpu_pin.c); 0, or -1 with a message on stderr. */
+int vcpu_pin(struct vcpu *v);
+/* Parse a host CPU list "0,2-3" into a mask of CPUs below 1024; 0 or -1. */
+int vcpu_parse_cpuset(const char *s, cpu_set_t *set);
+
+#endif

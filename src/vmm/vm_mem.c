@@ -1,0 +1,385 @@
+/*
+ * VM lifetime and guest memory.
+ *
+ * A VM is a POSIX shared-memory object "/bhyve.<name>": a header (magic, sizes, the boot vCPU
+ * state from the loader) followed by guest RAM.  bhyveload creates and fills it, bhyve maps it
+ * and runs it, bhyvectl inspects or removes it, as vmm.ko's /dev/vmm/<name> on FreeBSD.
+ *
+ * Guest-physical layout, as on a PC and as bhyve does it: RAM from 0 up to the 32-bit PCI hole
+ * at LAYOUT_LOWMEM_LIMIT (3 GiB); whatever does not fit there starts at 4 GiB.  In the object
+ * the two parts are contiguous (low RAM, then high RAM).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/parse.h"
+#include "vmm/layout.h"
+#include "vmm/vm_internal.h"
+
+/* Largest RAM we accept (the object is sparse; this only bounds arithmetic and mappings). */
+#define VM_MEM_MAX   GPA_GiB(1024)
+#define VM_MEM_MIN   GPA_MiB(1)
+
+/* The rule every program applies to VM names (src/common/parse.c). */
+bool vm_name_valid(const char *name)
+{
+	return bhyve_vmname_valid(name);
+}
+
+static int vm_shm_path(const char *name, char *buf, size_t len)
+{
+	if (!vm_name_valid(name)) {
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(buf, len, "%s%s", VM_SHM_PREFIX, name);
+	return 0;
+}
+
+static void vm_split_mem(uint64_t memsize, uint64_t *low, uint64_t *high)
+{
+	*low = memsize < LAYOUT_LOWMEM_LIMIT ? memsize : LAYOUT_LOWMEM_LIMIT;
+	*high = memsize - *low;
+}
+
+static int vm_memsize_ok(uint64_t memsize)
+{
+	if (memsize < VM_MEM_MIN || memsize > VM_MEM_MAX || (memsize & 0xfff) != 0) {
+		errno = EINVAL;
+		return 0;
+	}
+	return 1;
+}
+
+static void vm_header_init(struct vm_shm_header *h, const char *name, uint64_t memsize)
+{
+	memset(h, 0, sizeof(*h));
+	h->version = VM_SHM_VERSION;
+	h->hdr_size = VM_SHM_HDR_SIZE;
+	h->regs_size = sizeof(struct cpu_regs);
+	h->memsize = memsize;
+	vm_split_mem(memsize, &h->lowmem, &h->highmem);
+	snprintf(h->name, sizeof(h->name), "%s", name ? name : "");
+}
+
+_Static_assert(sizeof(struct vm_shm_header) <= VM_SHM_HDR_SIZE, "shm header too big");
+
+int vm_create(const char *name, uint64_t memsize)
+{
+	char path[64];
+	struct vm_shm_header *h;
+	int fd, saved;
+
+	if (vm_shm_path(name, path, sizeof(path)) < 0 || !vm_memsize_ok(memsize))
+		return -1;
+	fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)(VM_SHM_HDR_SIZE + memsize)) < 0)
+		goto fail;
+	h = mmap(NULL, VM_SHM_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (h == MAP_FAILED)
+		goto fail;
+	vm_header_init(h, name, memsize);
+	/* The magic goes in last: an object without it is not a (complete) VM. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	memcpy(h->magic, VM_SHM_MAGIC, sizeof(h->magic));
+	munmap(h, VM_SHM_HDR_SIZE);
+	close(fd);
+	return 0;
+fail:
+	saved = errno;
+	close(fd);
+	shm_unlink(path);
+	errno = saved;
+	return -1;
+}
+
+static int vm_header_check(const struct vm_shm_header *h, uint64_t objsize)
+{
+	uint64_t low, high;
+
+	if (memcmp(h->magic, VM_SHM_MAGIC, sizeof(h->magic)) != 0 ||
+	    h->version != VM_SHM_VERSION || h->hdr_size != VM_SHM_HDR_SIZE ||
+	    h->regs_size != sizeof(struct cpu_regs) || !vm_memsize_ok(h->memsize) ||
+	    objsize < VM_SHM_HDR_SIZE + h->memsize)
+		return -1;
+	vm_split_mem(h->memsize, &low, &high);
+	return (low == h->lowmem && high == h->highmem) ? 0 : -1;
+}
+
+static struct vm *vm_alloc(void)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+
+	if (vm == NULL)
+		return NULL;
+	vm->shm_fd = -1;
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->done_cond, NULL);
+	atomic_store(&vm->suspend_how, VM_SUSPEND_NONE);
+	return vm;
+}
+
+static void vm_free(struct vm *vm)
+{
+	pthread_mutex_destroy(&vm->lock);
+	pthread_cond_destroy(&vm->done_cond);
+	free(vm->anon_hdr);
+	free(vm);
+}
+
+static int vm_map_object(struct vm *vm, int fd)
+{
+	struct vm_shm_header h;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if ((uint64_t)st.st_size < VM_SHM_HDR_SIZE ||
+	    pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    vm_header_check(&h, (uint64_t)st.st_size) < 0) {
+		errno = EINVAL;   /* not one of ours, or from another version */
+		return -1;
+	}
+	vm->map_len = VM_SHM_HDR_SIZE + h.memsize;
+	vm->map = mmap(NULL, vm->map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+		       fd, 0);
+	if (vm->map == MAP_FAILED) {
+		vm->map = NULL;
+		return -1;
+	}
+	vm->hdr = (struct vm_shm_header *)vm->map;
+	vm->ram = vm->map + VM_SHM_HDR_SIZE;
+	vm->memsize = h.memsize;
+	vm->lowmem = h.lowmem;
+	vm->highmem = h.highmem;
+	return 0;
+}
+
+struct vm *vm_open(const char *name)
+{
+	char path[64];
+	struct vm *vm;
+	int fd, saved;
+
+	if (vm_shm_path(name, path, sizeof(path)) < 0)
+		return NULL;
+	fd = shm_open(path, O_RDWR, 0);
+	if (fd < 0)
+		return NULL;
+	vm = vm_alloc();
+	if (vm == NULL || vm_map_object(vm, fd) < 0) {
+		saved = errno;
+		close(fd);
+		if (vm)
+			vm_free(vm);
+		errno = saved;
+		return NULL;
+	}
+	vm->shm_fd = fd;
+	snprintf(vm->name, sizeof(vm->name), "%s", name);
+	return vm;
+}
+
+struct vm *vm_create_anon(uint64_t memsize)
+{
+	struct vm *vm;
+
+	if (!vm_memsize_ok(memsize))
+		return NULL;
+	vm = vm_alloc();
+	if (vm == NULL)
+		return NULL;
+	vm->anon_hdr = calloc(1, sizeof(*vm->anon_hdr));
+	vm->map_len = memsize;
+	vm->map = mmap(NULL, memsize, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->anon_hdr == NULL || vm->map == MAP_FAILED) {
+		if (vm->map != MAP_FAILED && vm->map != NULL)
+			munmap(vm->map, memsize);
+		vm_free(vm);
+		errno = ENOMEM;
+		return NULL;
+	}
+	vm_header_init(vm->anon_hdr, "", memsize);
+	memcpy(vm->anon_hdr->magic, VM_SHM_MAGIC, sizeof(vm->anon_hdr->magic));
+	vm->ram = vm->map;
+	vm->memsize = memsize;
+	vm->lowmem = vm->anon_hdr->lowmem;
+	vm->highmem = vm->anon_hdr->highmem;
+	snprintf(vm->name, sizeof(vm->name), "anon");
+	return vm;
+}
+
+int vm_destroy(const char *name)
+{
+	char path[64];
+	struct vm_shm_header h;
+	struct stat st;
+	int fd;
+
+	if (vm_shm_path(name, path, sizeof(path)) < 0)
+		return -1;
+	/* Only remove objects that are ours (a stray /dev/shm/bhyve.x of another program stays). */
+	fd = shm_open(path, O_RDONLY, 0);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < sizeof(h) ||
+	    pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    memcmp(h.magic, VM_SHM_MAGIC, sizeof(h.magic)) != 0) {
+		/* An object we began but never finished (no magic) is ours too: size 0 or zeros. */
+		bool empty = st.st_size == 0 || (uint64_t)st.st_size < sizeof(h) ||
+			     h.magic[0] == '\0';
+		close(fd);
+		if (!empty) {
+			errno = EINVAL;
+			return -1;
+		}
+		return shm_unlink(path);
+	}
+	close(fd);
+	return shm_unlink(path);
+}
+
+void vm_close(struct vm *vm)
+{
+	int i;
+
+	if (vm == NULL)
+		return;
+	vm_teardown_vcpus(vm);
+	if (vm->ops && vm->ops->vm_fini)
+		vm->ops->vm_fini(vm);
+	for (i = 0; i < VM_SLOT_COUNT; i++)
+		vm->slots[i] = NULL;
+	if (vm->map)
+		munmap(vm->map, vm->map_len);
+	if (vm->shm_fd >= 0)
+		close(vm->shm_fd);
+	vm_free(vm);
+}
+
+const char *vm_name(const struct vm *vm)
+{
+	return vm->name;
+}
+
+uint64_t vm_mem_size(const struct vm *vm)
+{
+	return vm->memsize;
+}
+
+uint64_t vm_lowmem_size(const struct vm *vm)
+{
+	return vm->lowmem;
+}
+
+uint64_t vm_highmem_size(const struct vm *vm)
+{
+	return vm->highmem;
+}
+
+int vm_mem_ranges(const struct vm *vm, uint64_t gpa[2], uint64_t len[2])
+{
+	gpa[0] = 0;
+	len[0] = vm->lowmem;
+	if (vm->highmem == 0)
+		return 1;
+	gpa[1] = LAYOUT_HIGHMEM_BASE;
+	len[1] = vm->highmem;
+	return 2;
+}
+
+/* The offset in vm->ram of [gpa, gpa+len), or -1 if it is not wholly inside one RAM part.
+ * Written so that no sum can overflow: hostile gpa/len come straight from guests. */
+static int64_t vm_ram_offset(const struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (gpa < vm->lowmem) {
+		if (len > vm->lowmem - gpa)
+			return -1;
+		return (int64_t)gpa;
+	}
+	if (vm->highmem == 0 || gpa < LAYOUT_HIGHMEM_BASE)
+		return -1;
+	gpa -= LAYOUT_HIGHMEM_BASE;
+	if (gpa >= vm->highmem || len > vm->highmem - gpa)
+		return -1;
+	return (int64_t)(vm->lowmem + gpa);
+}
+
+void *vm_map_gpa(struct vm *vm, uint64_t gpa, size_t len)
+{
+	int64_t off;
+
+	if (vm == NULL || vm->ram == NULL)
+		return NULL;
+	off = vm_ram_offset(vm, gpa, len);
+	return off < 0 ? NULL : vm->ram + off;
+}
+
+struct vm_shm_header *vm_header(struct vm *vm)
+{
+	return vm->hdr ? vm->hdr : vm->anon_hdr;
+}
+
+int vm_set_boot_state(struct vm *vm, const struct vm_boot_state *bs)
+{
+	struct vm_shm_header *h = vm_header(vm);
+
+	h->boot_valid = 0;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	h->boot_regs = bs->regs;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	h->boot_valid = bs->valid ? 1 : 0;
+	return 0;
+}
+
+int vm_get_boot_state(struct vm *vm, struct vm_boot_state *bs)
+{
+	const struct vm_shm_header *h = vm_header(vm);
+
+	memset(bs, 0, sizeof(*bs));
+	bs->valid = h->boot_valid;
+	bs->regs = h->boot_regs;
+	return 0;
+}
+
+void *vm_slot_get(const struct vm *vm, enum vm_slot slot)
+{
+	if ((unsigned)slot >= VM_SLOT_COUNT)
+		return NULL;
+	return vm->slots[slot];
+}
+
+void vm_slot_set(struct vm *vm, enum vm_slot slot, void *p)
+{
+	if ((unsigned)slot < VM_SLOT_COUNT)
+		vm->slots[slot] = p;
+}
+
+int vm_running_pid(struct vm *vm)
+{
+	int pid = vm->hdr ? vm->hdr->running_pid : 0;
+
+	if (pid <= 0 || pid == getpid())
+		return pid == getpid() ? pid : 0;
+	if (kill(pid, 0) == 0 || errno == EPERM)
+		return pid;
+	return 0;
+}
+
+int vm_read_vcpu_stats(struct vm *vm, int vcpuid, struct vcpu_stats *st)
+{
+	if (vcpuid < 0 || vcpuid >= VM_MAXCPU)
+		return -1;
+	memcpy(st, &vm_header(vm)->stats[vcpuid], sizeof(*st));
+	return 0;
+}
