@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "cmd/bhyve_run.h"
@@ -68,6 +69,30 @@ static void step_platform_fini(struct vm *vm)
 		platform_destroy(vm);
 }
 
+/* -S (memory.wired): lock guest RAM in host memory.  Without -C (memory.guest_in_core) guest
+ * RAM is left out of bhyve's core dumps, as FreeBSD's bhyve does. */
+static int step_memory(struct vm *vm, char *err, size_t errlen)
+{
+	bool wired = config_get_bool("memory.wired", false);
+	bool in_core = config_get_bool("memory.guest_in_core", false);
+	uint64_t gpa[2], len[2];
+	int i, n = vm_mem_ranges(vm, gpa, len);
+
+	for (i = 0; i < n; i++) {
+		void *p = vm_map_gpa(vm, gpa[i], len[i]);
+		if (p == NULL)
+			continue;
+		if (!in_core)
+			madvise(p, len[i], MADV_DONTDUMP);
+		if (wired && mlock(p, len[i]) < 0) {
+			snprintf(err, errlen, "-S: cannot wire %llu MiB of guest memory: %s (see "
+				 "ulimit -l)", (unsigned long long)(len[i] >> 20), strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 struct run_step {
 	const char *what;
 	int (*init)(struct vm *vm, char *err, size_t errlen);
@@ -75,6 +100,7 @@ struct run_step {
 };
 
 static const struct run_step run_steps[] = {
+	{ "guest memory", step_memory, NULL },
 	{ "platform devices", step_platform, step_platform_fini },
 	/* { "PCI devices", pci_..._init, pci_..._fini },        -- helper "firmware" */
 	/* { "firmware tables", acpi_..._build, NULL },          -- helper "firmware" */
