@@ -216,6 +216,14 @@ def test_multiboot_guest_powers_off(vmname):
 
 
 @pytest.mark.skipif(not GUEST.exists(), reason="make guests not run")
+def test_destroy_on_poweroff(vmname):
+    assert run(prog("bhyveload"), "-m", "64M", "-k", GUEST, vmname).returncode == 0
+    r = _boot([prog("bhyve"), "-m", "64M", "-o", "destroy_on_poweroff=true", vmname])
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert not shm(vmname).exists()
+
+
+@pytest.mark.skipif(not GUEST.exists(), reason="make guests not run")
 def test_one_command_boot(vmname):
     r = _boot([prog("bhyve"), "-m", "32M", "-l", "com1,stdio", "-o", f"loader.kernel={GUEST}",
                "-o", "loader.cmdline=x=y", vmname])

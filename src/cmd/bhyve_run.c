@@ -11,6 +11,7 @@
  *   loader.initrd=PATH    initrd / Multiboot module (bhyveload -i)
  *   loader.cmdline=TEXT   kernel command line (bhyveload -a)
  * Other keys of ours: vmm.backend=soft|kvm (default soft; KVM is not available yet).
+ * bhyve's own destroy_on_poweroff=true removes the VM when the guest powers off.
  *
  * Exit status (bhyve(8)): 0 reset, 1 powered off, 2 halted, 3 triple fault, 4 error.
  */
@@ -299,5 +300,8 @@ int bhyve_run(void)
 		return rc;
 	rc = run_vm(vm);
 	vm_close(vm);
+	/* bhyve_config(5): destroy_on_poweroff removes the VM when the guest powers off. */
+	if (rc == VM_SUSPEND_POWEROFF && config_get_bool("destroy_on_poweroff", false))
+		vm_destroy(name);
 	return rc;
 }
