@@ -162,16 +162,23 @@ static void run_sigbus(int sig)
 	_exit(RUN_EXIT_ERROR);
 }
 
-static int run_signals(struct vm *vm)
+/* SIGTERM is blocked before any thread exists (devices start threads too), so that every
+ * thread inherits the mask and only the signal thread's sigwait takes it. */
+static void run_block_sigterm(void)
 {
-	struct sigaction sa = { .sa_handler = run_sigbus };
 	sigset_t set;
-	pthread_t t;
 
-	sigaction(SIGBUS, &sa, NULL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static int run_signals(struct vm *vm)
+{
+	struct sigaction sa = { .sa_handler = run_sigbus };
+	pthread_t t;
+
+	sigaction(SIGBUS, &sa, NULL);
 	if (pthread_create(&t, NULL, run_signal_thread, vm) != 0)
 		return -1;
 	pthread_detach(t);
@@ -289,6 +296,7 @@ int bhyve_run(void)
 
 	if (name == NULL || !vm_name_valid(name))
 		return run_fail("missing or invalid VM name");
+	run_block_sigterm();
 	rc = run_memsize(&memsize);
 	if (rc != 0)
 		return rc;
