@@ -528,3 +528,43 @@ def test_no_vm_is_created_on_error(tmp_path):
     fails("-s 2,virtio-blk,/x,sectorsize=1000 errvm")
     after = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
     assert not any("errvm" in n for n in after - before)
+
+
+# ---------------------------------------------------------------- our own man page
+
+MAN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "man")
+
+
+def man_examples(page):
+    """Each literal block of a man page that is a bhyve command line, joined like a shell."""
+    text = open(os.path.join(MAN, page)).read()
+    cmds = []
+    for part in text.split(".Bd -literal -offset indent\n")[1:]:
+        body = part.split("\n.Ed")[0].replace("\\e\n", "")
+        for line in body.splitlines():
+            if line.startswith("bhyve "):
+                cmds.append(line)
+    return cmds
+
+
+def test_own_manual_examples_are_valid():
+    cmds = man_examples("bhyve.8")
+    assert len(cmds) >= 6
+    for cmd in cmds:
+        args = shlex.split(cmd)[1:]
+        if "-k" in args:
+            continue
+        dump(args)
+
+
+@pytest.mark.parametrize("page", ["bhyve.8", "bhyveload.8", "bhyvectl.8"])
+def test_man_pages_render(page):
+    import shutil
+    if not shutil.which("man"):
+        pytest.skip("man not installed")
+    r = subprocess.run(["man", "--warnings", os.path.join(MAN, page)], capture_output=True,
+                       text=True, timeout=60, env=dict(os.environ, MANPAGER="cat", PAGER="cat",
+                                                       MANWIDTH="100"))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip() == ""
+    assert "SYNOPSIS" in r.stdout and "EXIT STATUS" in r.stdout
