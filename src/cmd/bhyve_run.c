@@ -1,13 +1,260 @@
 /*
- * Starting the VM described by the configuration tree (after bhyve.c has parsed and validated
- * the command line).  Placeholder until the VM core lands.
+ * Starting the VM described by the configuration tree, after bhyve.c has parsed and validated
+ * the command line.
+ *
+ * Normal use, as on FreeBSD: bhyveload created the VM `name` and loaded a kernel; bhyve opens
+ * it, checks -m against it, builds the vCPUs and devices, and runs it.
+ *
+ * One-command boot (keys of ours, set with -o):
+ *   loader.kernel=PATH    Linux bzImage or Multiboot kernel: bhyve creates the VM itself and
+ *                         loads it (as bhyveload -k would); the VM exists only for this run.
+ *   loader.initrd=PATH    initrd / Multiboot module (bhyveload -i)
+ *   loader.cmdline=TEXT   kernel command line (bhyveload -a)
+ * Other keys of ours: vmm.backend=soft|kvm (default soft; KVM is not available yet).
+ *
+ * Exit status (bhyve(8)): 0 reset, 1 powered off, 2 halted, 3 triple fault, 4 error.
  */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cmd/bhyve_run.h"
+#include "common/config.h"
+#include "common/parse.h"
+#include "loader/loader.h"
+#include "platform/platform.h"
+#include "vmm/vmm.h"
+
+/* Parts of other helpers that may not be in the tree yet. */
+#pragma weak platform_create
+#pragma weak platform_destroy
+#pragma weak platform_power_button
+
+#define RUN_ERRLEN 512
+#define RUN_EXIT_ERROR 4
+
+static int __attribute__((format(printf, 1, 2))) run_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "bhyve: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return RUN_EXIT_ERROR;
+}
+
+/* ---- The set-up sequence after vm_setup, in order.  To add a part (PCI bus, firmware
+ * tables...), add one step: init returns 0 or -1 with a one-line message; fini (may be NULL)
+ * undoes it when a later step fails or the VM has ended. ---- */
+
+static int step_platform(struct vm *vm, char *err, size_t errlen)
+{
+	if (platform_create == NULL) {
+		snprintf(err, errlen, "the platform devices are not part of this build yet");
+		return -1;
+	}
+	return platform_create(vm, err, errlen);
+}
+
+static void step_platform_fini(struct vm *vm)
+{
+	if (platform_destroy)
+		platform_destroy(vm);
+}
+
+struct run_step {
+	const char *what;
+	int (*init)(struct vm *vm, char *err, size_t errlen);
+	void (*fini)(struct vm *vm);
+};
+
+static const struct run_step run_steps[] = {
+	{ "platform devices", step_platform, step_platform_fini },
+	/* { "PCI devices", pci_..._init, pci_..._fini },        -- helper "firmware" */
+	/* { "firmware tables", acpi_..._build, NULL },          -- helper "firmware" */
+};
+#define RUN_NSTEPS (sizeof(run_steps) / sizeof(run_steps[0]))
+
+static void run_steps_fini(struct vm *vm, size_t done)
+{
+	while (done-- > 0)
+		if (run_steps[done].fini)
+			run_steps[done].fini(vm);
+}
+
+static int run_steps_init(struct vm *vm, size_t *done)
+{
+	char err[RUN_ERRLEN];
+
+	for (*done = 0; *done < RUN_NSTEPS; (*done)++) {
+		err[0] = '\0';
+		if (run_steps[*done].init(vm, err, sizeof(err)) < 0)
+			return run_fail("%s: %s", run_steps[*done].what,
+					err[0] ? err : "set-up failed");
+	}
+	return 0;
+}
+
+/* ---- SIGTERM: the ACPI power button, from a thread (not from a signal handler) ---- */
+
+static void *run_signal_thread(void *arg)
+{
+	struct vm *vm = arg;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (platform_power_button)
+			platform_power_button(vm);
+		else
+			vm_suspend(vm, VM_SUSPEND_POWEROFF, "SIGTERM");
+	}
+	return NULL;
+}
+
+static int run_signals(struct vm *vm)
+{
+	sigset_t set;
+	pthread_t t;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (pthread_create(&t, NULL, run_signal_thread, vm) != 0)
+		return -1;
+	pthread_detach(t);
+	return 0;
+}
+
+/* ---- Opening the VM ---- */
+
+static int run_memsize(uint64_t *size)
+{
+	const char *s = config_get("memory.size");
+
+	if (s == NULL)
+		s = "256M";
+	if (parse_memsize(s, size) < 0)
+		return run_fail("memory.size=%s: invalid memory size", s);
+	return 0;
+}
+
+/* One-command boot: create the VM, unlink its name at once (nothing is left behind however
+ * bhyve ends), load the kernel. */
+static int run_create_and_load(const char *name, uint64_t memsize, struct vm **out)
+{
+	struct loader_args a = {
+		.kernel = config_get("loader.kernel"),
+		.initrd = config_get("loader.initrd"),
+		.cmdline = config_get("loader.cmdline"),
+	};
+	struct vm_boot_state bs;
+	char err[RUN_ERRLEN];
+	struct vm *vm;
+
+	if (vm_create(name, memsize) < 0)
+		return run_fail("cannot create VM '%s': %s", name, errno == EEXIST ?
+				"a VM of that name exists (remove it with bhyvectl --destroy, or "
+				"run it without loader.kernel)" : strerror(errno));
+	vm = vm_open(name);
+	vm_destroy(name);
+	if (vm == NULL)
+		return run_fail("cannot open VM '%s': %s", name, strerror(errno));
+	if (loader_load(vm, &a, &bs, NULL, err, sizeof(err)) < 0 ||
+	    vm_set_boot_state(vm, &bs) < 0) {
+		vm_close(vm);
+		return run_fail("loader.kernel: %s", err);
+	}
+	*out = vm;
+	return 0;
+}
+
+static int run_open(const char *name, uint64_t memsize, struct vm **out)
+{
+	struct vm *vm = vm_open(name);
+	int pid;
+
+	if (vm == NULL)
+		return run_fail("VM '%s' %s", name, errno == ENOENT ?
+				"does not exist: create and load it with bhyveload first" :
+				errno == EINVAL ? "is not a valid bhyve VM object" : strerror(errno));
+	if (vm_mem_size(vm) != memsize) {
+		run_fail("-m %llu MiB does not match the VM's memory (%llu MiB, given to "
+			 "bhyveload)", (unsigned long long)(memsize >> 20),
+			 (unsigned long long)(vm_mem_size(vm) >> 20));
+		vm_close(vm);
+		return RUN_EXIT_ERROR;
+	}
+	pid = vm_running_pid(vm);
+	if (pid > 0) {
+		run_fail("VM '%s' is already running (pid %d)", name, pid);
+		vm_close(vm);
+		return RUN_EXIT_ERROR;
+	}
+	*out = vm;
+	return 0;
+}
+
+static enum vm_backend_kind run_backend(void)
+{
+	const char *b = config_get("vmm.backend");
+
+	if (b == NULL || strcmp(b, "auto") == 0)
+		return VM_BACKEND_AUTO;
+	return strcmp(b, "kvm") == 0 ? VM_BACKEND_KVM : VM_BACKEND_SOFT;
+}
+
+/* vCPUs, devices, the BSP's registers from the boot state; then run. */
+static int run_vm(struct vm *vm)
+{
+	struct vm_boot_state bs;
+	size_t done = 0;
+	int rc;
+
+	vm_get_boot_state(vm, &bs);
+	if (!bs.valid)
+		return run_fail("VM '%s' has no kernel loaded (run bhyveload first)", vm_name(vm));
+	if (vm_setup(vm, run_backend(), 0) < 0)
+		return run_fail("%s", vm_last_error(vm));
+	if (vcpu_set_regs(vm_vcpu(vm, 0), &bs.regs) < 0)
+		return run_fail("cannot set the boot vCPU's registers");
+	rc = run_steps_init(vm, &done);
+	if (rc == 0 && run_signals(vm) < 0)
+		rc = run_fail("cannot start the signal thread");
+	if (rc == 0)
+		rc = (int)vm_run(vm);
+	run_steps_fini(vm, done);
+	return rc;
+}
 
 int bhyve_run(void)
 {
-	fprintf(stderr, "bhyve: running a VM is not implemented yet\n");
-	return 4;
+	const char *name = config_get("name");
+	struct vm *vm = NULL;
+	uint64_t memsize;
+	int rc;
+
+	if (name == NULL || !vm_name_valid(name))
+		return run_fail("missing or invalid VM name");
+	rc = run_memsize(&memsize);
+	if (rc != 0)
+		return rc;
+	if (config_get("loader.kernel") != NULL)
+		rc = run_create_and_load(name, memsize, &vm);
+	else
+		rc = run_open(name, memsize, &vm);
+	if (rc != 0)
+		return rc;
+	rc = run_vm(vm);
+	vm_close(vm);
+	return rc;
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/config.h"
+#include "common/topology.h"
 #include "vmm/vm_internal.h"
 
 static void vcpu_free(struct vcpu *vcpu)
@@ -24,40 +25,33 @@ static void vcpu_free(struct vcpu *vcpu)
 	free(vcpu);
 }
 
-static int vm_read_int(const char *key, int dflt)
-{
-	const char *s = config_get(key);
-	char *end;
-	long v;
-
-	if (s == NULL)
-		return dflt;
-	v = strtol(s, &end, 10);
-	if (end == s || *end != '\0' || v < 1 || v > 1024)
-		return -1;
-	return (int)v;
-}
-
 static int vm_read_options(struct vm *vm, int *ncpus)
 {
 	struct vm_options *o = &vm->opts;
+	struct bhyve_topology t;
+	char err[200];
 
 	o->vmexit_on_hlt = config_get_bool("x86.vmexit_on_hlt", false);
 	o->vmexit_on_pause = config_get_bool("x86.vmexit_on_pause", false);
 	o->strictmsr = config_get_bool("x86.strictmsr", true);
+	if (bhyve_topology_get(&t, err, sizeof(err)) < 0) {
+		snprintf(vm->err, sizeof(vm->err), "%s", err);
+		return -1;
+	}
 	if (*ncpus <= 0)
-		*ncpus = vm_read_int("cpus", 1);
-	o->sockets = vm_read_int("sockets", 1);
-	o->cores = vm_read_int("cores", 1);
-	o->threads = vm_read_int("threads", 1);
+		*ncpus = (int)t.cpus;
 	if (*ncpus < 1 || *ncpus > VM_MAXCPU) {
 		snprintf(vm->err, sizeof(vm->err), "invalid number of vCPUs (1..%d)", VM_MAXCPU);
 		return -1;
 	}
-	if (o->sockets < 1 || o->cores < 1 || o->threads < 1) {
-		snprintf(vm->err, sizeof(vm->err), "invalid CPU topology");
-		return -1;
+	if ((unsigned)*ncpus != t.cpus) {
+		/* An explicit count that is not the configured one: one core per package. */
+		t.sockets = (unsigned)*ncpus;
+		t.cores = t.threads = 1;
 	}
+	o->sockets = (int)t.sockets;
+	o->cores = (int)t.cores;
+	o->threads = (int)t.threads;
 	return 0;
 }
 
@@ -392,13 +386,16 @@ static bool vcpu_events_locked(struct vcpu *v)
 	return !vm_is_suspended(vm);
 }
 
-static void vcpu_count_exit(struct vcpu *v, enum vm_exitcode code)
+void vcpu_count_exit(struct vcpu *v, enum vm_exitcode code)
 {
 	struct vm_shm_header *h = vm_header(v->vm);
 
 	v->stats.exits[code]++;
-	if (h != NULL)
+	if (h != NULL) {
 		h->stats[v->id].exits[code] = v->stats.exits[code];
+		if (v->vm->ops->insn_count)
+			h->stats[v->id].insns = v->vm->ops->insn_count(v);
+	}
 }
 
 static void *vcpu_thread(void *arg)

@@ -87,6 +87,8 @@ struct vm_shm_header *vm_header(struct vm *vm);
 /* Default exit handlers that need the vCPU internals (vcpu.c). */
 int vcpu_handle_hlt(struct vcpu *v, struct vm_exit *exit);
 int vcpu_handle_wait_sipi(struct vcpu *v, struct vm_exit *exit);
+/* Count an exit in the vCPU's statistics (and the shm header for bhyvectl). */
+void vcpu_count_exit(struct vcpu *v, enum vm_exitcode code);
 /* Pin the vCPU's thread to vcpu.N.cpuset (vcpu_pin.c); 0, or -1 with a message on stderr. */
 int vcpu_pin(struct vcpu *v);
 /* Parse a host CPU list "0,2-3" into a mask of CPUs below 1024; 0 or -1. */

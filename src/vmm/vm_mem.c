@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/parse.h"
 #include "vmm/layout.h"
 #include "vmm/vm_internal.h"
 
@@ -25,21 +27,10 @@
 #define VM_MEM_MAX   GPA_GiB(1024)
 #define VM_MEM_MIN   GPA_MiB(1)
 
+/* The rule every program applies to VM names (src/common/parse.c). */
 bool vm_name_valid(const char *name)
 {
-	size_t n;
-
-	if (name == NULL || name[0] == '\0' || name[0] == '-' || name[0] == '.')
-		return false;
-	for (n = 0; name[n] != '\0'; n++) {
-		char c = name[n];
-		if (n >= VM_NAME_LEN)
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
+	return bhyve_vmname_valid(name);
 }
 
 static int vm_shm_path(const char *name, char *buf, size_t len)
@@ -372,4 +363,23 @@ void vm_slot_set(struct vm *vm, enum vm_slot slot, void *p)
 {
 	if ((unsigned)slot < VM_SLOT_COUNT)
 		vm->slots[slot] = p;
+}
+
+int vm_running_pid(struct vm *vm)
+{
+	int pid = vm->hdr ? vm->hdr->running_pid : 0;
+
+	if (pid <= 0 || pid == getpid())
+		return pid == getpid() ? pid : 0;
+	if (kill(pid, 0) == 0 || errno == EPERM)
+		return pid;
+	return 0;
+}
+
+int vm_read_vcpu_stats(struct vm *vm, int vcpuid, struct vcpu_stats *st)
+{
+	if (vcpuid < 0 || vcpuid >= VM_MAXCPU)
+		return -1;
+	memcpy(st, &vm_header(vm)->stats[vcpuid], sizeof(*st));
+	return 0;
 }

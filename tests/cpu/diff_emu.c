@@ -1,0 +1,227 @@
+/*
+ * Emulator runner: the same instruction in the software CPU (src/cpu, through cpu.h).
+ *
+ * Guest layout: the test region (code + data) sits at the same guest-physical and guest-linear
+ * address as in the host process; a small system area at gpa 0..0x10000 holds the page tables
+ * (identity map of the first GiB with 2 MiB user pages), GDT, IDT, TSS and one HLT stub per
+ * exception vector, so a fault in the guest ends at DIFF_SYS_HANDLERS + 16 * vector.
+ * The CPU runs at CPL 3 like the native side.
+ *
+ * The cpu_* functions are weak references so that the suite links (and reports every case as
+ * a mismatch) while the CPU is not there yet.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/cpu.h"
+#include "diff.h"
+
+#pragma weak cpu_vm_create
+#pragma weak cpu_create
+#pragma weak cpu_set_regs
+#pragma weak cpu_get_regs
+#pragma weak cpu_run
+#pragma weak cpu_vm_notify_write
+
+#define SYS_SIZE      0x10000
+#define SYS_PML4      0x1000
+#define SYS_PDPT      0x2000
+#define SYS_PD        0x3000
+#define SYS_GDT       0x4000
+#define SYS_IDT       0x5000
+#define SYS_TSS       0x6000
+#define SYS_HANDLERS  0x7000   /* 256 x 16 bytes of HLT */
+#define SYS_XSTACK    0xF000   /* exception stack top */
+
+static uint8_t *diff_emu_sys;
+static struct cpu_vm *diff_emu_vm;
+static struct cpu *diff_emu_cpu;
+
+static void *diff_emu_gpa(void *ctx, uint64_t gpa)
+{
+	(void)ctx;
+	if (gpa < SYS_SIZE)
+		return diff_emu_sys + gpa;
+	if (gpa >= DIFF_REGION && gpa < DIFF_REGION + DIFF_REGION_SIZE)
+		return (void *)(uintptr_t)gpa;
+	return NULL;
+}
+
+static int diff_emu_stop_pio(void *ctx, uint16_t port, int bytes, uint32_t *val)
+{
+	(void)ctx; (void)port; (void)bytes; (void)val;
+	return CPU_CB_ABORT;
+}
+
+static int diff_emu_stop_pio_out(void *ctx, uint16_t port, int bytes, uint32_t val)
+{
+	(void)ctx; (void)port; (void)bytes; (void)val;
+	return CPU_CB_ABORT;
+}
+
+static int diff_emu_stop_mmio_rd(void *ctx, uint64_t gpa, int bytes, uint64_t *val)
+{
+	(void)ctx; (void)gpa; (void)bytes; (void)val;
+	return CPU_CB_ABORT;
+}
+
+static int diff_emu_stop_mmio_wr(void *ctx, uint64_t gpa, int bytes, uint64_t val)
+{
+	(void)ctx; (void)gpa; (void)bytes; (void)val;
+	return CPU_CB_ABORT;
+}
+
+static int diff_emu_msr_rd(void *ctx, uint32_t msr, uint64_t *val)
+{
+	(void)ctx; (void)msr; *val = 0;
+	return CPU_CB_GP;
+}
+
+static int diff_emu_msr_wr(void *ctx, uint32_t msr, uint64_t val)
+{
+	(void)ctx; (void)msr; (void)val;
+	return CPU_CB_GP;
+}
+
+static int diff_emu_intr(void *ctx) { (void)ctx; return -1; }
+static uint64_t diff_emu_tsc(void *ctx) { (void)ctx; return 0; }
+
+static const struct cpu_ops diff_emu_ops = {
+	.pio_in = diff_emu_stop_pio, .pio_out = diff_emu_stop_pio_out,
+	.mmio_read = diff_emu_stop_mmio_rd, .mmio_write = diff_emu_stop_mmio_wr,
+	.rdmsr = diff_emu_msr_rd, .wrmsr = diff_emu_msr_wr,
+	.intr_ack = diff_emu_intr, .rdtsc = diff_emu_tsc,
+};
+
+static void diff_emu_put64(uint64_t off, uint64_t v) { memcpy(diff_emu_sys + off, &v, 8); }
+
+/* GDT: 0x08 kernel code64, 0x10 kernel data, 0x2B user data, 0x33 user code64, 0x40 TSS. */
+static void diff_emu_build_sys(void)
+{
+	diff_emu_put64(SYS_PML4, SYS_PDPT | 7);
+	diff_emu_put64(SYS_PDPT, SYS_PD | 7);
+	for (uint64_t i = 0; i < 512; i++)
+		diff_emu_put64(SYS_PD + 8 * i, (i << 21) | 0x87);
+	diff_emu_put64(SYS_GDT + 0x08, 0x00209b0000000000ULL);
+	diff_emu_put64(SYS_GDT + 0x10, 0x00cf93000000ffffULL);
+	diff_emu_put64(SYS_GDT + 0x28, 0x00cff3000000ffffULL);
+	diff_emu_put64(SYS_GDT + 0x30, 0x0020fb0000000000ULL);
+	uint64_t tss = SYS_TSS;
+	diff_emu_put64(SYS_GDT + 0x40, 0x67 | ((tss & 0xffffff) << 16) | (0x89ULL << 40) |
+		       ((tss >> 24) << 56));
+	diff_emu_put64(SYS_GDT + 0x48, tss >> 32);
+	diff_emu_put64(SYS_TSS + 4, SYS_XSTACK);          /* RSP0 */
+	diff_emu_put64(SYS_TSS + 0x24, SYS_XSTACK);       /* IST1 */
+	memset(diff_emu_sys + SYS_HANDLERS, 0xF4, 256 * 16);
+	for (uint64_t v = 0; v < 256; v++) {
+		uint64_t h = SYS_HANDLERS + 16 * v;
+		uint64_t lo = (h & 0xffff) | (0x08ULL << 16) | (1ULL << 32) | (0x8EULL << 40) |
+			      ((h >> 16 & 0xffff) << 48);
+		diff_emu_put64(SYS_IDT + 16 * v, lo);
+		diff_emu_put64(SYS_IDT + 16 * v + 8, h >> 32);
+	}
+}
+
+bool diff_emu_available(void)
+{
+	return cpu_vm_create && cpu_create && cpu_set_regs && cpu_get_regs && cpu_run;
+}
+
+int diff_emu_init(void)
+{
+	diff_emu_sys = calloc(1, SYS_SIZE);
+	if (!diff_emu_sys)
+		return -1;
+	diff_emu_build_sys();
+	if (!diff_emu_available())
+		return 0;
+	diff_emu_vm = cpu_vm_create(diff_emu_gpa, NULL, 1ULL << 30);
+	struct cpu_model model = { .threads_per_core = 1, .cores_per_pkg = 1, .tsc_hz = 1000000000 };
+	diff_emu_cpu = diff_emu_vm ? cpu_create(diff_emu_vm, &diff_emu_ops, NULL, &model) : NULL;
+	return diff_emu_cpu ? 0 : -1;
+}
+
+static void diff_emu_seg(struct cpu_segment *s, uint16_t sel, uint16_t attr, uint32_t limit)
+{
+	s->sel = sel;
+	s->attr = attr;
+	s->limit = limit;
+	s->base = 0;
+}
+
+static void diff_emu_load(struct cpu_regs *r, const struct dstate *in)
+{
+	memset(r, 0, sizeof(*r));
+	memcpy(r->gpr, in->gpr, sizeof(r->gpr));
+	r->rip = in->rip;
+	r->rflags = (in->rflags & 0xcd5) | 0x202;
+	diff_emu_seg(&r->seg[CPU_CS], 0x33, 0xa0fb, 0xffffffff);
+	diff_emu_seg(&r->seg[CPU_SS], 0x2b, 0xc0f3, 0xffffffff);
+	diff_emu_seg(&r->seg[CPU_DS], 0x2b, 0xc0f3, 0xffffffff);
+	diff_emu_seg(&r->seg[CPU_ES], 0x2b, 0xc0f3, 0xffffffff);
+	diff_emu_seg(&r->seg[CPU_FS], 0x2b, 0xc0f3, 0xffffffff);
+	diff_emu_seg(&r->seg[CPU_GS], 0x2b, 0xc0f3, 0xffffffff);
+	diff_emu_seg(&r->seg[CPU_LDTR], 0, 0x82, 0);
+	diff_emu_seg(&r->seg[CPU_TR], 0x40, 0x8b, 0x67);
+	r->seg[CPU_TR].base = SYS_TSS;
+	r->gdtr.base = SYS_GDT;
+	r->gdtr.limit = 0x4f;
+	r->idtr.base = SYS_IDT;
+	r->idtr.limit = 0xfff;
+	r->cr0 = 0x80050033;       /* PG WP NE ET MP PE */
+	r->cr3 = SYS_PML4;
+	r->cr4 = 0x620;            /* OSXMMEXCPT OSFXSR PAE */
+	r->efer = 0xd01;           /* NXE LMA LME SCE */
+	r->pat = 0x0007040600070406ULL;
+	memcpy(r->fx.bytes, in->fx, 512);
+}
+
+static const char *diff_emu_reason(enum cpu_exit_reason why)
+{
+	switch (why) {
+	case CPU_EXIT_SHUTDOWN: return "emulator: triple fault";
+	case CPU_EXIT_ABORT: return "emulator: touched memory outside the test region or did I/O";
+	case CPU_EXIT_INVALID: return "emulator: internal error (CPU_EXIT_INVALID)";
+	default: return "emulator: unexpected exit";
+	}
+}
+
+void diff_emu_run(const struct dstate *in, struct dresult *out)
+{
+	static struct cpu_regs r;
+	struct cpu_exit ex;
+
+	memset(out, 0, sizeof(*out));
+	out->vector = -1;
+	if (!diff_emu_cpu) {
+		out->err = "emulator: not available (cpu_* not linked)";
+		return;
+	}
+	if (cpu_vm_notify_write)
+		cpu_vm_notify_write(diff_emu_vm, DIFF_CODE, 0x1000);
+	diff_emu_load(&r, in);
+	cpu_set_regs(diff_emu_cpu, &r);
+	/* One instruction; a REP string instruction may retire in pieces, so keep going while
+	 * RIP stays on it. */
+	for (int n = 0; n < 100000; n++) {
+		ex.msg = NULL;
+		enum cpu_exit_reason why = cpu_run(diff_emu_cpu, 1, &ex);
+		cpu_get_regs(diff_emu_cpu, &r);
+		if (why == CPU_EXIT_SHUTDOWN || why == CPU_EXIT_ABORT || why == CPU_EXIT_INVALID) {
+			out->err = ex.msg && why == CPU_EXIT_INVALID ? ex.msg : diff_emu_reason(why);
+			break;
+		}
+		if (r.rip >= SYS_HANDLERS && r.rip <= SYS_HANDLERS + 256 * 16) {
+			out->vector = (int)((r.rip - SYS_HANDLERS) / 16);
+			out->cr2 = r.cr2;
+			break;
+		}
+		if (r.rip != in->rip || why != CPU_EXIT_BUDGET)
+			break;
+	}
+	memcpy(out->st.gpr, r.gpr, sizeof(r.gpr));
+	out->st.rip = r.rip;
+	out->st.rflags = r.rflags;
+	memcpy(out->st.fx, r.fx.bytes, 512);
+}
