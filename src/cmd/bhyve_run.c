@@ -20,6 +20,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd/bhyve_run.h"
 #include "common/config.h"
@@ -121,11 +122,26 @@ static void *run_signal_thread(void *arg)
 	return NULL;
 }
 
+/* A guest page that tmpfs cannot back (it filled up after the VM was created) raises SIGBUS
+ * in whichever thread touched it: end with a message instead of a core dump. */
+static void run_sigbus(int sig)
+{
+	static const char msg[] = "bhyve: guest memory could not be backed "
+				  "(/dev/shm is full?)\n";
+	ssize_t r = write(2, msg, sizeof(msg) - 1);
+
+	(void)r;
+	(void)sig;
+	_exit(RUN_EXIT_ERROR);
+}
+
 static int run_signals(struct vm *vm)
 {
+	struct sigaction sa = { .sa_handler = run_sigbus };
 	sigset_t set;
 	pthread_t t;
 
+	sigaction(SIGBUS, &sa, NULL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
@@ -162,7 +178,8 @@ static int run_create_and_load(const char *name, uint64_t memsize, struct vm **o
 	struct vm *vm;
 
 	if (vm_create(name, memsize) < 0)
-		return run_fail("cannot create VM '%s': %s", name, errno == EEXIST ?
+		return run_fail("cannot create VM '%s': %s", name, errno == ENOSPC ?
+				"not enough free space in /dev/shm for its memory" : errno == EEXIST ?
 				"a VM of that name exists (remove it with bhyvectl --destroy, or "
 				"run it without loader.kernel)" : strerror(errno));
 	vm = vm_open(name);
