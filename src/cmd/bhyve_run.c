@@ -11,6 +11,7 @@
  *   loader.initrd=PATH    initrd / Multiboot module (bhyveload -i)
  *   loader.cmdline=TEXT   kernel command line (bhyveload -a)
  * Other keys of ours: vmm.backend=soft|kvm (default soft; KVM is not available yet).
+ * bhyve's own destroy_on_poweroff=true removes the VM when the guest powers off.
  *
  * Exit status (bhyve(8)): 0 reset, 1 powered off, 2 halted, 3 triple fault, 4 error.
  */
@@ -20,18 +21,23 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cmd/bhyve_run.h"
 #include "common/config.h"
 #include "common/parse.h"
 #include "loader/loader.h"
+#include "platform/firmware.h"
 #include "platform/platform.h"
+#include "vmm/vm_init_step.h"
 #include "vmm/vmm.h"
 
 /* Parts of other helpers that may not be in the tree yet. */
 #pragma weak platform_create
 #pragma weak platform_destroy
 #pragma weak platform_power_button
+#pragma weak firmware_build
 
 #define RUN_ERRLEN 512
 #define RUN_EXIT_ERROR 4
@@ -48,9 +54,9 @@ static int __attribute__((format(printf, 1, 2))) run_fail(const char *fmt, ...)
 	return RUN_EXIT_ERROR;
 }
 
-/* ---- The set-up sequence after vm_setup, in order.  To add a part (PCI bus, firmware
- * tables...), add one step: init returns 0 or -1 with a one-line message; fini (may be NULL)
- * undoes it when a later step fails or the VM has ended. ---- */
+/* ---- The set-up sequence after vm_setup (vmm/vm_init_step.h).  Parts register their
+ * steps from their own files with VM_INIT_STEP(); the ones below are run from here because
+ * their code predates the step list. ---- */
 
 static int step_platform(struct vm *vm, char *err, size_t errlen)
 {
@@ -67,35 +73,82 @@ static void step_platform_fini(struct vm *vm)
 		platform_destroy(vm);
 }
 
-struct run_step {
-	const char *what;
-	int (*init)(struct vm *vm, char *err, size_t errlen);
-	void (*fini)(struct vm *vm);
-};
-
-static const struct run_step run_steps[] = {
-	{ "platform devices", step_platform, step_platform_fini },
-	/* { "PCI devices", pci_..._init, pci_..._fini },        -- helper "firmware" */
-	/* { "firmware tables", acpi_..._build, NULL },          -- helper "firmware" */
-};
-#define RUN_NSTEPS (sizeof(run_steps) / sizeof(run_steps[0]))
-
-static void run_steps_fini(struct vm *vm, size_t done)
+/* -S (memory.wired): lock guest RAM in host memory.  Without -C (memory.guest_in_core) guest
+ * RAM is left out of bhyve's core dumps, as FreeBSD's bhyve does. */
+static int step_memory(struct vm *vm, char *err, size_t errlen)
 {
-	while (done-- > 0)
-		if (run_steps[done].fini)
-			run_steps[done].fini(vm);
+	bool wired = config_get_bool("memory.wired", false);
+	bool in_core = config_get_bool("memory.guest_in_core", false);
+	uint64_t gpa[2], len[2];
+	int i, n = vm_mem_ranges(vm, gpa, len);
+
+	for (i = 0; i < n; i++) {
+		void *p = vm_map_gpa(vm, gpa[i], len[i]);
+		if (p == NULL)
+			continue;
+		if (!in_core)
+			madvise(p, len[i], MADV_DONTDUMP);
+		if (wired && mlock(p, len[i]) < 0) {
+			snprintf(err, errlen, "-S: cannot wire %llu MiB of guest memory: %s (see "
+				 "ulimit -l)", (unsigned long long)(len[i] >> 20), strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
 }
 
-static int run_steps_init(struct vm *vm, size_t *done)
+static int step_firmware(struct vm *vm, char *err, size_t errlen)
+{
+	if (firmware_build == NULL)
+		return 0;   /* not in this build yet: the guest finds no tables */
+	return firmware_build(vm, vm_ncpus(vm), err, errlen);
+}
+
+static const struct vm_init_step run_step_memory = {
+	"guest memory", VM_STEP_MEMORY, step_memory, NULL };
+static const struct vm_init_step run_step_platform = {
+	"platform devices", VM_STEP_PLATFORM, step_platform, step_platform_fini };
+static const struct vm_init_step run_step_firmware = {
+	"firmware tables", VM_STEP_FIRMWARE, step_firmware, NULL };
+VM_INIT_STEP(run_step_memory);
+VM_INIT_STEP(run_step_platform);
+VM_INIT_STEP(run_step_firmware);
+
+#define RUN_MAXSTEPS 64
+
+/* Every registered step, sorted by order (insertion sort keeps equal orders stable). */
+static size_t run_steps_collect(const struct vm_init_step **out)
+{
+	const struct vm_init_step **p;
+	size_t n = 0, i;
+
+	SET_FOREACH(p, vm_init_step_set) {
+		if (n == RUN_MAXSTEPS)
+			break;
+		for (i = n; i > 0 && out[i - 1]->order > (*p)->order; i--)
+			out[i] = out[i - 1];
+		out[i] = *p;
+		n++;
+	}
+	return n;
+}
+
+static void run_steps_fini(struct vm *vm, const struct vm_init_step **steps, size_t done)
+{
+	while (done-- > 0)
+		if (steps[done]->fini)
+			steps[done]->fini(vm);
+}
+
+static int run_steps_init(struct vm *vm, const struct vm_init_step **steps, size_t n,
+			  size_t *done)
 {
 	char err[RUN_ERRLEN];
 
-	for (*done = 0; *done < RUN_NSTEPS; (*done)++) {
+	for (*done = 0; *done < n; (*done)++) {
 		err[0] = '\0';
-		if (run_steps[*done].init(vm, err, sizeof(err)) < 0)
-			return run_fail("%s: %s", run_steps[*done].what,
-					err[0] ? err : "set-up failed");
+		if (steps[*done]->init(vm, err, sizeof(err)) < 0)
+			return run_fail("%s: %s", steps[*done]->what, err[0] ? err : "set-up failed");
 	}
 	return 0;
 }
@@ -121,14 +174,36 @@ static void *run_signal_thread(void *arg)
 	return NULL;
 }
 
-static int run_signals(struct vm *vm)
+/* A guest page that tmpfs cannot back (it filled up after the VM was created) raises SIGBUS
+ * in whichever thread touched it: end with a message instead of a core dump. */
+static void run_sigbus(int sig)
+{
+	static const char msg[] = "bhyve: guest memory could not be backed "
+				  "(/dev/shm is full?)\n";
+	ssize_t r = write(2, msg, sizeof(msg) - 1);
+
+	(void)r;
+	(void)sig;
+	_exit(RUN_EXIT_ERROR);
+}
+
+/* SIGTERM is blocked before any thread exists (devices start threads too), so that every
+ * thread inherits the mask and only the signal thread's sigwait takes it. */
+static void run_block_sigterm(void)
 {
 	sigset_t set;
-	pthread_t t;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static int run_signals(struct vm *vm)
+{
+	struct sigaction sa = { .sa_handler = run_sigbus };
+	pthread_t t;
+
+	sigaction(SIGBUS, &sa, NULL);
 	if (pthread_create(&t, NULL, run_signal_thread, vm) != 0)
 		return -1;
 	pthread_detach(t);
@@ -162,7 +237,8 @@ static int run_create_and_load(const char *name, uint64_t memsize, struct vm **o
 	struct vm *vm;
 
 	if (vm_create(name, memsize) < 0)
-		return run_fail("cannot create VM '%s': %s", name, errno == EEXIST ?
+		return run_fail("cannot create VM '%s': %s", name, errno == ENOSPC ?
+				"not enough free space in /dev/shm for its memory" : errno == EEXIST ?
 				"a VM of that name exists (remove it with bhyvectl --destroy, or "
 				"run it without loader.kernel)" : strerror(errno));
 	vm = vm_open(name);
@@ -216,8 +292,9 @@ static enum vm_backend_kind run_backend(void)
 /* vCPUs, devices, the BSP's registers from the boot state; then run. */
 static int run_vm(struct vm *vm)
 {
+	const struct vm_init_step *steps[RUN_MAXSTEPS];
+	size_t nsteps = run_steps_collect(steps), done = 0;
 	struct vm_boot_state bs;
-	size_t done = 0;
 	int rc;
 
 	vm_get_boot_state(vm, &bs);
@@ -227,12 +304,12 @@ static int run_vm(struct vm *vm)
 		return run_fail("%s", vm_last_error(vm));
 	if (vcpu_set_regs(vm_vcpu(vm, 0), &bs.regs) < 0)
 		return run_fail("cannot set the boot vCPU's registers");
-	rc = run_steps_init(vm, &done);
+	rc = run_steps_init(vm, steps, nsteps, &done);
 	if (rc == 0 && run_signals(vm) < 0)
 		rc = run_fail("cannot start the signal thread");
 	if (rc == 0)
 		rc = (int)vm_run(vm);
-	run_steps_fini(vm, done);
+	run_steps_fini(vm, steps, done);
 	return rc;
 }
 
@@ -245,6 +322,7 @@ int bhyve_run(void)
 
 	if (name == NULL || !vm_name_valid(name))
 		return run_fail("missing or invalid VM name");
+	run_block_sigterm();
 	rc = run_memsize(&memsize);
 	if (rc != 0)
 		return rc;
@@ -256,5 +334,8 @@ int bhyve_run(void)
 		return rc;
 	rc = run_vm(vm);
 	vm_close(vm);
+	/* bhyve_config(5): destroy_on_poweroff removes the VM when the guest powers off. */
+	if (rc == VM_SUSPEND_POWEROFF && config_get_bool("destroy_on_poweroff", false))
+		vm_destroy(name);
 	return rc;
 }
