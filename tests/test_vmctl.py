@@ -129,6 +129,18 @@ def test_bhyveload_malformed_kernel_leaves_nothing(vmname, tmp_path):
     assert not shm(vmname).exists()
 
 
+@pytest.mark.skipif(not GUEST.exists(), reason="make guests not run")
+def test_bhyveload_memory_beyond_shm(vmname):
+    st = os.statvfs("/dev/shm")
+    free_gib = st.f_bavail * st.f_frsize >> 30
+    if free_gib >= 1000:
+        pytest.skip("/dev/shm is huge")
+    r = run(prog("bhyveload"), "-m", f"{free_gib + 8}G", "-k", GUEST, vmname)
+    assert r.returncode == 1
+    assert "/dev/shm" in one_line(r, "bhyveload")
+    assert not shm(vmname).exists()
+
+
 def test_bhyveload_usage():
     r = run(prog("bhyveload"))
     assert r.returncode == 1 and "usage: bhyveload" in r.stderr

@@ -85,11 +85,12 @@ static int tty_open_pty(struct tty_backend *tb, const char *who, char *err, size
 	return 0;
 }
 
-static int tty_open_path(struct tty_backend *tb, const char *path, char *err, size_t errlen)
+static int tty_open_path(struct tty_backend *tb, const char *path, const char *who, char *err,
+			 size_t errlen)
 {
 	int fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: cannot open %s: %s", who, path, strerror(errno));
 		return -1;
 	}
 	if (isatty(fd))
@@ -115,7 +116,7 @@ struct tty_backend *tty_open(const char *path, const char *who, char *err, size_
 	else if (!strcmp(path, "pty"))
 		rc = tty_open_pty(tb, who, err, errlen);
 	else
-		rc = tty_open_path(tb, path, err, errlen);
+		rc = tty_open_path(tb, path, who, err, errlen);
 	if (rc < 0 || pipe(tb->wake) < 0) {
 		if (rc == 0)
 			snprintf(err, errlen, "%s: pipe: %s", who, strerror(errno));

@@ -20,6 +20,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cmd/bhyve_run.h"
 #include "common/config.h"
@@ -67,6 +69,30 @@ static void step_platform_fini(struct vm *vm)
 		platform_destroy(vm);
 }
 
+/* -S (memory.wired): lock guest RAM in host memory.  Without -C (memory.guest_in_core) guest
+ * RAM is left out of bhyve's core dumps, as FreeBSD's bhyve does. */
+static int step_memory(struct vm *vm, char *err, size_t errlen)
+{
+	bool wired = config_get_bool("memory.wired", false);
+	bool in_core = config_get_bool("memory.guest_in_core", false);
+	uint64_t gpa[2], len[2];
+	int i, n = vm_mem_ranges(vm, gpa, len);
+
+	for (i = 0; i < n; i++) {
+		void *p = vm_map_gpa(vm, gpa[i], len[i]);
+		if (p == NULL)
+			continue;
+		if (!in_core)
+			madvise(p, len[i], MADV_DONTDUMP);
+		if (wired && mlock(p, len[i]) < 0) {
+			snprintf(err, errlen, "-S: cannot wire %llu MiB of guest memory: %s (see "
+				 "ulimit -l)", (unsigned long long)(len[i] >> 20), strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 struct run_step {
 	const char *what;
 	int (*init)(struct vm *vm, char *err, size_t errlen);
@@ -74,6 +100,7 @@ struct run_step {
 };
 
 static const struct run_step run_steps[] = {
+	{ "guest memory", step_memory, NULL },
 	{ "platform devices", step_platform, step_platform_fini },
 	/* { "PCI devices", pci_..._init, pci_..._fini },        -- helper "firmware" */
 	/* { "firmware tables", acpi_..._build, NULL },          -- helper "firmware" */
@@ -121,11 +148,26 @@ static void *run_signal_thread(void *arg)
 	return NULL;
 }
 
+/* A guest page that tmpfs cannot back (it filled up after the VM was created) raises SIGBUS
+ * in whichever thread touched it: end with a message instead of a core dump. */
+static void run_sigbus(int sig)
+{
+	static const char msg[] = "bhyve: guest memory could not be backed "
+				  "(/dev/shm is full?)\n";
+	ssize_t r = write(2, msg, sizeof(msg) - 1);
+
+	(void)r;
+	(void)sig;
+	_exit(RUN_EXIT_ERROR);
+}
+
 static int run_signals(struct vm *vm)
 {
+	struct sigaction sa = { .sa_handler = run_sigbus };
 	sigset_t set;
 	pthread_t t;
 
+	sigaction(SIGBUS, &sa, NULL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
@@ -162,7 +204,8 @@ static int run_create_and_load(const char *name, uint64_t memsize, struct vm **o
 	struct vm *vm;
 
 	if (vm_create(name, memsize) < 0)
-		return run_fail("cannot create VM '%s': %s", name, errno == EEXIST ?
+		return run_fail("cannot create VM '%s': %s", name, errno == ENOSPC ?
+				"not enough free space in /dev/shm for its memory" : errno == EEXIST ?
 				"a VM of that name exists (remove it with bhyvectl --destroy, or "
 				"run it without loader.kernel)" : strerror(errno));
 	vm = vm_open(name);

@@ -180,7 +180,8 @@ static int bl_replace_vm(struct bl_opts *o)
 	if (vm_destroy(o->name) < 0 && errno != ENOENT)
 		return bl_fail("cannot remove the old VM '%s': %s", o->name, strerror(errno));
 	if (vm_create(o->name, o->memsize) < 0)
-		return bl_fail("cannot create VM '%s': %s", o->name, strerror(errno));
+		return bl_fail("cannot create VM '%s': %s", o->name, errno == ENOSPC ?
+			       "not enough free space in /dev/shm for its memory" : strerror(errno));
 	return 0;
 }
 

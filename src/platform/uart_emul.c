@@ -274,9 +274,10 @@ static size_t uart_tty_rx(void *arg, const uint8_t *buf, size_t len)
 	return uart_rx_push(arg, buf, len);
 }
 
-int uart_set_backend(struct uart_softc *sc, const char *path, char *err, size_t errlen)
+int uart_set_backend(struct uart_softc *sc, const char *name, const char *path, char *err,
+		     size_t errlen)
 {
-	struct tty_backend *tb = tty_open(path, "uart", err, errlen);
+	struct tty_backend *tb = tty_open(path, name, err, errlen);
 	if (!tb)
 		return -1;
 	pthread_mutex_lock(&sc->lock);

@@ -19,9 +19,10 @@ typedef void (*uart_intr_fn)(void *arg, bool assert);
 
 struct uart_softc *uart_init(uart_intr_fn intr, void *arg);
 void uart_deinit(struct uart_softc *sc);
-/* Connect a TTY backend (see backends/tty.h: "stdio", "pty", a device path).  0 or -1 and
- * a message in err. */
-int uart_set_backend(struct uart_softc *sc, const char *path, char *err, size_t errlen);
+/* Connect a TTY backend (see backends/tty.h: "stdio", "pty", a device path); `name` (com1,
+ * pci-uart...) labels messages.  0 or -1 and a message in err. */
+int uart_set_backend(struct uart_softc *sc, const char *name, const char *path, char *err,
+		     size_t errlen);
 /* Register access, offset 0-7. */
 uint8_t uart_read(struct uart_softc *sc, int offset);
 void uart_write(struct uart_softc *sc, int offset, uint8_t value);

@@ -71,9 +71,7 @@ static int lpc_uart_create(struct platform *p, int i, const char *path, char *er
 		snprintf(err, errlen, "%s: out of memory", lpc_uart_defs[i].name);
 		return -1;
 	}
-	char e2[200];
-	if (uart_set_backend(u->sc, path, e2, sizeof(e2)) < 0) {
-		snprintf(err, errlen, "%s: %s", lpc_uart_defs[i].name, e2);
+	if (uart_set_backend(u->sc, lpc_uart_defs[i].name, path, err, errlen) < 0) {
 		lpc_uart_free(u);
 		return -1;
 	}

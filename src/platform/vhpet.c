@@ -20,6 +20,7 @@
 #define HPET_PERIOD_FS  100000000ULL          /* 100 ns */
 #define HPET_SIZE       0x400
 #define HPET_ROUTE_CAP  0x00F00000ULL         /* IOAPIC pins 20-23 */
+#define HPET_FAR_TICKS  (1ULL << 50)          /* ~3.5 years of counts */
 
 #define HPET_CAP        0x000
 #define HPET_CONFIG     0x010
@@ -91,6 +92,12 @@ static void hpet_schedule(struct vhpet *h, int n, uint64_t now)
 		diff = (uint32_t)(t->comparator - cnt);
 	if (diff == 0)
 		diff = (t->config & TN_32BIT) ? (1ULL << 32) : UINT64_MAX;
+	if (diff > HPET_FAR_TICKS) {
+		/* Further away than a VM will run (a 64-bit wrap): no timer at all. */
+		t->armed = false;
+		vtimer_cancel(t->vt);
+		return;
+	}
 	/* The next tick boundary at which the counter equals the comparator. */
 	uint64_t tick_now = vclock_ns_to_ticks(now - h->base_ns, HPET_HZ);
 	t->deadline_ns = h->base_ns + vclock_ticks_to_ns(tick_now + diff, HPET_HZ);

@@ -232,6 +232,9 @@ static int soft_vcpu_init(struct vcpu *vcpu, const struct cpu_model *model, char
 	}
 	if (cpu_reset)
 		cpu_reset(s->cpu);
+	/* Application processors start in wait-for-SIPI, as after the BIOS's INIT. */
+	if (vcpu_id(vcpu) != 0 && cpu_init_signal)
+		cpu_init_signal(s->cpu);
 	vcpu_set_backend_data(vcpu, s);
 	return 0;
 }

@@ -153,9 +153,11 @@ static void *vclock_thread(void *arg)
 			pthread_cond_wait(&c->cond, &c->lock);
 			continue;
 		}
-		uint64_t now = vclock_host_ns() - c->start_host_ns;
+		uint64_t host = vclock_host_ns(), now = host - c->start_host_ns;
 		if (t->deadline > now) {
-			uint64_t abs = c->start_host_ns + t->deadline;
+			/* At most an hour at a time, so far deadlines cannot overflow. */
+			uint64_t wait = t->deadline - now;
+			uint64_t abs = host + (wait < 3600000000000ULL ? wait : 3600000000000ULL);
 			struct timespec ts = { .tv_sec = (time_t)(abs / 1000000000ULL),
 					       .tv_nsec = (long)(abs % 1000000000ULL) };
 			pthread_cond_timedwait(&c->cond, &c->lock, &ts);

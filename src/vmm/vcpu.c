@@ -406,6 +406,8 @@ static void *vcpu_thread(void *arg)
 
 	snprintf(name, sizeof(name), "vcpu %d", v->id);
 	pthread_setname_np(pthread_self(), name);
+	if (vcpu_pin(v) < 0)
+		vm_suspend(vm, VM_SUSPEND_ERROR, "cannot pin a vCPU thread");
 	for (;;) {
 		struct vm_exit exit;
 		bool go;
@@ -508,7 +510,6 @@ static int vm_start_threads(struct vm *vm)
 			break;
 		}
 		v->thread_started = true;
-		vcpu_pin(v);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;

@@ -89,7 +89,8 @@ int vcpu_handle_hlt(struct vcpu *v, struct vm_exit *exit);
 int vcpu_handle_wait_sipi(struct vcpu *v, struct vm_exit *exit);
 /* Count an exit in the vCPU's statistics (and the shm header for bhyvectl). */
 void vcpu_count_exit(struct vcpu *v, enum vm_exitcode code);
-/* Pin the vCPU's thread to vcpu.N.cpuset (vcpu_pin.c); 0, or -1 with a message on stderr. */
+/* Pin the calling vCPU thread to vcpu.N.cpuset (vcpu_pin.c); 0, or -1 with a message on
+ * stderr. */
 int vcpu_pin(struct vcpu *v);
 /* Parse a host CPU list "0,2-3" into a mask of CPUs below 1024; 0 or -1. */
 int vcpu_parse_cpuset(const char *s, cpu_set_t *set);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "common/parse.h"
@@ -71,13 +72,29 @@ static void vm_header_init(struct vm_shm_header *h, const char *name, uint64_t m
 
 _Static_assert(sizeof(struct vm_shm_header) <= VM_SHM_HDR_SIZE, "shm header too big");
 
+/* Guest RAM in /dev/shm is sparse, but a page the guest touches when tmpfs is full kills the
+ * process with SIGBUS: refuse a VM that could never be fully backed. */
+static int vm_shm_room(uint64_t memsize)
+{
+	struct statvfs sv;
+
+	if (statvfs("/dev/shm", &sv) < 0)
+		return 0;   /* not mounted where we look: let shm_open decide */
+	if ((uint64_t)sv.f_bavail * sv.f_frsize < memsize + VM_SHM_HDR_SIZE) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return 0;
+}
+
 int vm_create(const char *name, uint64_t memsize)
 {
 	char path[64];
 	struct vm_shm_header *h;
 	int fd, saved;
 
-	if (vm_shm_path(name, path, sizeof(path)) < 0 || !vm_memsize_ok(memsize))
+	if (vm_shm_path(name, path, sizeof(path)) < 0 || !vm_memsize_ok(memsize) ||
+	    vm_shm_room(memsize) < 0)
 		return -1;
 	fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
 	if (fd < 0)
