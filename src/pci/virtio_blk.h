@@ -50,7 +50,5 @@ struct vtblk_softc *vtblk_create(const struct blockif_opts *opts,
 void vtblk_destroy(struct vtblk_softc *sc);
 struct vtpci_state *vtblk_vtpci(struct vtblk_softc *sc);
 
-/* The pe_init of the "virtio-blk" emulation (pci_virtio_block.c). */
-int vtblk_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen);
 
 #endif

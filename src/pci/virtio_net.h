@@ -43,7 +43,5 @@ struct vtpci_state *vtnet_vtpci(struct vtnet_softc *sc);
 /* Frames dropped (no room, too big, device not ready), for tests and logs. */
 uint64_t vtnet_rx_dropped(struct vtnet_softc *sc);
 
-/* The pe_init of the "virtio-net" emulation (pci_virtio_net.c). */
-int vtnet_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen);
 
 #endif

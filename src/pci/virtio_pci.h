@@ -100,7 +100,7 @@
 #define VIRTIO_PCI_CAP_ISR       3
 #define VIRTIO_PCI_CAP_DEVICE    4
 
-#define VTPCI_MAXQ               8
+#define VTPCI_MAXQ               64      /* virtio-console: 2 * (16 ports + control) */
 #define VTPCI_LEGACY_BAR         0
 #define VTPCI_MSIX_BAR           1
 #define VTPCI_MODERN_BAR         4

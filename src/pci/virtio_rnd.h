@@ -18,7 +18,5 @@ struct vtrnd_softc *vtrnd_create(const struct vtpci_intr_ops *intr, void *intr_c
 void vtrnd_destroy(struct vtrnd_softc *sc);
 struct vtpci_state *vtrnd_vtpci(struct vtrnd_softc *sc);
 
-/* The pe_init of the "virtio-rnd" emulation (pci_virtio_rnd.c). */
-int vtrnd_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen);
 
 #endif
