@@ -3,6 +3,7 @@ error handling, and (once the software CPU and the platform are in the tree) a M
 guest that prints on COM1 and powers off."""
 import os
 import pathlib
+import signal
 import struct
 import subprocess
 
@@ -10,9 +11,13 @@ import pytest
 
 from conftest import BUILD, ROOT, prog
 
-GUEST = BUILD / "tests" / "guests" / "mb_hello.bin"
-if not GUEST.exists():
-    GUEST = ROOT / "build" / "tests" / "guests" / "mb_hello.bin"
+def guest(name):
+    """A test guest built by `make guests` (build-san has none: use build/'s)."""
+    p = BUILD / "tests" / "guests" / name
+    return p if p.exists() else ROOT / "build" / "tests" / "guests" / name
+
+
+GUEST = guest("mb_hello.bin")
 
 _counter = [0]
 
@@ -216,6 +221,14 @@ def test_multiboot_guest_powers_off(vmname):
 
 
 @pytest.mark.skipif(not GUEST.exists(), reason="make guests not run")
+def test_destroy_on_poweroff(vmname):
+    assert run(prog("bhyveload"), "-m", "64M", "-k", GUEST, vmname).returncode == 0
+    r = _boot([prog("bhyve"), "-m", "64M", "-o", "destroy_on_poweroff=true", vmname])
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert not shm(vmname).exists()
+
+
+@pytest.mark.skipif(not GUEST.exists(), reason="make guests not run")
 def test_one_command_boot(vmname):
     r = _boot([prog("bhyve"), "-m", "32M", "-l", "com1,stdio", "-o", f"loader.kernel={GUEST}",
                "-o", "loader.cmdline=x=y", vmname])
@@ -229,3 +242,56 @@ def test_one_command_boot_bad_kernel(vmname):
     assert r.returncode == 4
     assert "/nonexistent" in one_line(r, "bhyve")
     assert not shm(vmname).exists()
+
+
+@pytest.mark.skipif(not guest("mb_exit.bin").exists(), reason="make guests not run")
+@pytest.mark.parametrize("how,status", [("reset", 0), ("poweroff", 1), ("halt", 2),
+                                        ("fault", 3)])
+def test_exit_status(vmname, how, status):
+    r = _boot([prog("bhyve"), "-m", "32M", "-l", "com1,stdio",
+               "-o", f"loader.kernel={guest('mb_exit.bin')}", "-o", f"loader.cmdline={how}",
+               vmname])
+    assert f"mb_exit: {how}" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == status, r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not GUEST.exists(), reason="make guests not run")
+def test_halt_polling_without_H(vmname):
+    """Without -H a halted vCPU polls; the guest still runs to its power-off."""
+    r = _boot([prog("bhyve"), "-m", "32M", "-l", "com1,stdio",
+               "-o", f"loader.kernel={GUEST}", vmname])
+    assert "mb_hello: powering off" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 1
+
+
+@pytest.mark.skipif(not guest("mb_smp.bin").exists(), reason="make guests not run")
+def test_smp_init_sipi(vmname):
+    r = _boot([prog("bhyve"), "-c", "2", "-m", "32M", "-H", "-l", "com1,stdio",
+               "-o", f"loader.kernel={guest('mb_smp.bin')}", vmname])
+    assert "mb_smp: AP up" in r.stdout, r.stdout + r.stderr
+    assert "mb_smp: BSP saw the AP" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 1
+
+
+@pytest.mark.skipif(not guest("mb_button.bin").exists(), reason="make guests not run")
+def test_sigterm_presses_power_button(vmname):
+    p = subprocess.Popen([prog("bhyve"), "-m", "32M", "-l", "com1,stdio",
+                          "-o", f"loader.kernel={guest('mb_button.bin')}", vmname],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        if not line:
+            err = p.stderr.read()
+            p.wait(timeout=30)
+            if "not part of this build yet" in err:
+                pytest.skip(err.strip())
+            pytest.fail(f"no output; status {p.returncode}: {err}")
+        assert "mb_button: waiting" in line
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert "mb_button: power button" in out, out + err
+    assert p.returncode == 1, out + err

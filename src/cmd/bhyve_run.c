@@ -11,6 +11,7 @@
  *   loader.initrd=PATH    initrd / Multiboot module (bhyveload -i)
  *   loader.cmdline=TEXT   kernel command line (bhyveload -a)
  * Other keys of ours: vmm.backend=soft|kvm (default soft; KVM is not available yet).
+ * bhyve's own destroy_on_poweroff=true removes the VM when the guest powers off.
  *
  * Exit status (bhyve(8)): 0 reset, 1 powered off, 2 halted, 3 triple fault, 4 error.
  */
@@ -161,16 +162,23 @@ static void run_sigbus(int sig)
 	_exit(RUN_EXIT_ERROR);
 }
 
-static int run_signals(struct vm *vm)
+/* SIGTERM is blocked before any thread exists (devices start threads too), so that every
+ * thread inherits the mask and only the signal thread's sigwait takes it. */
+static void run_block_sigterm(void)
 {
-	struct sigaction sa = { .sa_handler = run_sigbus };
 	sigset_t set;
-	pthread_t t;
 
-	sigaction(SIGBUS, &sa, NULL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static int run_signals(struct vm *vm)
+{
+	struct sigaction sa = { .sa_handler = run_sigbus };
+	pthread_t t;
+
+	sigaction(SIGBUS, &sa, NULL);
 	if (pthread_create(&t, NULL, run_signal_thread, vm) != 0)
 		return -1;
 	pthread_detach(t);
@@ -288,6 +296,7 @@ int bhyve_run(void)
 
 	if (name == NULL || !vm_name_valid(name))
 		return run_fail("missing or invalid VM name");
+	run_block_sigterm();
 	rc = run_memsize(&memsize);
 	if (rc != 0)
 		return rc;
@@ -299,5 +308,8 @@ int bhyve_run(void)
 		return rc;
 	rc = run_vm(vm);
 	vm_close(vm);
+	/* bhyve_config(5): destroy_on_poweroff removes the VM when the guest powers off. */
+	if (rc == VM_SUSPEND_POWEROFF && config_get_bool("destroy_on_poweroff", false))
+		vm_destroy(name);
 	return rc;
 }
