@@ -28,13 +28,16 @@
 #include "common/config.h"
 #include "common/parse.h"
 #include "loader/loader.h"
+#include "platform/firmware.h"
 #include "platform/platform.h"
+#include "vmm/vm_init_step.h"
 #include "vmm/vmm.h"
 
 /* Parts of other helpers that may not be in the tree yet. */
 #pragma weak platform_create
 #pragma weak platform_destroy
 #pragma weak platform_power_button
+#pragma weak firmware_build
 
 #define RUN_ERRLEN 512
 #define RUN_EXIT_ERROR 4
@@ -51,9 +54,9 @@ static int __attribute__((format(printf, 1, 2))) run_fail(const char *fmt, ...)
 	return RUN_EXIT_ERROR;
 }
 
-/* ---- The set-up sequence after vm_setup, in order.  To add a part (PCI bus, firmware
- * tables...), add one step: init returns 0 or -1 with a one-line message; fini (may be NULL)
- * undoes it when a later step fails or the VM has ended. ---- */
+/* ---- The set-up sequence after vm_setup (vmm/vm_init_step.h).  Parts register their
+ * steps from their own files with VM_INIT_STEP(); the ones below are run from here because
+ * their code predates the step list. ---- */
 
 static int step_platform(struct vm *vm, char *err, size_t errlen)
 {
@@ -94,36 +97,58 @@ static int step_memory(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-struct run_step {
-	const char *what;
-	int (*init)(struct vm *vm, char *err, size_t errlen);
-	void (*fini)(struct vm *vm);
-};
-
-static const struct run_step run_steps[] = {
-	{ "guest memory", step_memory, NULL },
-	{ "platform devices", step_platform, step_platform_fini },
-	/* { "PCI devices", pci_..._init, pci_..._fini },        -- helper "firmware" */
-	/* { "firmware tables", acpi_..._build, NULL },          -- helper "firmware" */
-};
-#define RUN_NSTEPS (sizeof(run_steps) / sizeof(run_steps[0]))
-
-static void run_steps_fini(struct vm *vm, size_t done)
+static int step_firmware(struct vm *vm, char *err, size_t errlen)
 {
-	while (done-- > 0)
-		if (run_steps[done].fini)
-			run_steps[done].fini(vm);
+	if (firmware_build == NULL)
+		return 0;   /* not in this build yet: the guest finds no tables */
+	return firmware_build(vm, vm_ncpus(vm), err, errlen);
 }
 
-static int run_steps_init(struct vm *vm, size_t *done)
+static const struct vm_init_step run_step_memory = {
+	"guest memory", VM_STEP_MEMORY, step_memory, NULL };
+static const struct vm_init_step run_step_platform = {
+	"platform devices", VM_STEP_PLATFORM, step_platform, step_platform_fini };
+static const struct vm_init_step run_step_firmware = {
+	"firmware tables", VM_STEP_FIRMWARE, step_firmware, NULL };
+VM_INIT_STEP(run_step_memory);
+VM_INIT_STEP(run_step_platform);
+VM_INIT_STEP(run_step_firmware);
+
+#define RUN_MAXSTEPS 64
+
+/* Every registered step, sorted by order (insertion sort keeps equal orders stable). */
+static size_t run_steps_collect(const struct vm_init_step **out)
+{
+	const struct vm_init_step **p;
+	size_t n = 0, i;
+
+	SET_FOREACH(p, vm_init_step_set) {
+		if (n == RUN_MAXSTEPS)
+			break;
+		for (i = n; i > 0 && out[i - 1]->order > (*p)->order; i--)
+			out[i] = out[i - 1];
+		out[i] = *p;
+		n++;
+	}
+	return n;
+}
+
+static void run_steps_fini(struct vm *vm, const struct vm_init_step **steps, size_t done)
+{
+	while (done-- > 0)
+		if (steps[done]->fini)
+			steps[done]->fini(vm);
+}
+
+static int run_steps_init(struct vm *vm, const struct vm_init_step **steps, size_t n,
+			  size_t *done)
 {
 	char err[RUN_ERRLEN];
 
-	for (*done = 0; *done < RUN_NSTEPS; (*done)++) {
+	for (*done = 0; *done < n; (*done)++) {
 		err[0] = '\0';
-		if (run_steps[*done].init(vm, err, sizeof(err)) < 0)
-			return run_fail("%s: %s", run_steps[*done].what,
-					err[0] ? err : "set-up failed");
+		if (steps[*done]->init(vm, err, sizeof(err)) < 0)
+			return run_fail("%s: %s", steps[*done]->what, err[0] ? err : "set-up failed");
 	}
 	return 0;
 }
@@ -267,8 +292,9 @@ static enum vm_backend_kind run_backend(void)
 /* vCPUs, devices, the BSP's registers from the boot state; then run. */
 static int run_vm(struct vm *vm)
 {
+	const struct vm_init_step *steps[RUN_MAXSTEPS];
+	size_t nsteps = run_steps_collect(steps), done = 0;
 	struct vm_boot_state bs;
-	size_t done = 0;
 	int rc;
 
 	vm_get_boot_state(vm, &bs);
@@ -278,12 +304,12 @@ static int run_vm(struct vm *vm)
 		return run_fail("%s", vm_last_error(vm));
 	if (vcpu_set_regs(vm_vcpu(vm, 0), &bs.regs) < 0)
 		return run_fail("cannot set the boot vCPU's registers");
-	rc = run_steps_init(vm, &done);
+	rc = run_steps_init(vm, steps, nsteps, &done);
 	if (rc == 0 && run_signals(vm) < 0)
 		rc = run_fail("cannot start the signal thread");
 	if (rc == 0)
 		rc = (int)vm_run(vm);
-	run_steps_fini(vm, done);
+	run_steps_fini(vm, steps, done);
 	return rc;
 }
 
