@@ -253,6 +253,8 @@ def test_exit_status(vmname, how, status):
                vmname])
     assert f"mb_exit: {how}" in r.stdout, r.stdout + r.stderr
     assert r.returncode == status, r.stdout + r.stderr
+    if how == "fault":
+        assert "bhyve: vCPU 0 triple fault at rip 0x" in r.stderr
 
 
 @pytest.mark.skipif(not GUEST.exists(), reason="make guests not run")

@@ -101,6 +101,13 @@ static int vmexit_pause(struct vcpu *vcpu, struct vm_exit *exit)
 
 static int vmexit_shutdown(struct vcpu *vcpu, struct vm_exit *exit)
 {
+	struct cpu_regs r;
+
+	/* Where it died is the first thing anyone debugging a guest wants to know. */
+	if (vcpu_get_regs(vcpu, &r) == 0)
+		fprintf(stderr, "bhyve: vCPU %d triple fault at rip 0x%llx (cr0 0x%llx, "
+			"efer 0x%llx)\n", vcpu_id(vcpu), (unsigned long long)r.rip,
+			(unsigned long long)r.cr0, (unsigned long long)r.efer);
 	vm_suspend(vcpu_vm(vcpu), VM_SUSPEND_TRIPLEFAULT, "triple fault");
 	return VMEXIT_CONTINUE;
 }
