@@ -128,6 +128,23 @@ static void hpet_irq_apply(struct vhpet *h, const struct hpet_irq *q)
 		vm_isa_pulse_irq(h->p->vm, q->isa, q->pin);
 }
 
+/* Periodic: move the comparator past the counter by whole periods (several if the timer
+ * thread ran late), in the timer's 32- or 64-bit width. */
+static void hpet_advance(struct hpet_timer *t, uint64_t cnt)
+{
+	bool w32 = t->config & TN_32BIT;
+	uint64_t period = w32 ? (uint32_t)t->period : t->period;
+	if (!period)
+		return;
+	uint64_t behind = w32 ? (uint32_t)((uint32_t)cnt - (uint32_t)t->comparator)
+			      : cnt - t->comparator;
+	bool past = w32 ? (int32_t)behind >= 0 : (int64_t)behind >= 0;
+	uint64_t k = past ? behind / period + 1 : 1;
+	t->comparator += k * period;
+	if (w32)
+		t->comparator = (uint32_t)t->comparator;
+}
+
 static void hpet_timer_cb(void *arg)
 {
 	struct hpet_timer *t = arg;
@@ -146,14 +163,8 @@ static void hpet_timer_cb(void *arg)
 				q.how = PLAT_IRQ_PULSE;
 			}
 		}
-		if ((t->config & TN_PERIODIC) && t->period) {
-			uint64_t cnt = hpet_counter(h, now);
-			do {
-				t->comparator += t->period;
-				if (t->config & TN_32BIT)
-					t->comparator = (uint32_t)t->comparator;
-			} while ((int64_t)(t->comparator - cnt) <= 0 && !(t->config & TN_32BIT));
-		}
+		if ((t->config & TN_PERIODIC) && t->period)
+			hpet_advance(t, hpet_counter(h, now));
 		hpet_schedule(h, t->idx, now);   /* one-shot: next match after a wrap */
 	}
 	pthread_mutex_unlock(&h->lock);

@@ -11,11 +11,13 @@
 
 struct vm;
 
-/* The guest's TSC runs at VCLOCK_TSC_HZ; CPUID 0x15 reports it as crystal VCLOCK_CRYSTAL_HZ
- * (ECX) times VCLOCK_TSC_HZ / VCLOCK_CRYSTAL_HZ (EBX/EAX).  Linux then also takes the local
- * APIC timer's input clock to be the crystal, so the LAPIC timer counts at VCLOCK_CRYSTAL_HZ. */
+/* The guest's TSC runs at VCLOCK_TSC_HZ.  CPUID 0x15 reports the crystal as VCLOCK_CRYSTAL_HZ
+ * (ECX) with ratio VCLOCK_TSC_HZ / VCLOCK_CRYSTAL_HZ (EBX/EAX); Linux then takes the local
+ * APIC timer's input clock to be the crystal, so the LAPIC timer counts at VCLOCK_CRYSTAL_HZ.
+ * They are equal (ratio 1/1), which is also what the CPU reports when its model leaves
+ * crystal_hz at 0. */
 #define VCLOCK_TSC_HZ     2000000000ULL
-#define VCLOCK_CRYSTAL_HZ 25000000ULL
+#define VCLOCK_CRYSTAL_HZ VCLOCK_TSC_HZ
 
 /* Nanoseconds of guest time since the VM's clock started (monotonic). */
 uint64_t vclock_ns(struct vm *vm);

@@ -18,7 +18,7 @@ main:
 t_oneshot:
         mov dword [LAPIC + 0x3E0], 0xB          ; divide by 1
         mov dword [LAPIC + 0x320], 0x40         ; one-shot, vector 0x40
-        mov dword [LAPIC + 0x380], 250000       ; 10 ms at 25 MHz
+        mov dword [LAPIC + 0x380], 20000000     ; 10 ms at the 2 GHz crystal
         mov ebx, vec_count + 0x40 * 4
         mov ecx, 1
         mov edi, 1
@@ -36,7 +36,7 @@ t_oneshot:
 
 t_periodic:
         mov dword [LAPIC + 0x320], 0x20041      ; periodic, vector 0x41
-        mov dword [LAPIC + 0x380], 25000        ; 1 ms
+        mov dword [LAPIC + 0x380], 2000000      ; 1 ms
         mov ebx, vec_count + 0x41 * 4
         mov ecx, 5
         mov edi, 1

@@ -137,8 +137,8 @@ t_hpet:
         mov [scratch + 28], eax
         mov dword [HPET + 0x10], 1              ; enable
         mov dword [HPET + 0x100], (20 << 9) | 0x14C   ; 32-bit, periodic, VAL_SET, enabled
-        mov eax, 1000000000                     ; 1 ms in fs / period = counts per ms
-        xor edx, edx
+        mov eax, 0xD4A51000                     ; 1 ms = 10^12 fs; / period = counts per ms
+        mov edx, 0xE8
         div dword [scratch + 28]
         mov ebx, eax
         mov eax, [HPET + 0xF0]
