@@ -204,9 +204,8 @@ int smbios_build(struct vm *vm, int ncpu, char *err, size_t errlen)
 			LAYOUT_BIOS_AREA_END - LAYOUT_SMBIOS_BASE, smbios_build_table, err, errlen);
 }
 
-int firmware_build(struct vm *vm, char *err, size_t errlen)
+int firmware_build(struct vm *vm, int ncpu, char *err, size_t errlen)
 {
-	int ncpu = vm_ncpus(vm);
 	if (config_get_bool("acpi_tables", false) && acpi_build(vm, ncpu, err, errlen) < 0)
 		return -1;
 	if (config_get_bool("x86.mptable", true) && mptable_build(vm, ncpu, err, errlen) < 0)

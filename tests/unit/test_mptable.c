@@ -177,14 +177,14 @@ static void test_firmware_build(void)
 	CHECK(mp && rsdp && sm);
 	if (!mp || !rsdp || !sm)
 		goto out;
-	CHECK_EQ(firmware_build(vm, err, sizeof(err)), 0);      /* defaults: MP + SMBIOS */
+	CHECK_EQ(firmware_build(vm, 2, err, sizeof(err)), 0);      /* defaults: MP + SMBIOS */
 	CHECK(memcmp(mp, "_MP_", 4) == 0);
 	CHECK(memcmp(sm, "_SM_", 4) == 0);
 	CHECK(memcmp(rsdp, "RSD PTR ", 8) != 0);
 	memset(mp, 0, 16);
 	config_set("x86.mptable", "false");
 	config_set("acpi_tables", "true");
-	CHECK_EQ(firmware_build(vm, err, sizeof(err)), 0);
+	CHECK_EQ(firmware_build(vm, 2, err, sizeof(err)), 0);
 	CHECK(memcmp(mp, "_MP_", 4) != 0);
 	CHECK(memcmp(rsdp, "RSD PTR ", 8) == 0);
 	/* The MADT lists both vCPUs. */
@@ -199,7 +199,7 @@ static void test_firmware_build(void)
 		CHECK_EQ(lapics, 2);
 	}
 	config_set("uuid", "bad");
-	CHECK(firmware_build(vm, err, sizeof(err)) < 0);
+	CHECK(firmware_build(vm, 2, err, sizeof(err)) < 0);
 	CHECK(strstr(err, "uuid") != NULL);
 out:
 	pt_vm_free(vm);
