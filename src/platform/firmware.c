@@ -14,13 +14,6 @@
 #include "vmm/layout.h"
 #include "vmm/vmm.h"
 
-/* Until the VM core (src/vmm/vm*.c) lands these may be missing: weak references link as NULL
- * and fw_write() reports it instead of crashing. */
-#pragma weak vm_map_gpa
-#pragma weak vm_lowmem_size
-#pragma weak vm_highmem_size
-#pragma weak vm_name
-
 uint8_t fw_checksum(const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
@@ -178,10 +171,6 @@ static int fw_write(struct vm *vm, int ncpu, const char *what, uint64_t gpa, siz
 		    char *err, size_t errlen)
 {
 	struct fw_info fi;
-	if (!vm_map_gpa || !vm_lowmem_size || !vm_highmem_size || !vm_name) {
-		snprintf(err, errlen, "%s: the VM core has no guest memory interface", what);
-		return -1;
-	}
 	if (fw_info_init(&fi, vm, ncpu, err, errlen) < 0)
 		return -1;
 	uint8_t *p = vm_map_gpa(vm, gpa, size);

@@ -57,7 +57,7 @@ int acpi_build(struct vm *vm, int ncpu, char *err, size_t errlen);
 int mptable_build(struct vm *vm, int ncpu, char *err, size_t errlen);
 int smbios_build(struct vm *vm, int ncpu, char *err, size_t errlen);
 /* All of them as the config asks: ACPI if acpi_tables=true, the MP table unless
- * x86.mptable=false, SMBIOS always. */
+ * x86.mptable=false, SMBIOS always.  A bhyve_run step (after the PCI bus). */
 int firmware_build(struct vm *vm, int ncpu, char *err, size_t errlen);
 
 #endif

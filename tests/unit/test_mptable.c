@@ -10,6 +10,7 @@
 #include "platform/firmware.h"
 #include "platform/mptable.h"
 #include "vmm/layout.h"
+#include "plat_test.h"
 #include "unit.h"
 
 static uint8_t area[4096];
@@ -160,8 +161,53 @@ static void test_limits(void)
 	CHECK(mptable_build_table(&fi, area, LAYOUT_MPTABLE_BASE, sizeof(area)) > 0);
 }
 
+/* firmware_build on a real VM: which tables appear in guest memory as -A / -Y say. */
+static void test_firmware_build(void)
+{
+	char err[256] = "";
+	config_reset();
+	config_set("name", "fwtest");
+	struct vm *vm = pt_vm_create(2);
+	CHECK(vm != NULL);
+	if (!vm)
+		return;
+	uint8_t *mp = vm_map_gpa(vm, LAYOUT_MPTABLE_BASE, 16);
+	uint8_t *rsdp = vm_map_gpa(vm, LAYOUT_ACPI_BASE, 8);
+	uint8_t *sm = vm_map_gpa(vm, LAYOUT_SMBIOS_BASE, 4);
+	CHECK(mp && rsdp && sm);
+	if (!mp || !rsdp || !sm)
+		goto out;
+	CHECK_EQ(firmware_build(vm, 2, err, sizeof(err)), 0);      /* defaults: MP + SMBIOS */
+	CHECK(memcmp(mp, "_MP_", 4) == 0);
+	CHECK(memcmp(sm, "_SM_", 4) == 0);
+	CHECK(memcmp(rsdp, "RSD PTR ", 8) != 0);
+	memset(mp, 0, 16);
+	config_set("x86.mptable", "false");
+	config_set("acpi_tables", "true");
+	CHECK_EQ(firmware_build(vm, 2, err, sizeof(err)), 0);
+	CHECK(memcmp(mp, "_MP_", 4) != 0);
+	CHECK(memcmp(rsdp, "RSD PTR ", 8) == 0);
+	/* The MADT lists both vCPUs. */
+	const uint8_t *x = vm_map_gpa(vm, rd32(rsdp + 24), 36 + 8 * 4);
+	CHECK(x != NULL);
+	const uint8_t *madt = x ? vm_map_gpa(vm, rd32(x + 36 + 8), 256) : NULL;
+	CHECK(madt && memcmp(madt, "APIC", 4) == 0);
+	if (madt) {
+		int lapics = 0;
+		for (uint32_t i = 44; i + 2 <= rd32(madt + 4) && madt[i + 1]; i += madt[i + 1])
+			lapics += madt[i] == 0;
+		CHECK_EQ(lapics, 2);
+	}
+	config_set("uuid", "bad");
+	CHECK(firmware_build(vm, 2, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "uuid") != NULL);
+out:
+	pt_vm_free(vm);
+}
+
 int main(void)
 {
+	test_firmware_build();
 	check_mptable(1);
 	check_mptable(2);
 	check_mptable(VM_MAXCPU);
