@@ -224,6 +224,7 @@ struct cpu {
 	bool halted, wait_sipi, is_bsp;
 	bool exit_on_pause;
 	bool nmi_blocked;
+	int trace;                    /* BHYVE_CPU_TRACE=1: log exceptions to stderr */
 
 	/* exception being raised / delivered */
 	int exc_vec;
