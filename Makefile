@@ -89,7 +89,7 @@ check-san:
 
 -include tests/cpu/cpu.mk
 -include guest/guest.mk
--include bench/bench.mk
+-include bench/bench.mk $(wildcard bench/*/*.mk)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8

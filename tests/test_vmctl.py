@@ -277,8 +277,9 @@ def test_smp_init_sipi(vmname):
 
 @pytest.mark.skipif(not guest("mb_button.bin").exists(), reason="make guests not run")
 def test_sigterm_presses_power_button(vmname):
-    p = subprocess.Popen([prog("bhyve"), "-m", "32M", "-l", "com1,stdio",
-                          "-o", f"loader.kernel={guest('mb_button.bin')}", vmname],
+    assert run(prog("bhyveload"), "-m", "32M", "-k", guest("mb_button.bin"),
+               vmname).returncode == 0
+    p = subprocess.Popen([prog("bhyve"), "-m", "32M", "-l", "com1,stdio", vmname],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = p.stdout.readline()
@@ -289,6 +290,17 @@ def test_sigterm_presses_power_button(vmname):
                 pytest.skip(err.strip())
             pytest.fail(f"no output; status {p.returncode}: {err}")
         assert "mb_button: waiting" in line
+        # The live vCPU state comes from the running bhyve (control socket).
+        r = run(prog("bhyvectl"), f"--vm={vmname}", "--get-rip", "--get-cs")
+        assert r.returncode == 0, r.stderr
+        rip = int(r.stdout.split("rip[0]")[1].split()[0], 16)
+        assert 0x100020 <= rip < 0x101000, r.stdout
+        assert "cs[0]\t\t0x0018/" in r.stdout
+        r = run(prog("bhyvectl"), f"--vm={vmname}", "--get-stats")
+        assert r.returncode == 0
+        assert int(r.stdout.split("inout")[1].split()[0]) > 0, r.stdout
+        r = run(prog("bhyvectl"), f"--vm={vmname}", "--cpu=1", "--get-rip")
+        assert r.returncode == 1 and "no such vCPU" in one_line(r, "bhyvectl")
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=60)
     finally:

@@ -307,8 +307,14 @@ static int run_vm(struct vm *vm)
 	rc = run_steps_init(vm, steps, nsteps, &done);
 	if (rc == 0 && run_signals(vm) < 0)
 		rc = run_fail("cannot start the signal thread");
-	if (rc == 0)
+	if (rc == 0) {
+		/* bhyvectl reads a running VM's vCPUs through it; bhyve runs on without it. */
+		if (vm_ctl_start(vm) < 0)
+			fprintf(stderr, "bhyve: no control socket for bhyvectl: %s\n",
+				strerror(errno));
 		rc = (int)vm_run(vm);
+		vm_ctl_stop(vm);
+	}
 	run_steps_fini(vm, steps, done);
 	return rc;
 }

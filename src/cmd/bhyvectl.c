@@ -7,10 +7,9 @@
  *            [--get-efer] [--get-rflags] [--get-gdtr] [--get-idtr] [--get-cs] ...
  *            [--checkpoint=FILE] [--suspend=FILE]
  *
- * vCPU registers come from the boot state bhyveload stored while the VM is not running.  The
- * live state of a running VM needs a control socket to the bhyve process, which does not
- * exist yet: such requests fail with a message saying so.  --checkpoint and --suspend are not
- * implemented yet.  Exit status: 0 success, 1 error.
+ * vCPU registers come from the running bhyve through its control socket (vm_ctl.c), or from
+ * the boot state bhyveload stored while the VM is not running.  --checkpoint and --suspend
+ * are not implemented yet.  Exit status: 0 success, 1 error.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -226,12 +225,18 @@ static void ctl_print_reg(const struct cpu_regs *r, size_t i, int cpu)
 static int ctl_print_regs(struct vm *vm, const struct ctl *c)
 {
 	struct vm_boot_state bs;
+	char err[256];
 	size_t i;
-	int pid = vm_running_pid(vm);
 
-	if (pid > 0)
-		return ctl_fail("VM '%s' is running (bhyve pid %d): reading a running vCPU needs "
-				"bhyve's control socket, which is not implemented yet", c->vm, pid);
+	if (vm_running_pid(vm) > 0) {
+		/* Live state, from the bhyve process through its control socket. */
+		if (vm_ctl_get_regs(c->vm, c->cpu, &bs.regs, err, sizeof(err)) < 0)
+			return ctl_fail("%s", err);
+		for (i = 0; i < CTL_NREGS; i++)
+			if (c->all || c->reg[i])
+				ctl_print_reg(&bs.regs, i, c->cpu);
+		return 0;
+	}
 	vm_get_boot_state(vm, &bs);
 	if (!bs.valid)
 		return ctl_fail("VM '%s' has no vCPU state: it has not been loaded (bhyveload)",

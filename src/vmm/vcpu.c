@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -351,11 +352,57 @@ static bool vm_is_suspended(const struct vm *vm)
 	return atomic_load(&vm->suspend_how) != VM_SUSPEND_NONE;
 }
 
+/* With vm->lock held, on the vCPU's thread: answer a register snapshot request. */
+static void vcpu_serve_regs_locked(struct vcpu *v)
+{
+	if (!v->regs_req)
+		return;
+	v->regs_req = false;
+	if (v->vm->ops->get_regs == NULL || v->vm->ops->get_regs(v, &v->regs_snap) < 0)
+		memset(&v->regs_snap, 0, sizeof(v->regs_snap));
+	v->regs_done = true;
+	pthread_cond_broadcast(&v->vm->done_cond);
+}
+
+/* Any thread while the VM runs: the vCPU's registers, taken by its own thread at its next
+ * stop (a kick makes that soon).  0, or -1 if it did not answer within timeout_ms. */
+int vcpu_snapshot_regs(struct vcpu *v, struct cpu_regs *regs, int timeout_ms)
+{
+	struct vm *vm = v->vm;
+	struct timespec dl;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += timeout_ms / 1000;
+	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&vm->lock);
+	v->regs_req = true;
+	v->regs_done = false;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&vm->lock);
+	if (vm->ops->kick)
+		vm->ops->kick(v);
+	pthread_mutex_lock(&vm->lock);
+	while (!v->regs_done && rc == 0)
+		rc = pthread_cond_timedwait(&vm->done_cond, &vm->lock, &dl);
+	if (v->regs_done)
+		*regs = v->regs_snap;
+	v->regs_req = false;
+	rc = v->regs_done ? 0 : -1;
+	pthread_mutex_unlock(&vm->lock);
+	return rc;
+}
+
 /* With vm->lock held: apply INIT and wait for a SIPI.  Returns false if the VM is done. */
 static bool vcpu_events_locked(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
 
+	vcpu_serve_regs_locked(v);
 	if (v->init_flag) {
 		v->init_flag = false;
 		pthread_mutex_unlock(&vm->lock);
@@ -382,6 +429,7 @@ static bool vcpu_events_locked(struct vcpu *v)
 		if (v->init_flag)
 			return vcpu_events_locked(v);
 		pthread_cond_wait(&v->cond, &vm->lock);
+		vcpu_serve_regs_locked(v);
 	}
 	return !vm_is_suspended(vm);
 }
@@ -432,6 +480,7 @@ static void *vcpu_thread(void *arg)
 	if (vm->ops->insn_count && vm_header(vm))
 		vm_header(vm)->stats[v->id].insns = vm->ops->insn_count(v);
 	pthread_mutex_lock(&vm->lock);
+	vcpu_serve_regs_locked(v);
 	v->state = VCPU_DONE;
 	vm->running_threads--;
 	pthread_cond_broadcast(&vm->done_cond);
@@ -458,6 +507,7 @@ int vcpu_handle_hlt(struct vcpu *v, struct vm_exit *exit)
 	}
 	v->state = VCPU_HALTED;
 	while (!vm_is_suspended(vm) && !v->init_flag && !v->nmi_flag && !(ie && v->intr_flag)) {
+		vcpu_serve_regs_locked(v);
 		if (vm->opts.vmexit_on_hlt) {
 			pthread_cond_wait(&v->cond, &vm->lock);
 		} else {

@@ -30,6 +30,8 @@ static int vmexit_inout(struct vcpu *vcpu, struct vm_exit *exit)
 	uint32_t eax = exit->u.inout.eax;
 	int in = exit->u.inout.in;
 
+	if (exit->u.inout.bytes != 1 && exit->u.inout.bytes != 2 && exit->u.inout.bytes != 4)
+		return VMEXIT_ABORT;   /* no such access on x86: a backend bug */
 	if (inout_dispatch == NULL) {
 		if (in)
 			exit->u.inout.eax = 0xffffffffu >> (32 - 8 * exit->u.inout.bytes);
@@ -50,6 +52,9 @@ static int vmexit_mmio(struct vcpu *vcpu, struct vm_exit *exit)
 	uint64_t val = exit->u.mmio.val;
 	int dir = exit->u.mmio.write ? MEM_F_WRITE : MEM_F_READ;
 
+	if (exit->u.mmio.bytes == 0 || exit->u.mmio.bytes > 8 ||
+	    (exit->u.mmio.bytes & (exit->u.mmio.bytes - 1)))
+		return VMEXIT_ABORT;
 	if (mmio_dispatch == NULL) {
 		if (!exit->u.mmio.write)
 			exit->u.mmio.val = ~0ULL >> (64 - 8 * exit->u.mmio.bytes);

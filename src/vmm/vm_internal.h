@@ -48,6 +48,8 @@ struct vcpu {
 	bool nmi_flag, init_flag, sipi_flag;
 	uint8_t sipi_vector;
 	pthread_cond_t cond;        /* halted / wait-for-SIPI sleep, with vm->lock */
+	bool regs_req, regs_done;   /* another thread wants a register snapshot (vm->lock) */
+	struct cpu_regs regs_snap;
 	void *backend_data;
 	struct cpu_model model;
 	struct vcpu_stats stats;
@@ -74,7 +76,8 @@ struct vm {
 	char err[256];
 
 	pthread_mutex_t lock;
-	pthread_cond_t done_cond;
+	pthread_cond_t done_cond;   /* vCPU threads ending, register snapshots done */
+	void *ctl;                  /* control socket server (vm_ctl.c) */
 	_Atomic int suspend_how;    /* VM_SUSPEND_NONE while running */
 	uint32_t halted_noint;      /* vCPUs halted with IF=0 (bit per vCPU), under lock */
 	uint32_t active_mask;       /* under lock */

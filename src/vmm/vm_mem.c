@@ -272,6 +272,7 @@ void vm_close(struct vm *vm)
 
 	if (vm == NULL)
 		return;
+	vm_ctl_stop(vm);
 	vm_teardown_vcpus(vm);
 	if (vm->ops && vm->ops->vm_fini)
 		vm->ops->vm_fini(vm);

@@ -126,6 +126,19 @@ void vm_notify_write(struct vm *vm, uint64_t gpa, uint64_t len);
  * that died counts as none). */
 int vm_running_pid(struct vm *vm);
 
+/* Any thread while the VM runs: the registers of a vCPU, taken by its own thread at its next
+ * stop (it is kicked).  0, or -1 if it did not answer within timeout_ms. */
+int vcpu_snapshot_regs(struct vcpu *vcpu, struct cpu_regs *regs, int timeout_ms);
+
+/* ---- Control channel of a running VM (vm_ctl.c) ----
+ * bhyve serves requests on an abstract UNIX socket named after the VM; bhyvectl uses it for
+ * the state of a running VM.  Only the same user (or root) may connect. */
+int vm_ctl_start(struct vm *vm);          /* 0, or -1 (bhyve runs on without it) */
+void vm_ctl_stop(struct vm *vm);
+/* Client: registers of vCPU `vcpuid` of the running VM `name`.  0, or -1 with a message. */
+int vm_ctl_get_regs(const char *name, int vcpuid, struct cpu_regs *regs, char *err,
+		    size_t errlen);
+
 /* Which suspend reason ended the VM (VM_SUSPEND_NONE while it runs). */
 enum vm_suspend_how vm_suspended(const struct vm *vm);
 const char *vm_suspend_name(enum vm_suspend_how how);

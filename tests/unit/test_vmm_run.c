@@ -197,6 +197,17 @@ static void test_default_handlers(void)
 	e.u.inout.bytes = 2;
 	CHECK_EQ(vm_exit_dispatch(vm_vcpu(vm, 0), &e), VMEXIT_CONTINUE);
 	CHECK_EQ(e.u.inout.eax, 0xffff);
+	/* Access sizes no x86 instruction makes are refused, not shifted by. */
+	e.u.inout.bytes = 3;
+	CHECK_EQ(vm_exit_dispatch(vm_vcpu(vm, 0), &e), VMEXIT_ABORT);
+	memset(&e, 0, sizeof(e));
+	e.code = VM_EXITCODE_MMIO;
+	e.u.mmio.gpa = 0xfeb00000;
+	e.u.mmio.bytes = 8;
+	CHECK_EQ(vm_exit_dispatch(vm_vcpu(vm, 0), &e), VMEXIT_CONTINUE);
+	CHECK_EQ(e.u.mmio.val, ~0ULL);                   /* nothing there: all ones */
+	e.u.mmio.bytes = 0;
+	CHECK_EQ(vm_exit_dispatch(vm_vcpu(vm, 0), &e), VMEXIT_ABORT);
 	/* An out-of-range code is refused, not indexed. */
 	e.code = (enum vm_exitcode)1000;
 	CHECK_EQ(vm_exit_dispatch(vm_vcpu(vm, 0), &e), VMEXIT_ABORT);
