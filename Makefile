@@ -82,6 +82,9 @@ check: all unit guests
 check-unit: unit
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
+check-cli: all
+	BHYVE_BUILD=$(BUILD) $(PYTEST) -q tests/test_cli.py
+
 # The unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
 check-san:
 	$(MAKE) SAN=1 unit all
