@@ -212,6 +212,13 @@ def test_lpc_keys():
     assert k["lpc.bootvars"] == "/fw/VARS.fd"
 
 
+def test_run_keys():
+    k = dump("-o vmm.backend=soft -o loader.kernel=/k -o loader.initrd=/i -o loader.cmdline=x"
+             " -o destroy_on_poweroff=true vm1")
+    assert k["vmm.backend"] == "soft" and k["loader.kernel"] == "/k"
+    assert k["destroy_on_poweroff"] == "true"
+
+
 def test_o_sets_keys_and_name():
     k = dump("-o name=fromo -o pci.0.2.0.device=virtio-rnd -o memory.size=2G -o bios.vendor=x")
     assert k["name"] == "fromo"
@@ -370,6 +377,10 @@ def test_unknown_option_usage():
     ("-o x86.strictmsr=perhaps vm1", ["x86.strictmsr=perhaps"]),
     ("-o uuid=nope vm1", ["uuid=nope"]),
     ("-o gdb.port=0 vm1", ["gdb.port=0"]),
+    ("-o vmm.backend=qemu vm1", ["vmm.backend=qemu"]),
+    ("-o destroy_on_poweroff=sometimes vm1", ["destroy_on_poweroff=sometimes"]),
+    ("-o loader.kernel= vm1", ["loader.kernel="]),
+    ("-o loader.initrd=/i.img vm1", ["loader.initrd=/i.img", "loader.kernel"]),
     ("-o lpc.com9.path=stdio vm1", ["lpc.com9"]),
     ("-o pci.0.40.0.device=virtio-rnd vm1", ["pci.0.40", "slot"]),
     ("-o pci.0.2.0.device=foo vm1", ["pci.0.2.0.device=foo"]),

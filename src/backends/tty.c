@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -41,6 +42,25 @@ void tty_restore_all(void)
 		tcsetattr(STDIN_FILENO, TCSANOW, &tty_saved);
 }
 
+/* A fatal signal from outside (the terminal is raw, so ^C reaches the guest instead): put
+ * the terminal back, then die of the signal as before. */
+static void tty_fatal_signal(int sig)
+{
+	tty_restore_all();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void tty_catch_fatal_signals(void)
+{
+	static const int sigs[] = { SIGHUP, SIGINT, SIGQUIT };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction old;
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+			signal(sigs[i], tty_fatal_signal);
+	}
+}
+
 static void tty_make_raw(int fd)
 {
 	struct termios t;
@@ -58,6 +78,7 @@ static int tty_open_stdio(struct tty_backend *tb, char *err, size_t errlen)
 		if (tcgetattr(STDIN_FILENO, &tty_saved) == 0) {
 			tty_saved_valid = 1;
 			atexit(tty_restore_all);
+			tty_catch_fatal_signals();
 			tty_make_raw(STDIN_FILENO);
 		}
 	}

@@ -290,8 +290,10 @@ static void vtpci_legacy_pfn(struct vtpci_state *vs, uint32_t pfn)
 		return;
 	}
 	if (vq_setup_legacy(&q->vq, vs->dev->qsize, pfn) < 0) {
-		fprintf(stderr, "%s: queue %u: PFN 0x%x is not in guest RAM\n", vs->dev->name,
-			vs->qsel, pfn);
+		if (!vs->warned)
+			fprintf(stderr, "%s: queue %u: PFN 0x%x is not in guest RAM\n",
+				vs->dev->name, vs->qsel, pfn);
+		vs->warned = true;
 		return;
 	}
 	q->desc = (uint64_t)pfn * VQ_LEGACY_ALIGN;
@@ -389,8 +391,10 @@ static void vtpci_queue_enable(struct vtpci_state *vs, struct vtpci_queue *q)
 	if (q->enabled)
 		return;
 	if (vq_setup(&q->vq, q->size, q->desc, q->avail, q->used) < 0) {
-		fprintf(stderr, "%s: queue %u: rings not in guest RAM or misaligned\n",
-			vs->dev->name, vs->qsel);
+		if (!vs->warned)
+			fprintf(stderr, "%s: queue %u: rings not in guest RAM or misaligned\n",
+				vs->dev->name, vs->qsel);
+		vs->warned = true;
 		return;
 	}
 	q->enabled = true;

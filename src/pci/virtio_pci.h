@@ -154,6 +154,7 @@ struct vtpci_state {
 	uint8_t isr;
 	uint8_t cfggen;
 	bool legacy_used;           /* the driver touched the legacy BAR */
+	bool warned;                /* a bad ring address was logged (once per device) */
 	uint32_t dfselect, gfselect;
 	uint64_t guest_features;    /* written by the driver */
 	uint64_t features;          /* negotiated (valid after FEATURES_OK / DRIVER_OK) */

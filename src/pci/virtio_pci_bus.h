@@ -33,5 +33,9 @@ int vtnet_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t err
 void vtnet_deinit(struct pci_devinst *pi);
 int vtrnd_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen);
 void vtrnd_deinit(struct pci_devinst *pi);
+int vtcon_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen);
+void vtcon_deinit(struct pci_devinst *pi);
+int vtscsi_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen);
+void vtscsi_deinit(struct pci_devinst *pi);
 
 #endif

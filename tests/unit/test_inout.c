@@ -118,6 +118,53 @@ static void test_mmio(struct vm *vm)
 	CHECK_EQ(pt_mr(vm, 0, LAYOUT_IOAPIC_BASE + 0x10, 4) & 0xFF, 0x11);
 }
 
+/* A hostile guest: random accesses of every width to every platform port and MMIO page
+ * (fixed seed), interleaved with interrupt acknowledges; nothing may crash or hang (the
+ * sanitizer build runs this too). */
+static void test_random_accesses(void)
+{
+	struct vm *vm = pt_vm_create(2);
+	CHECK(vm != NULL);
+	if (!vm)
+		return;
+	static const uint64_t pages[] = { LAYOUT_LAPIC_BASE, LAYOUT_IOAPIC_BASE, LAYOUT_HPET_BASE };
+	static const int widths[] = { 1, 2, 4 };
+	uint64_t x = 0x9E3779B97F4A7C15ULL;
+	int acks = 0;
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+		int w = widths[(x >> 8) % 3];
+		uint32_t v = (uint32_t)(x >> 32);
+		if ((x & 3) == 0) {
+			uint16_t port = (uint16_t)((x >> 16) % 0x500);
+			if (port == 0xCF9 || (port >= 0x400 && port < 0x406))
+				port = 0x80;                      /* resets/S5 end the loop below */
+			if (x & 4)
+				pt_in(vm, port, w);
+			else
+				pt_out(vm, port, w, v);
+		} else if ((x & 3) == 1) {
+			uint64_t gpa = pages[(x >> 20) % 3] + ((x >> 24) & 0xFFF);
+			int mw = (x & 0x80) ? 8 : w;
+			if (x & 4)
+				pt_mr(vm, (int)((x >> 40) & 1), gpa, mw);
+			else
+				pt_mw(vm, (int)((x >> 40) & 1), gpa, mw, x);
+		} else {
+			int cpu = (int)((x >> 12) & 1);
+			if (platform_intr_ack(vm, cpu) >= 0) {
+				acks++;
+				pt_lapic_eoi(vm, cpu);
+			}
+			uint64_t msrv;
+			platform_rdmsr(vm, cpu, 0x800 + (uint32_t)((x >> 16) & 0xFF), &msrv);
+			platform_wrmsr(vm, cpu, (x & 0x100) ? 0x6E0 : 0x1B, x >> 8);
+		}
+	}
+	CHECK(acks >= 0);
+	pt_vm_free(vm);
+}
+
 int main(void)
 {
 	config_reset();
@@ -128,5 +175,6 @@ int main(void)
 		test_mmio(vm);
 		pt_vm_free(vm);
 	}
+	test_random_accesses();
 	return unit_report("inout");
 }
