@@ -176,7 +176,29 @@ static void print_case(const struct dform *f, const struct dstate *in, const str
 	printf(": %s\n   in:", why);
 	for (int i = 0; i < 16; i++)
 		printf(" %s=%" PRIx64, gpr_name[i], in->gpr[i]);
-	printf(" rflags=%" PRIx64 "\n", in->rflags);
+	uint32_t mx;
+	uint16_t fcw, fsw;
+	memcpy(&mx, in->fx + 24, 4);
+	memcpy(&fcw, in->fx, 2);
+	memcpy(&fsw, in->fx + 2, 2);
+	printf(" rflags=%" PRIx64 " mxcsr=%x fcw=%x fsw=%x ftw=%x\n", in->rflags, mx, fcw, fsw,
+	       in->fx[4]);
+	if (f->fp & 2) {
+		printf("   xmm:");
+		for (int i = 0; i < 16; i++) {
+			uint64_t lo, hi;
+			memcpy(&lo, in->fx + 160 + 16 * i, 8);
+			memcpy(&hi, in->fx + 168 + 16 * i, 8);
+			printf(" %d=%" PRIx64 ":%" PRIx64, i, hi, lo);
+		}
+		if (f->mem) {
+			uint64_t lo, hi;
+			memcpy(&lo, data0 + (e->addr - DIFF_DATA), 8);
+			memcpy(&hi, data0 + (e->addr - DIFF_DATA) + 8, 8);
+			printf(" mem=%" PRIx64 ":%" PRIx64, hi, lo);
+		}
+		printf("\n");
+	}
 }
 
 /* One case; returns true if native and emulator agree. */
