@@ -82,14 +82,16 @@ check: all unit guests
 check-unit: unit
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
+check-cli: all
+	BHYVE_BUILD=$(BUILD) $(PYTEST) -q tests/test_cli.py
+
 # The unit tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
 check-san:
 	$(MAKE) SAN=1 unit all
 	BHYVE_BUILD=build-san $(PYTEST) -q tests/test_unit.py tests/test_cli.py
 
--include tests/cpu/cpu.mk
--include guest/guest.mk
--include bench/bench.mk
+# Rule fragments owned by each area (tests/cpu/cpu.mk, guest/guest.mk, bench/..., tests/kvm/...).
+-include $(sort $(wildcard tests/*/*.mk guest/*.mk bench/*.mk bench/*/*.mk))
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man8

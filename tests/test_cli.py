@@ -177,12 +177,12 @@ def test_ahci_32_ports():
 
 
 def test_other_emulations_keys():
-    k = dump("-s 3,virtio-scsi,/dev/cam/ctl1.2,iid=5 -s 4,virtio-console,a=/tmp/a.sock,b=/tmp/b"
+    k = dump("-s 3,virtio-scsi,/srv/scsi.img,iid=5 -s 4,virtio-console,a=/tmp/a.sock,b=/tmp/b"
              " -s 5,uart,stdio -s 6,fbuf,rfb=127.0.0.1:5901,w=1920,h=1200,vga=off,password=x"
              " -s 7,xhci,tablet -s 8,nvme,/dev/nvme0n1,maxq=4,qsz=64,ioslots=4,sectsz=4096,"
              "ser=SER123 -s 9,hda,play=/dev/dsp0,rec=/dev/dsp1 -s 10,nvme,ram=128"
              " -s 11,virtio-rnd -s 12,amd_hostbridge vm1")
-    assert k["pci.0.3.0.dev"] == "/dev/cam/ctl1.2" and k["pci.0.3.0.iid"] == "5"
+    assert k["pci.0.3.0.dev"] == "/srv/scsi.img" and k["pci.0.3.0.iid"] == "5"
     assert k["pci.0.4.0.port.a.path"] == "/tmp/a.sock" and k["pci.0.4.0.port.b.path"] == "/tmp/b"
     assert k["pci.0.5.0.path"] == "stdio"
     assert k["pci.0.6.0.tcp"] == "127.0.0.1:5901" and "pci.0.6.0.rfb" not in k
@@ -210,6 +210,13 @@ def test_lpc_keys():
     assert k["lpc.com3.path"] == "/dev/pts/3"
     assert k["lpc.bootrom"] == "/fw/CODE.fd"
     assert k["lpc.bootvars"] == "/fw/VARS.fd"
+
+
+def test_run_keys():
+    k = dump("-o vmm.backend=soft -o loader.kernel=/k -o loader.initrd=/i -o loader.cmdline=x"
+             " -o destroy_on_poweroff=true vm1")
+    assert k["vmm.backend"] == "soft" and k["loader.kernel"] == "/k"
+    assert k["destroy_on_poweroff"] == "true"
 
 
 def test_o_sets_keys_and_name():
@@ -337,8 +344,10 @@ def test_unknown_option_usage():
     ("-s 2,xhci,mouse vm1", ["mouse"]),
     ("-s 2,virtio-console,a=/x,a=/y vm1", ["'a'", "twice"]),
     ("-s 2,virtio-console,noequals vm1", ["noequals"]),
-    ("-s 2,virtio-scsi,/dev/da0 vm1", ["dev=/dev/da0"]),
-    ("-s 2,virtio-scsi,/dev/cam/ctl,iid=x vm1", ["iid=x"]),
+    ("-s 2,virtio-scsi,/dev/cam/ctl vm1", ["dev=/dev/cam/ctl", "Linux"]),
+    ("-s 2,virtio-scsi,/dev/cam/ctl1.2,iid=3 vm1", ["dev=/dev/cam/ctl1.2", "Linux"]),
+    ("-s 2,virtio-scsi,/dev/cam/ctlx vm1", ["dev=/dev/cam/ctlx", "pp.vp"]),
+    ("-s 2,virtio-scsi,/x.img,iid=x vm1", ["iid=x"]),
     ("-s 2,virtio-rnd,x vm1", ["virtio-rnd"]),
     ("-s 2,uart,/tmp/notatty vm1", ["path=/tmp/notatty"]),
     ("-s 2,hda,play=dsp vm1", ["play=dsp"]),
@@ -368,6 +377,10 @@ def test_unknown_option_usage():
     ("-o x86.strictmsr=perhaps vm1", ["x86.strictmsr=perhaps"]),
     ("-o uuid=nope vm1", ["uuid=nope"]),
     ("-o gdb.port=0 vm1", ["gdb.port=0"]),
+    ("-o vmm.backend=qemu vm1", ["vmm.backend=qemu"]),
+    ("-o destroy_on_poweroff=sometimes vm1", ["destroy_on_poweroff=sometimes"]),
+    ("-o loader.kernel= vm1", ["loader.kernel="]),
+    ("-o loader.initrd=/i.img vm1", ["loader.initrd=/i.img", "loader.kernel"]),
     ("-o lpc.com9.path=stdio vm1", ["lpc.com9"]),
     ("-o pci.0.40.0.device=virtio-rnd vm1", ["pci.0.40", "slot"]),
     ("-o pci.0.2.0.device=foo vm1", ["pci.0.2.0.device=foo"]),
@@ -528,3 +541,43 @@ def test_no_vm_is_created_on_error(tmp_path):
     fails("-s 2,virtio-blk,/x,sectorsize=1000 errvm")
     after = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
     assert not any("errvm" in n for n in after - before)
+
+
+# ---------------------------------------------------------------- our own man page
+
+MAN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "man")
+
+
+def man_examples(page):
+    """Each literal block of a man page that is a bhyve command line, joined like a shell."""
+    text = open(os.path.join(MAN, page)).read()
+    cmds = []
+    for part in text.split(".Bd -literal -offset indent\n")[1:]:
+        body = part.split("\n.Ed")[0].replace("\\e\n", "")
+        for line in body.splitlines():
+            if line.startswith("bhyve "):
+                cmds.append(line)
+    return cmds
+
+
+def test_own_manual_examples_are_valid():
+    cmds = man_examples("bhyve.8")
+    assert len(cmds) >= 6
+    for cmd in cmds:
+        args = shlex.split(cmd)[1:]
+        if "-k" in args:
+            continue
+        dump(args)
+
+
+@pytest.mark.parametrize("page", ["bhyve.8", "bhyveload.8", "bhyvectl.8"])
+def test_man_pages_render(page):
+    import shutil
+    if not shutil.which("man"):
+        pytest.skip("man not installed")
+    r = subprocess.run(["man", "--warnings", os.path.join(MAN, page)], capture_output=True,
+                       text=True, timeout=60, env=dict(os.environ, MANPAGER="cat", PAGER="cat",
+                                                       MANWIDTH="100"))
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip() == ""
+    assert "SYNOPSIS" in r.stdout and "EXIT STATUS" in r.stdout

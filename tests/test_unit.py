@@ -10,5 +10,5 @@ UNIT = sorted(p for p in (BUILD / "tests").glob("test_*") if p.is_file() and p.s
 
 @pytest.mark.parametrize("binary", UNIT, ids=[p.name for p in UNIT])
 def test_unit(binary):
-    r = subprocess.run([str(binary)], capture_output=True, text=True, timeout=600)
+    r = subprocess.run([str(binary)], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, f"{binary.name} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"

@@ -122,7 +122,7 @@ static void bhyve_apply(int ch, const char *arg)
 		bhyve_usage(stdout);
 		exit(0);
 	}
-	if (optopt && strchr(BHYVE_OPTSTRING, optopt) && optopt != ':')
+	if (optopt && optopt != ':' && optopt != '+' && strchr(BHYVE_OPTSTRING, optopt))
 		fprintf(stderr, "bhyve: option -%c requires an argument\n", optopt);
 	else
 		fprintf(stderr, "bhyve: unknown option -%c\n", optopt ? optopt : '?');

@@ -20,7 +20,8 @@ void bhyve_set_defaults(void)
 }
 
 static const char *const bhyve_bool_keys[] = {
-	"acpi_tables", "bvmconsole", "config.dump", "gdb.wait", "memory.guest_in_core",
+	"acpi_tables", "bvmconsole", "config.dump", "destroy_on_poweroff", "gdb.wait",
+	"memory.guest_in_core",
 	"memory.wired", "rtc.use_localtime", "virtio_msix", "x86.mptable", "x86.strictio",
 	"x86.strictmsr", "x86.vmexit_on_hlt", "x86.vmexit_on_pause", "x86.x2apic",
 };
@@ -67,6 +68,36 @@ static int check_topology(char *err, size_t errlen)
 	return config_set_default("cpus", buf);
 }
 
+/* Keys that bhyve_run() reads besides the options': the CPU backend and a kernel to load
+ * directly (the one-command boot, -o loader.kernel=...). */
+static int check_run_keys(char *err, size_t errlen)
+{
+	static const char *const backends[] = { "auto", "soft", "kvm" };
+	static const char *const paths[] = { "loader.kernel", "loader.initrd" };
+	const char *v = config_get("vmm.backend");
+	size_t i;
+
+	for (i = 0; v && i < 3 && strcmp(v, backends[i]); i++)
+		;
+	if (v && i == 3) {
+		snprintf(err, errlen, "vmm.backend=%s: expected auto, soft or kvm", v);
+		return -1;
+	}
+	for (i = 0; i < 2; i++) {
+		v = config_get(paths[i]);
+		if (v && !*v) {
+			snprintf(err, errlen, "%s=: empty file name", paths[i]);
+			return -1;
+		}
+	}
+	if (config_get("loader.initrd") && !config_get("loader.kernel")) {
+		snprintf(err, errlen, "loader.initrd=%s: needs loader.kernel",
+			 config_get("loader.initrd"));
+		return -1;
+	}
+	return 0;
+}
+
 /* Keys that hold ports, the UUID, the GDB address, the snapshot file. */
 static int check_scalars(char *err, size_t errlen)
 {
@@ -97,7 +128,7 @@ static int check_scalars(char *err, size_t errlen)
 		snprintf(err, errlen, "restore.file=: empty snapshot file name");
 		return -1;
 	}
-	return 0;
+	return check_run_keys(err, errlen);
 }
 
 struct vcpu_check {

@@ -356,6 +356,18 @@ int config_read_file(const char *path, char *err, size_t errlen)
 		char *s = trim(line);
 		if (*s == '\0' || *s == '#')
 			continue;
+		/* "key = value": blanks around '=' belong to neither side. */
+		char *eq = strchr(s, '=');
+		if (eq) {
+			char *k_end = eq;
+			while (k_end > s && (k_end[-1] == ' ' || k_end[-1] == '\t'))
+				k_end--;
+			char *v = eq + 1;
+			while (*v == ' ' || *v == '\t')
+				v++;
+			memmove(k_end + 1, v, strlen(v) + 1);
+			*k_end = '=';
+		}
 		char sub[256];
 		if (config_parse_assignment(s, sub, sizeof(sub)) < 0) {
 			snprintf(err, errlen, "-k %s: line %d: %s", path, lineno, sub);

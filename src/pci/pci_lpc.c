@@ -7,11 +7,22 @@
  */
 #include "pci/pci_emul.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/devconf.h"
+#include "pci/pci_devinst.h"
+#include "vmm/layout.h"
+#include "vmm/mmio.h"
+
+/* PCI-to-ISA bridge IDs of Intel's PIIX3, which bhyve's LPC bridge also presents. */
+#define LPC_VENDOR  0x8086
+#define LPC_DEVICE  0x7000
 
 /* ---- the bridge ---- */
 
@@ -31,11 +42,126 @@ static int lpc_validate(config_node_t *nvl, char *err, size_t errlen)
 	return devconf_check_keys(nvl, keys, err, errlen);
 }
 
+/* The boot ROM (lpc.bootrom): the file's bytes, read-only, ending at LAYOUT_BOOTROM_END where
+ * an x86 CPU fetches its first instruction (0xFFFFFFF0).  Served as a read-only MMIO range
+ * backed by a host copy; writes are dropped as a flash part in read mode would. */
+struct lpc_rom {
+	uint8_t *data;
+	uint64_t size;
+	struct vm *vm;
+	struct mem_range mr;
+};
+static struct lpc_rom lpc_rom;
+
+static int lpc_rom_handler(struct vcpu *vcpu, int dir, uint64_t addr, int size, uint64_t *val,
+			   void *arg1, long arg2)
+{
+	struct lpc_rom *r = arg1;
+	uint64_t off = addr - r->mr.base, v = 0;
+
+	if (dir == MEM_F_READ) {
+		if (off < r->size)
+			memcpy(&v, r->data + off, r->size - off < (uint64_t)size ? r->size - off :
+			       (uint64_t)size);
+		*val = v;
+	}
+	return 0;
+}
+
+static int lpc_rom_read(const char *path, struct lpc_rom *r, char *err, size_t errlen)
+{
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		snprintf(err, errlen, "bootrom %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(sb.st_mode) || sb.st_size <= 0 || (sb.st_size & 0xFFF) ||
+	    (uint64_t)sb.st_size > LAYOUT_BOOTROM_MAX) {
+		snprintf(err, errlen, "bootrom %s: size must be a non-zero multiple of 4 KiB up to "
+			 "%llu MiB", path, (unsigned long long)(LAYOUT_BOOTROM_MAX >> 20));
+		goto fail;
+	}
+	r->size = (uint64_t)sb.st_size;
+	r->data = malloc(r->size);
+	if (!r->data) {
+		snprintf(err, errlen, "bootrom %s: out of memory", path);
+		goto fail;
+	}
+	for (uint64_t done = 0; done < r->size;) {
+		ssize_t n = pread(fd, r->data + done, r->size - done, (off_t)done);
+		if (n <= 0) {
+			snprintf(err, errlen, "bootrom %s: %s", path, n < 0 ? strerror(errno) :
+				 "short read");
+			goto fail;
+		}
+		done += (uint64_t)n;
+	}
+	close(fd);
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(r->data);
+	r->data = NULL;
+	return -1;
+}
+
+static int lpc_rom_map(struct vm *vm, const char *path, char *err, size_t errlen)
+{
+	struct lpc_rom *r = &lpc_rom;
+
+	if (r->data) {
+		snprintf(err, errlen, "a boot ROM is already mapped");
+		return -1;
+	}
+	if (lpc_rom_read(path, r, err, errlen) < 0)
+		return -1;
+	r->vm = vm;
+	r->mr = (struct mem_range){ "bootrom", MEM_F_RW, lpc_rom_handler, r, 0,
+				    LAYOUT_BOOTROM_END - r->size, r->size };
+	if (register_mem(vm, &r->mr) < 0) {
+		snprintf(err, errlen, "bootrom %s: cannot map it below 4 GiB: %s", path,
+			 strerror(errno));
+		free(r->data);
+		r->data = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int lpc_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
+{
+	const char *rom = config_get("lpc.bootrom");
+
+	pci_set_cfgdata16(pi, PCIR_VENDOR, LPC_VENDOR);
+	pci_set_cfgdata16(pi, PCIR_DEVICE, LPC_DEVICE);
+	pci_set_cfgdata8(pi, PCIR_CLASS, PCIC_BRIDGE);
+	pci_set_cfgdata8(pi, PCIR_SUBCLASS, PCIS_BRIDGE_ISA);
+	if (rom && lpc_rom_map(pi->pi_vm, rom, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+static void lpc_deinit(struct pci_devinst *pi)
+{
+	struct lpc_rom *r = &lpc_rom;
+
+	if (!r->data)
+		return;
+	unregister_mem(r->vm, &r->mr);
+	free(r->data);
+	memset(r, 0, sizeof(*r));
+}
+
 static const struct pci_devemu pci_de_lpc = {
 	.pe_emu = "lpc",
 	.pe_help = "LPC PCI-ISA bridge with com1-com4 and the boot ROM (bus 0 only; see -l)",
 	.pe_legacy_config = lpc_legacy_config,
 	.pe_validate = lpc_validate,
+	.pe_init = lpc_init,
+	.pe_deinit = lpc_deinit,
 	.pe_bus0_only = true,
 };
 PCI_EMUL_SET(pci_de_lpc);

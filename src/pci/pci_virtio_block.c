@@ -7,6 +7,7 @@
 #include "pci/pci_emul.h"
 
 #include "common/devconf.h"
+#include "pci/virtio_pci_bus.h"
 
 static int vtblk_validate(config_node_t *nvl, char *err, size_t errlen)
 {
@@ -22,5 +23,7 @@ static const struct pci_devemu pci_de_vtblk = {
 	.pe_help = "virtio block: path[,nocache][,direct][,ro][,sectorsize=logical[/physical]]",
 	.pe_legacy_config = devconf_block_legacy,
 	.pe_validate = vtblk_validate,
+	.pe_init = vtblk_init, .pe_deinit = vtblk_deinit,
+	.pe_barread = vtpci_barread, .pe_barwrite = vtpci_barwrite,
 };
 PCI_EMUL_SET(pci_de_vtblk);

@@ -1,7 +1,8 @@
 /*
  * virtio-console (-s N,virtio-console,NAME=/path/to/NAME.sock[,NAME2=...]): up to 16 named
  * ports, each a UNIX-domain socket that bhyve creates and listens on (one connection at a
- * time).  Keys: port.NAME.path.  Names are unique, and are config-tree names (no '.').
+ * time; removed again when bhyve exits, unlike on FreeBSD).  Keys: port.NAME.path.  Names are
+ * unique, and are config-tree names (no '.').
  */
 #include "pci/pci_emul.h"
 

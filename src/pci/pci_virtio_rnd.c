@@ -5,6 +5,7 @@
 #include "pci/pci_emul.h"
 
 #include "common/devconf.h"
+#include "pci/virtio_pci_bus.h"
 
 static int vtrnd_legacy_config(config_node_t *nvl, const char *opts, char *err, size_t errlen)
 {
@@ -27,5 +28,7 @@ static const struct pci_devemu pci_de_vtrnd = {
 	.pe_help = "virtio entropy source (no options)",
 	.pe_legacy_config = vtrnd_legacy_config,
 	.pe_validate = vtrnd_validate,
+	.pe_init = vtrnd_init, .pe_deinit = vtrnd_deinit,
+	.pe_barread = vtpci_barread, .pe_barwrite = vtpci_barwrite,
 };
 PCI_EMUL_SET(pci_de_vtrnd);

@@ -1,10 +1,12 @@
 /*
- * virtio-scsi (-s N,virtio-scsi,/dev/cam/ctl[pp.vp][,iid=N]).
+ * virtio-scsi (-s N,virtio-scsi,/dev/cam/ctl[pp.vp][,iid=N] on FreeBSD; -s N,virtio-scsi,PATH
+ * [,iid=N] here).
  *
  * On FreeBSD the device forwards SCSI commands to a port of the kernel's CAM Target Layer.
- * Keys: dev (default /dev/cam/ctl), iid (initiator ID, default 0).  Linux has no CTL; the
- * keys are kept so that configurations carry over, and the device model (planned) decides the
- * Linux target.
+ * Linux has no CTL: here the target is emulated in-process from an image file or block device
+ * given in place of the CTL port.  Keys as in bhyve: dev (the CTL port, here the image path),
+ * iid (initiator ID, default 0).  A /dev/cam/ctl[pp.vp] device is parsed and checked, then
+ * refused with a message saying so.
  */
 #include "pci/pci_emul.h"
 
@@ -67,16 +69,26 @@ static int vtscsi_validate(config_node_t *nvl, char *err, size_t errlen)
 
 	if (devconf_check_keys(nvl, keys, err, errlen) < 0)
 		return -1;
-	if (dev && !vtscsi_dev_ok(dev)) {
-		snprintf(err, errlen, "dev=%s: expected /dev/cam/ctl[pp.vp]", dev);
+	if (devconf_num(nvl, "iid", 0, VTSCSI_IID_MAX, NULL, err, errlen) < 0)
+		return -1;
+	if (dev && !*dev) {
+		snprintf(err, errlen, "dev=: empty target path");
 		return -1;
 	}
-	return devconf_num(nvl, "iid", 0, VTSCSI_IID_MAX, NULL, err, errlen);
+	if (dev && strncmp(dev, VTSCSI_CTL, strlen(VTSCSI_CTL)) == 0) {
+		if (!vtscsi_dev_ok(dev))
+			snprintf(err, errlen, "dev=%s: expected /dev/cam/ctl[pp.vp]", dev);
+		else
+			snprintf(err, errlen, "dev=%s: the CAM Target Layer does not exist on Linux; "
+				 "give an image file or block device as the SCSI target", dev);
+		return -1;
+	}
+	return 0;
 }
 
 static const struct pci_devemu pci_de_vtscsi = {
 	.pe_emu = "virtio-scsi",
-	.pe_help = "virtio SCSI: [/dev/cam/ctl[pp.vp]][,iid=N]",
+	.pe_help = "virtio SCSI: [image-path][,iid=N] (FreeBSD: /dev/cam/ctl[pp.vp])",
 	.pe_legacy_config = vtscsi_legacy_config,
 	.pe_validate = vtscsi_validate,
 };

@@ -7,6 +7,7 @@
 #define BHYVE_PLATFORM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct vm;
@@ -24,6 +25,22 @@ int platform_intr_ack(struct vm *vm, int vcpuid);
  * 0 handled, 1 not ours (caller applies the unknown-MSR policy), -1 #GP. */
 int platform_rdmsr(struct vm *vm, int vcpuid, uint32_t msr, uint64_t *val);
 int platform_wrmsr(struct vm *vm, int vcpuid, uint32_t msr, uint64_t val);
+
+/* CR8 (task priority) of the software CPU: MOV to/from CR8 reads and writes TPR[7:4]. */
+uint8_t platform_get_cr8(struct vm *vm, int vcpuid);
+void platform_set_cr8(struct vm *vm, int vcpuid, uint8_t cr8);
+
+/* Tests: see every event the platform sends to the vCPUs and the VM (in addition to the VM
+ * core's functions).  Any member may be NULL. */
+struct platform_observer {
+	void *arg;
+	void (*intr)(void *arg, int vcpuid);
+	void (*nmi)(void *arg, int vcpuid);
+	void (*init)(void *arg, int vcpuid);
+	void (*sipi)(void *arg, int vcpuid, uint8_t vector);
+	void (*suspend)(void *arg, int how);
+};
+void platform_set_observer(struct vm *vm, const struct platform_observer *obs);
 
 /* SIGTERM: press the ACPI power button (PM1 status PWRBTN_STS + SCI). */
 void platform_power_button(struct vm *vm);

@@ -103,7 +103,7 @@ static int soft_dispatch(struct soft_vcpu *s, struct vm_exit *exit)
 		vm_suspend(vm, VM_SUSPEND_ERROR, vm_exit_name(exit->code));
 		return CPU_CB_ABORT;
 	}
-	s->vcpu->stats.exits[exit->code]++;
+	vcpu_count_exit(s->vcpu, exit->code);
 	return CPU_CB_OK;
 }
 
@@ -220,9 +220,9 @@ static int soft_vcpu_init(struct vcpu *vcpu, const struct cpu_model *model, char
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	/* The clock may not exist yet (the platform is created after vm_setup); the frequency is
-	 * a constant of the clock, not of its state. */
-	m.tsc_hz = SOFT_TSC_HZ_DEFAULT;
+	/* The clock is created later (platform_create); its frequency is a constant of the
+	 * clock, not of its state, so it can be asked now. */
+	m.tsc_hz = vclock_tsc_hz ? vclock_tsc_hz(vcpu_vm(vcpu)) : SOFT_TSC_HZ_DEFAULT;
 	s->vcpu = vcpu;
 	s->cpu = cpu_create(vm_backend_data(vcpu_vm(vcpu)), &soft_cpu_ops, s, &m);
 	if (s->cpu == NULL) {
@@ -232,6 +232,9 @@ static int soft_vcpu_init(struct vcpu *vcpu, const struct cpu_model *model, char
 	}
 	if (cpu_reset)
 		cpu_reset(s->cpu);
+	/* Application processors start in wait-for-SIPI, as after the BIOS's INIT. */
+	if (vcpu_id(vcpu) != 0 && cpu_init_signal)
+		cpu_init_signal(s->cpu);
 	vcpu_set_backend_data(vcpu, s);
 	return 0;
 }

@@ -47,8 +47,11 @@
 /* PCIe ECAM (MCFG) for bus 0-255: 256 MiB. */
 #define LAYOUT_PCI_ECAM_BASE   0xE0000000ULL
 #define LAYOUT_PCI_ECAM_SIZE   0x10000000ULL
-/* 64-bit BARs above RAM. */
+/* 64-bit BARs above RAM: a window of LAYOUT_PCI_MMIO64_SIZE starting at the first multiple
+ * of its size at or above the end of high RAM (32 GiB for up to 28 GiB of high RAM). */
 #define LAYOUT_PCI_MMIO64_SIZE GPA_GiB(32)
+#define LAYOUT_PCI_MMIO64_BASE(highmem_size) \
+	((LAYOUT_HIGHMEM_BASE + (highmem_size) + LAYOUT_PCI_MMIO64_SIZE - 1) & ~(LAYOUT_PCI_MMIO64_SIZE - 1))
 
 #define LAYOUT_IOAPIC_BASE    0xFEC00000ULL    /* IOAPIC (MADT) */
 #define LAYOUT_HPET_BASE      0xFED00000ULL    /* HPET (ACPI HPET table) */
@@ -78,6 +81,18 @@
 #define PORT_PM1A_CNT         0x404   /* PM1a control (SLP_TYP/SLP_EN) */
 #define PORT_PM_TMR           0x408   /* ACPI PM timer, 24-bit, 3.579545 MHz */
 #define PORT_SMI_CMD          0xB2    /* SMI command port for ACPI enable/disable */
+/* FADT values (src/platform/pm.c implements them): writing ACPI_ENABLE to SMI_CMD sets
+ * PM1_CNT.SCI_EN, ACPI_DISABLE clears it; the DSDT's \_S5 package gives SLP_TYP = ACPI_SLP_TYP_S5,
+ * and PM1a_CNT with SLP_EN and that SLP_TYP powers the VM off.  Block lengths for the FADT. */
+#define ACPI_ENABLE_VALUE     0xA0
+#define ACPI_DISABLE_VALUE    0xA1
+#define ACPI_SLP_TYP_S5       5
+#define PM1_EVT_LEN           4
+#define PM1_CNT_LEN           2
+#define PM_TMR_LEN            4
+/* RTC CMOS century register (FADT.CENTURY). */
+#define RTC_CENTURY_REG       0x32
+/* The SCI is ISA IRQ 9 / GSI 9, level triggered, active high (MADT override, MP table). */
 #define PORT_PCI_IO_BASE      0x2000  /* I/O BARs are allocated from here */
 #define PORT_PCI_IO_END       0x10000
 
@@ -91,6 +106,11 @@
 #define IRQ_MOUSE             12
 #define IOAPIC_NPINS          24
 #define PCI_INTX_PIN_FIRST    16      /* PCI INTx lines are routed to IOAPIC pins 16-23 */
+/* The INTx routing rule shared by the PCI bus, the DSDT's _PRT and the MP table: INTA-INTD
+ * (intpin 1-4) of device `slot` on bus 0 goes to IOAPIC pin 16 + ((slot + intpin - 1) mod 8),
+ * level triggered, active low as PCI defines; functions of one slot share their slot's pins.
+ * The interrupt line register reads back that pin number. */
+#define PCI_INTX_IOAPIC_PIN(slot, intpin) (PCI_INTX_PIN_FIRST + (((slot) + (intpin) - 1) & 7))
 
 /* Emulated TSC and PM timer frequencies. */
 #define PM_TIMER_HZ           3579545ULL

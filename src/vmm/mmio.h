@@ -13,6 +13,8 @@ struct vcpu;
 #define MEM_F_READ   0x1
 #define MEM_F_WRITE  0x2
 #define MEM_F_RW     0x3
+/* The range looks different to each vCPU (local APIC): the handler uses the vcpu argument. */
+#define MEM_F_PERCPU 0x4
 
 /* dir: MEM_F_READ or MEM_F_WRITE; size 1, 2, 4 or 8. Returns 0, or -1 to stop with an error. */
 typedef int (*mem_func_t)(struct vcpu *vcpu, int dir, uint64_t addr, int size, uint64_t *val,

@@ -11,11 +11,27 @@
 
 struct vm;
 
+/* The guest's TSC runs at VCLOCK_TSC_HZ.  CPUID 0x15 reports the crystal as VCLOCK_CRYSTAL_HZ
+ * (ECX) with ratio VCLOCK_TSC_HZ / VCLOCK_CRYSTAL_HZ (EBX/EAX); Linux then takes the local
+ * APIC timer's input clock to be the crystal, so the LAPIC timer counts at VCLOCK_CRYSTAL_HZ.
+ * They are equal (ratio 1/1), which is also what the CPU reports when its model leaves
+ * crystal_hz at 0. */
+#define VCLOCK_TSC_HZ     2000000000ULL
+#define VCLOCK_CRYSTAL_HZ VCLOCK_TSC_HZ
+
 /* Nanoseconds of guest time since the VM's clock started (monotonic). */
 uint64_t vclock_ns(struct vm *vm);
 /* The TSC frequency the guest sees (CPUID 0x15/0x16 report it). */
 uint64_t vclock_tsc_hz(struct vm *vm);
 uint64_t vclock_tsc(struct vm *vm);
+/* The crystal (LAPIC timer input) frequency: VCLOCK_CRYSTAL_HZ. */
+uint64_t vclock_crystal_hz(struct vm *vm);
+/* Convert between vclock nanoseconds and TSC ticks (TSC 0 = vclock 0). */
+uint64_t vclock_tsc_to_ns(struct vm *vm, uint64_t tsc);
+uint64_t vclock_ns_to_tsc(struct vm *vm, uint64_t ns);
+/* ticks * 1e9 / hz rounded up and ns * hz / 1e9 rounded down, without overflow. */
+uint64_t vclock_ticks_to_ns(uint64_t ticks, uint64_t hz);
+uint64_t vclock_ns_to_ticks(uint64_t ns, uint64_t hz);
 
 struct vtimer;
 typedef void (*vtimer_fn)(void *arg);

@@ -13,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/config.h"
+#include "common/topology.h"
 #include "vmm/vm_internal.h"
 
 static void vcpu_free(struct vcpu *vcpu)
@@ -24,40 +26,33 @@ static void vcpu_free(struct vcpu *vcpu)
 	free(vcpu);
 }
 
-static int vm_read_int(const char *key, int dflt)
-{
-	const char *s = config_get(key);
-	char *end;
-	long v;
-
-	if (s == NULL)
-		return dflt;
-	v = strtol(s, &end, 10);
-	if (end == s || *end != '\0' || v < 1 || v > 1024)
-		return -1;
-	return (int)v;
-}
-
 static int vm_read_options(struct vm *vm, int *ncpus)
 {
 	struct vm_options *o = &vm->opts;
+	struct bhyve_topology t;
+	char err[200];
 
 	o->vmexit_on_hlt = config_get_bool("x86.vmexit_on_hlt", false);
 	o->vmexit_on_pause = config_get_bool("x86.vmexit_on_pause", false);
 	o->strictmsr = config_get_bool("x86.strictmsr", true);
+	if (bhyve_topology_get(&t, err, sizeof(err)) < 0) {
+		snprintf(vm->err, sizeof(vm->err), "%s", err);
+		return -1;
+	}
 	if (*ncpus <= 0)
-		*ncpus = vm_read_int("cpus", 1);
-	o->sockets = vm_read_int("sockets", 1);
-	o->cores = vm_read_int("cores", 1);
-	o->threads = vm_read_int("threads", 1);
+		*ncpus = (int)t.cpus;
 	if (*ncpus < 1 || *ncpus > VM_MAXCPU) {
 		snprintf(vm->err, sizeof(vm->err), "invalid number of vCPUs (1..%d)", VM_MAXCPU);
 		return -1;
 	}
-	if (o->sockets < 1 || o->cores < 1 || o->threads < 1) {
-		snprintf(vm->err, sizeof(vm->err), "invalid CPU topology");
-		return -1;
+	if ((unsigned)*ncpus != t.cpus) {
+		/* An explicit count that is not the configured one: one core per package. */
+		t.sockets = (unsigned)*ncpus;
+		t.cores = t.threads = 1;
 	}
+	o->sockets = (int)t.sockets;
+	o->cores = (int)t.cores;
+	o->threads = (int)t.threads;
 	return 0;
 }
 
@@ -357,11 +352,57 @@ static bool vm_is_suspended(const struct vm *vm)
 	return atomic_load(&vm->suspend_how) != VM_SUSPEND_NONE;
 }
 
+/* With vm->lock held, on the vCPU's thread: answer a register snapshot request. */
+static void vcpu_serve_regs_locked(struct vcpu *v)
+{
+	if (!v->regs_req)
+		return;
+	v->regs_req = false;
+	if (v->vm->ops->get_regs == NULL || v->vm->ops->get_regs(v, &v->regs_snap) < 0)
+		memset(&v->regs_snap, 0, sizeof(v->regs_snap));
+	v->regs_done = true;
+	pthread_cond_broadcast(&v->vm->done_cond);
+}
+
+/* Any thread while the VM runs: the vCPU's registers, taken by its own thread at its next
+ * stop (a kick makes that soon).  0, or -1 if it did not answer within timeout_ms. */
+int vcpu_snapshot_regs(struct vcpu *v, struct cpu_regs *regs, int timeout_ms)
+{
+	struct vm *vm = v->vm;
+	struct timespec dl;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += timeout_ms / 1000;
+	dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&vm->lock);
+	v->regs_req = true;
+	v->regs_done = false;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&vm->lock);
+	if (vm->ops->kick)
+		vm->ops->kick(v);
+	pthread_mutex_lock(&vm->lock);
+	while (!v->regs_done && rc == 0)
+		rc = pthread_cond_timedwait(&vm->done_cond, &vm->lock, &dl);
+	if (v->regs_done)
+		*regs = v->regs_snap;
+	v->regs_req = false;
+	rc = v->regs_done ? 0 : -1;
+	pthread_mutex_unlock(&vm->lock);
+	return rc;
+}
+
 /* With vm->lock held: apply INIT and wait for a SIPI.  Returns false if the VM is done. */
 static bool vcpu_events_locked(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
 
+	vcpu_serve_regs_locked(v);
 	if (v->init_flag) {
 		v->init_flag = false;
 		pthread_mutex_unlock(&vm->lock);
@@ -388,17 +429,21 @@ static bool vcpu_events_locked(struct vcpu *v)
 		if (v->init_flag)
 			return vcpu_events_locked(v);
 		pthread_cond_wait(&v->cond, &vm->lock);
+		vcpu_serve_regs_locked(v);
 	}
 	return !vm_is_suspended(vm);
 }
 
-static void vcpu_count_exit(struct vcpu *v, enum vm_exitcode code)
+void vcpu_count_exit(struct vcpu *v, enum vm_exitcode code)
 {
 	struct vm_shm_header *h = vm_header(v->vm);
 
 	v->stats.exits[code]++;
-	if (h != NULL)
+	if (h != NULL) {
 		h->stats[v->id].exits[code] = v->stats.exits[code];
+		if (v->vm->ops->insn_count)
+			h->stats[v->id].insns = v->vm->ops->insn_count(v);
+	}
 }
 
 static void *vcpu_thread(void *arg)
@@ -409,6 +454,8 @@ static void *vcpu_thread(void *arg)
 
 	snprintf(name, sizeof(name), "vcpu %d", v->id);
 	pthread_setname_np(pthread_self(), name);
+	if (vcpu_pin(v) < 0)
+		vm_suspend(vm, VM_SUSPEND_ERROR, "cannot pin a vCPU thread");
 	for (;;) {
 		struct vm_exit exit;
 		bool go;
@@ -433,6 +480,7 @@ static void *vcpu_thread(void *arg)
 	if (vm->ops->insn_count && vm_header(vm))
 		vm_header(vm)->stats[v->id].insns = vm->ops->insn_count(v);
 	pthread_mutex_lock(&vm->lock);
+	vcpu_serve_regs_locked(v);
 	v->state = VCPU_DONE;
 	vm->running_threads--;
 	pthread_cond_broadcast(&vm->done_cond);
@@ -459,6 +507,7 @@ int vcpu_handle_hlt(struct vcpu *v, struct vm_exit *exit)
 	}
 	v->state = VCPU_HALTED;
 	while (!vm_is_suspended(vm) && !v->init_flag && !v->nmi_flag && !(ie && v->intr_flag)) {
+		vcpu_serve_regs_locked(v);
 		if (vm->opts.vmexit_on_hlt) {
 			pthread_cond_wait(&v->cond, &vm->lock);
 		} else {
@@ -511,7 +560,6 @@ static int vm_start_threads(struct vm *vm)
 			break;
 		}
 		v->thread_started = true;
-		vcpu_pin(v);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rc;

@@ -64,7 +64,7 @@ int vcpu_pin(struct vcpu *v)
 		fprintf(stderr, "bhyve: invalid %s '%s'\n", key, val);
 		return -1;
 	}
-	rc = pthread_setaffinity_np(v->thread, sizeof(set), &set);
+	rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	if (rc != 0) {
 		fprintf(stderr, "bhyve: cannot pin vCPU %d to host CPUs %s: %s\n", v->id, val,
 			strerror(rc));

@@ -52,7 +52,5 @@ void *vm_backend_data(const struct vm *vm);
 void vm_set_backend_data(struct vm *vm, void *p);
 void *vcpu_backend_data(const struct vcpu *vcpu);
 void vcpu_set_backend_data(struct vcpu *vcpu, void *p);
-/* The message of the last vm_setup failure. */
-const char *vm_last_error(const struct vm *vm);
 
 #endif

@@ -30,6 +30,8 @@ static int vmexit_inout(struct vcpu *vcpu, struct vm_exit *exit)
 	uint32_t eax = exit->u.inout.eax;
 	int in = exit->u.inout.in;
 
+	if (exit->u.inout.bytes != 1 && exit->u.inout.bytes != 2 && exit->u.inout.bytes != 4)
+		return VMEXIT_ABORT;   /* no such access on x86: a backend bug */
 	if (inout_dispatch == NULL) {
 		if (in)
 			exit->u.inout.eax = 0xffffffffu >> (32 - 8 * exit->u.inout.bytes);
@@ -50,6 +52,9 @@ static int vmexit_mmio(struct vcpu *vcpu, struct vm_exit *exit)
 	uint64_t val = exit->u.mmio.val;
 	int dir = exit->u.mmio.write ? MEM_F_WRITE : MEM_F_READ;
 
+	if (exit->u.mmio.bytes == 0 || exit->u.mmio.bytes > 8 ||
+	    (exit->u.mmio.bytes & (exit->u.mmio.bytes - 1)))
+		return VMEXIT_ABORT;
 	if (mmio_dispatch == NULL) {
 		if (!exit->u.mmio.write)
 			exit->u.mmio.val = ~0ULL >> (64 - 8 * exit->u.mmio.bytes);
@@ -101,6 +106,13 @@ static int vmexit_pause(struct vcpu *vcpu, struct vm_exit *exit)
 
 static int vmexit_shutdown(struct vcpu *vcpu, struct vm_exit *exit)
 {
+	struct cpu_regs r;
+
+	/* Where it died is the first thing anyone debugging a guest wants to know. */
+	if (vcpu_get_regs(vcpu, &r) == 0)
+		fprintf(stderr, "bhyve: vCPU %d triple fault at rip 0x%llx (cr0 0x%llx, "
+			"efer 0x%llx)\n", vcpu_id(vcpu), (unsigned long long)r.rip,
+			(unsigned long long)r.cr0, (unsigned long long)r.efer);
 	vm_suspend(vcpu_vm(vcpu), VM_SUSPEND_TRIPLEFAULT, "triple fault");
 	return VMEXIT_CONTINUE;
 }

@@ -48,6 +48,8 @@ struct vcpu {
 	bool nmi_flag, init_flag, sipi_flag;
 	uint8_t sipi_vector;
 	pthread_cond_t cond;        /* halted / wait-for-SIPI sleep, with vm->lock */
+	bool regs_req, regs_done;   /* another thread wants a register snapshot (vm->lock) */
+	struct cpu_regs regs_snap;
 	void *backend_data;
 	struct cpu_model model;
 	struct vcpu_stats stats;
@@ -74,7 +76,8 @@ struct vm {
 	char err[256];
 
 	pthread_mutex_t lock;
-	pthread_cond_t done_cond;
+	pthread_cond_t done_cond;   /* vCPU threads ending, register snapshots done */
+	void *ctl;                  /* control socket server (vm_ctl.c) */
 	_Atomic int suspend_how;    /* VM_SUSPEND_NONE while running */
 	uint32_t halted_noint;      /* vCPUs halted with IF=0 (bit per vCPU), under lock */
 	uint32_t active_mask;       /* under lock */
@@ -87,7 +90,10 @@ struct vm_shm_header *vm_header(struct vm *vm);
 /* Default exit handlers that need the vCPU internals (vcpu.c). */
 int vcpu_handle_hlt(struct vcpu *v, struct vm_exit *exit);
 int vcpu_handle_wait_sipi(struct vcpu *v, struct vm_exit *exit);
-/* Pin the vCPU's thread to vcpu.N.cpuset (vcpu_pin.c); 0, or -1 with a message on stderr. */
+/* Count an exit in the vCPU's statistics (and the shm header for bhyvectl). */
+void vcpu_count_exit(struct vcpu *v, enum vm_exitcode code);
+/* Pin the calling vCPU thread to vcpu.N.cpuset (vcpu_pin.c); 0, or -1 with a message on
+ * stderr. */
 int vcpu_pin(struct vcpu *v);
 /* Parse a host CPU list "0,2-3" into a mask of CPUs below 1024; 0 or -1. */
 int vcpu_parse_cpuset(const char *s, cpu_set_t *set);

@@ -11,13 +11,16 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "common/parse.h"
 #include "vmm/layout.h"
 #include "vmm/vm_internal.h"
 
@@ -25,21 +28,10 @@
 #define VM_MEM_MAX   GPA_GiB(1024)
 #define VM_MEM_MIN   GPA_MiB(1)
 
+/* The rule every program applies to VM names (src/common/parse.c). */
 bool vm_name_valid(const char *name)
 {
-	size_t n;
-
-	if (name == NULL || name[0] == '\0' || name[0] == '-' || name[0] == '.')
-		return false;
-	for (n = 0; name[n] != '\0'; n++) {
-		char c = name[n];
-		if (n >= VM_NAME_LEN)
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
+	return bhyve_vmname_valid(name);
 }
 
 static int vm_shm_path(const char *name, char *buf, size_t len)
@@ -80,13 +72,29 @@ static void vm_header_init(struct vm_shm_header *h, const char *name, uint64_t m
 
 _Static_assert(sizeof(struct vm_shm_header) <= VM_SHM_HDR_SIZE, "shm header too big");
 
+/* Guest RAM in /dev/shm is sparse, but a page the guest touches when tmpfs is full kills the
+ * process with SIGBUS: refuse a VM that could never be fully backed. */
+static int vm_shm_room(uint64_t memsize)
+{
+	struct statvfs sv;
+
+	if (statvfs("/dev/shm", &sv) < 0)
+		return 0;   /* not mounted where we look: let shm_open decide */
+	if ((uint64_t)sv.f_bavail * sv.f_frsize < memsize + VM_SHM_HDR_SIZE) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return 0;
+}
+
 int vm_create(const char *name, uint64_t memsize)
 {
 	char path[64];
 	struct vm_shm_header *h;
 	int fd, saved;
 
-	if (vm_shm_path(name, path, sizeof(path)) < 0 || !vm_memsize_ok(memsize))
+	if (vm_shm_path(name, path, sizeof(path)) < 0 || !vm_memsize_ok(memsize) ||
+	    vm_shm_room(memsize) < 0)
 		return -1;
 	fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
 	if (fd < 0)
@@ -264,6 +272,7 @@ void vm_close(struct vm *vm)
 
 	if (vm == NULL)
 		return;
+	vm_ctl_stop(vm);
 	vm_teardown_vcpus(vm);
 	if (vm->ops && vm->ops->vm_fini)
 		vm->ops->vm_fini(vm);
@@ -372,4 +381,23 @@ void vm_slot_set(struct vm *vm, enum vm_slot slot, void *p)
 {
 	if ((unsigned)slot < VM_SLOT_COUNT)
 		vm->slots[slot] = p;
+}
+
+int vm_running_pid(struct vm *vm)
+{
+	int pid = vm->hdr ? vm->hdr->running_pid : 0;
+
+	if (pid <= 0 || pid == getpid())
+		return pid == getpid() ? pid : 0;
+	if (kill(pid, 0) == 0 || errno == EPERM)
+		return pid;
+	return 0;
+}
+
+int vm_read_vcpu_stats(struct vm *vm, int vcpuid, struct vcpu_stats *st)
+{
+	if (vcpuid < 0 || vcpuid >= VM_MAXCPU)
+		return -1;
+	memcpy(st, &vm_header(vm)->stats[vcpuid], sizeof(*st));
+	return 0;
 }

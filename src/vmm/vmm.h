@@ -66,6 +66,8 @@ int vm_get_boot_state(struct vm *vm, struct vm_boot_state *bs);
 /* Configure the run-time side (backend, vCPU count, options from the config tree) once per
  * bhyve process, after vm_open.  Reads config keys itself (cpus, x86.*, ...). */
 int vm_setup(struct vm *vm, enum vm_backend_kind backend, int ncpus);
+/* The message of the last vm_setup failure. */
+const char *vm_last_error(const struct vm *vm);
 int vm_ncpus(const struct vm *vm);
 struct vcpu *vm_vcpu(struct vm *vm, int id);
 int vcpu_id(const struct vcpu *vcpu);
@@ -120,6 +122,23 @@ int vm_mem_ranges(const struct vm *vm, uint64_t gpa[2], uint64_t len[2]);
 struct cpu_vm *vm_soft_cpu_vm(struct vm *vm);
 void vm_notify_write(struct vm *vm, uint64_t gpa, uint64_t len);
 
+/* The pid of the bhyve process running this VM, or 0 if none (a stale record of a process
+ * that died counts as none). */
+int vm_running_pid(struct vm *vm);
+
+/* Any thread while the VM runs: the registers of a vCPU, taken by its own thread at its next
+ * stop (it is kicked).  0, or -1 if it did not answer within timeout_ms. */
+int vcpu_snapshot_regs(struct vcpu *vcpu, struct cpu_regs *regs, int timeout_ms);
+
+/* ---- Control channel of a running VM (vm_ctl.c) ----
+ * bhyve serves requests on an abstract UNIX socket named after the VM; bhyvectl uses it for
+ * the state of a running VM.  Only the same user (or root) may connect. */
+int vm_ctl_start(struct vm *vm);          /* 0, or -1 (bhyve runs on without it) */
+void vm_ctl_stop(struct vm *vm);
+/* Client: registers of vCPU `vcpuid` of the running VM `name`.  0, or -1 with a message. */
+int vm_ctl_get_regs(const char *name, int vcpuid, struct cpu_regs *regs, char *err,
+		    size_t errlen);
+
 /* Which suspend reason ended the VM (VM_SUSPEND_NONE while it runs). */
 enum vm_suspend_how vm_suspended(const struct vm *vm);
 const char *vm_suspend_name(enum vm_suspend_how how);
@@ -139,5 +158,8 @@ struct vcpu_stats {
 	uint64_t insns;            /* retired instructions (soft backend) */
 };
 int vcpu_get_stats(struct vcpu *vcpu, struct vcpu_stats *st);
+/* The statistics a bhyve process running this VM publishes in the shm header (another
+ * process's view; zero if it never ran).  0, or -1 for a bad vCPU number. */
+int vm_read_vcpu_stats(struct vm *vm, int vcpuid, struct vcpu_stats *st);
 
 #endif

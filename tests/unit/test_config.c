@@ -52,6 +52,7 @@ static void test_file_and_dump(void)
 	int fd = mkstemp(path);
 	CHECK(fd >= 0);
 	const char text[] = "# comment\n\nmemory.size=1G\n  cpus = 2\nname=vm2\n";
+	/* cpus = 2 has blanks around = */
 	CHECK_EQ(write(fd, text, sizeof(text) - 1), sizeof(text) - 1);
 	close(fd);
 	config_reset();
@@ -59,6 +60,7 @@ static void test_file_and_dump(void)
 	CHECK_EQ(config_read_file(path, err, sizeof(err)), 0);
 	CHECK_STR(config_get("memory.size"), "1G");
 	CHECK_STR(config_get("name"), "vm2");
+	CHECK_STR(config_get("cpus"), "2");
 	unlink(path);
 	CHECK(config_read_file(path, err, sizeof(err)) < 0);
 	CHECK(strstr(err, path) != NULL);

@@ -8,6 +8,7 @@
 #include "common/netmac.h"
 #include "common/parse.h"
 #include "common/topology.h"
+#include "pci/pci_emul.h"
 #include "unit.h"
 
 static void test_vmname(void)
@@ -208,6 +209,36 @@ static void test_topology(void)
 	config_reset();
 }
 
+/* The -s parser and the device checks work on the tree alone. */
+static void test_pci_slots(void)
+{
+	char err[PCI_ERRLEN];
+
+	config_reset();
+	CHECK_EQ(pci_parse_slot("2,virtio-blk,/img,ro", err, sizeof(err)), 0);
+	CHECK_STR(config_get("pci.0.2.0.device"), "virtio-blk");
+	CHECK_STR(config_get("pci.0.2.0.path"), "/img");
+	CHECK_STR(config_get("pci.0.2.0.ro"), "true");
+	CHECK_EQ(pci_parse_slot("3:1:7,virtio-rnd", err, sizeof(err)), 0);
+	CHECK_STR(config_get("pci.3.1.7.device"), "virtio-rnd");
+	CHECK(pci_parse_slot("2:0,virtio-rnd", err, sizeof(err)) < 0);   /* in use */
+	CHECK(strstr(err, "virtio-blk") != NULL);
+	CHECK(pci_parse_slot("32,virtio-rnd", err, sizeof(err)) < 0);
+	CHECK(pci_parse_slot("1:1:0,lpc", err, sizeof(err)) < 0);
+	CHECK(pci_parse_slot("4,nosuch", err, sizeof(err)) < 0);
+	CHECK(pci_emul_finddev("ahci-hd") != NULL && pci_emul_finddev("nosuch") == NULL);
+	CHECK_EQ(pci_validate_all(err, sizeof(err)), 0);
+	config_set("pci.0.2.0.sectorsize", "1000");
+	CHECK(pci_validate_all(err, sizeof(err)) < 0);
+	CHECK(strstr(err, "sectorsize=1000") != NULL);
+	config_reset();
+	CHECK_EQ(lpc_device_parse("com1,stdio", err, sizeof(err)), 0);
+	CHECK_STR(config_get("lpc.com1.path"), "stdio");
+	CHECK(lpc_device_parse("com1,stdio", err, sizeof(err)) < 0);     /* twice */
+	CHECK_EQ(lpc_validate_all(err, sizeof(err)), 0);
+	config_reset();
+}
+
 int main(void)
 {
 	test_vmname();
@@ -220,5 +251,6 @@ int main(void)
 	test_netmac();
 	test_sectorsize();
 	test_topology();
+	test_pci_slots();
 	return unit_report("parse");
 }

@@ -82,6 +82,7 @@ static void test_bad_sizes(void)
 	CHECK(vm_create(name, 4095) < 0);
 	CHECK(vm_create(name, GPA_MiB(1) + 1) < 0);
 	CHECK(vm_create(name, ~0ULL) < 0);
+	CHECK(vm_create(name, 1ULL << 39) < 0);   /* 512 GiB: more than /dev/shm holds */
 	CHECK(vm_open(name) == NULL);   /* nothing half-created */
 }
 
@@ -110,7 +111,10 @@ static void test_memmap(void)
 	uint64_t hi = LAYOUT_HIGHMEM_BASE, low = LAYOUT_LOWMEM_LIMIT;
 	struct vm *vm;
 
-	CHECK_EQ(vm_create(name, mem), 0);
+	if (vm_create(name, mem) < 0 && errno == ENOSPC) {
+		printf("test_memmap: /dev/shm has less than 4 GiB free; skipped\n");
+		return;
+	}
 	vm = vm_open(name);
 	CHECK(vm != NULL);
 	if (vm == NULL) {

@@ -2,6 +2,7 @@
  * halted vCPUs sleeping (-H) or polling until vcpu_notify_intr, halt with interrupts off,
  * vm_suspend from another thread, INIT/SIPI start of an AP. */
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -196,6 +197,17 @@ static void test_default_handlers(void)
 	e.u.inout.bytes = 2;
 	CHECK_EQ(vm_exit_dispatch(vm_vcpu(vm, 0), &e), VMEXIT_CONTINUE);
 	CHECK_EQ(e.u.inout.eax, 0xffff);
+	/* Access sizes no x86 instruction makes are refused, not shifted by. */
+	e.u.inout.bytes = 3;
+	CHECK_EQ(vm_exit_dispatch(vm_vcpu(vm, 0), &e), VMEXIT_ABORT);
+	memset(&e, 0, sizeof(e));
+	e.code = VM_EXITCODE_MMIO;
+	e.u.mmio.gpa = 0xfeb00000;
+	e.u.mmio.bytes = 8;
+	CHECK_EQ(vm_exit_dispatch(vm_vcpu(vm, 0), &e), VMEXIT_CONTINUE);
+	CHECK_EQ(e.u.mmio.val, ~0ULL);                   /* nothing there: all ones */
+	e.u.mmio.bytes = 0;
+	CHECK_EQ(vm_exit_dispatch(vm_vcpu(vm, 0), &e), VMEXIT_ABORT);
 	/* An out-of-range code is refused, not indexed. */
 	e.code = (enum vm_exitcode)1000;
 	CHECK_EQ(vm_exit_dispatch(vm_vcpu(vm, 0), &e), VMEXIT_ABORT);
@@ -335,8 +347,55 @@ static void test_setup_errors(void)
 	vm_close(vm);
 }
 
+static void test_cpuset(void)
+{
+	cpu_set_t set;
+
+	CHECK_EQ(vcpu_parse_cpuset("3", &set), 0);
+	CHECK(CPU_ISSET(3, &set) && CPU_COUNT(&set) == 1);
+	CHECK_EQ(vcpu_parse_cpuset("0,2-4", &set), 0);
+	CHECK_EQ(CPU_COUNT(&set), 4);
+	CHECK(vcpu_parse_cpuset("", &set) < 0);
+	CHECK(vcpu_parse_cpuset("4-2", &set) < 0);
+	CHECK(vcpu_parse_cpuset("1,", &set) < 0);
+	CHECK(vcpu_parse_cpuset("-1", &set) < 0);
+	CHECK(vcpu_parse_cpuset("99999", &set) < 0);
+	CHECK(vcpu_parse_cpuset("1x", &set) < 0);
+}
+
+/* -p: the vCPU thread runs only on the host CPUs it is pinned to. */
+static int pin_seen = -2;
+static int rec_cpu(struct vcpu *v, struct vm_exit *e)
+{
+	pin_seen = sched_getcpu();
+	return VMEXIT_CONTINUE;
+}
+
+static void test_pinning(void)
+{
+	static const struct vm_exit s[] = { { .code = VM_EXITCODE_DEBUG } };
+	struct vm *vm;
+	vm_exit_handler_t old;
+
+	config_reset();
+	config_set("vcpu.0.cpuset", "0");
+	vm = make_vm(1);
+	CHECK(vm != NULL);
+	if (!vm)
+		return;
+	fake(vm, 0, s, 1);
+	old = vm_exit_set_handler(VM_EXITCODE_DEBUG, rec_cpu);
+	CHECK_EQ(vm_run(vm), VM_SUSPEND_HALT);
+	vm_exit_set_handler(VM_EXITCODE_DEBUG, old);
+	CHECK_EQ(pin_seen, 0);
+	vm_close(vm);
+	config_reset();
+}
+
 int main(void)
 {
+	test_cpuset();
+	test_pinning();
 	test_dispatch();
 	test_default_handlers();
 	test_hlt_wakeup(true);

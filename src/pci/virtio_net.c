@@ -1,0 +1,330 @@
+/*
+ * virtio-net (virtio 1.x section 5.1) on a Linux TAP interface.
+ *
+ * Queue 0 receives, queue 1 transmits; no control queue.  The TAP carries the same
+ * virtio_net_hdr the guest uses (10 bytes, or 12 with num_buffers when MRG_RXBUF or VERSION_1
+ * is negotiated), so checksum and segmentation offloads pass straight through: the guest may
+ * send partially checksummed or TSO frames (CSUM, HOST_TSO*), and receives what the kernel
+ * hands us once GUEST_* offloads are switched on with TUNSETOFFLOAD.
+ *
+ * Receive runs on the TAP backend's thread: a frame is read into a bounce buffer, then copied
+ * into one receive chain, or with MRG_RXBUF into as many chains as it needs (num_buffers).
+ * Chains gathered for a frame that does not fit yet are held for the next attempt; with no
+ * chain available the thread stalls until the driver adds buffers (queue notify -> kick).
+ * Transmit runs on the vCPU that notifies.  rx_mtx/tx_mtx keep reset away from both paths.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/net_tap.h"
+#include "pci/virtio_net.h"
+
+struct vtnet_chain {
+	uint16_t head;
+	int niov;
+	uint64_t len;
+	struct iovec iov[VTNET_MAXSEGS];
+};
+
+struct vtnet_softc {
+	struct vtpci_state vs;
+	struct vtpci_dev dev;
+	struct net_tap *tap;
+	uint8_t cfg[VTNET_CFGSIZE];
+	pthread_mutex_t rx_mtx;
+	pthread_mutex_t tx_mtx;
+	bool rx_ready;              /* DRIVER_OK and the receive queue is set up */
+	int hdr_len;
+	bool mrg;
+	uint8_t *frame;             /* bounce buffer, VTNET_MAX_FRAME */
+	ssize_t frame_len;          /* a frame waiting for buffers, or 0 */
+	int nheld;
+	struct vtnet_chain held[VTNET_MAXHELD];
+	uint64_t rx_dropped;
+};
+
+struct vtpci_state *vtnet_vtpci(struct vtnet_softc *sc) { return &sc->vs; }
+
+uint64_t vtnet_rx_dropped(struct vtnet_softc *sc)
+{
+	pthread_mutex_lock(&sc->rx_mtx);
+	uint64_t n = sc->rx_dropped;
+	pthread_mutex_unlock(&sc->rx_mtx);
+	return n;
+}
+
+/* ---- Receive ---- */
+
+static uint64_t vtnet_held_space(const struct vtnet_softc *sc)
+{
+	uint64_t s = 0;
+	for (int i = 0; i < sc->nheld; i++)
+		s += sc->held[i].len;
+	return s;
+}
+
+/* Pop chains until the held ones can take `need` bytes.  1: enough; 0: queue empty;
+ * -1: cannot ever fit (limit reached) or the queue is broken. */
+static int vtnet_gather(struct vtnet_softc *sc, uint64_t need)
+{
+	struct virtqueue *vq = vtpci_vq(&sc->vs, VTNET_RXQ);
+	int limit = sc->mrg ? VTNET_MAXHELD : 1;
+
+	while (vtnet_held_space(sc) < need) {
+		if (sc->nheld >= limit)
+			return -1;
+		struct vtnet_chain *c = &sc->held[sc->nheld];
+		struct vq_chain vc;
+		int r = vq_pop(vq, c->iov, VTNET_MAXSEGS, &vc);
+		if (r == 0)
+			return 0;
+		if (r < 0) {
+			vtpci_needs_reset(&sc->vs);
+			return -1;
+		}
+		/* Receive buffers are device-writable; readable ones are skipped (none in Linux). */
+		c->head = vc.head;
+		c->niov = vc.niov - vc.nread;
+		memmove(c->iov, c->iov + vc.nread, sizeof(c->iov[0]) * (size_t)c->niov);
+		c->len = vc.write_len;
+		sc->nheld++;
+	}
+	return 1;
+}
+
+/* Copy the pending frame into the held chains and hand them to the driver. */
+static void vtnet_deliver(struct vtnet_softc *sc)
+{
+	struct virtqueue *vq = vtpci_vq(&sc->vs, VTNET_RXQ);
+	size_t off = 0, len = (size_t)sc->frame_len;
+	int used = 0;
+
+	while (off < len && used < sc->nheld) {
+		struct vtnet_chain *c = &sc->held[used++];
+		off += vq_buf_to_iov(c->iov, c->niov, 0, sc->frame + off, len - off);
+	}
+	if (sc->hdr_len == 12) {
+		/* num_buffers lives in the first chain's header (bytes 10-11). */
+		uint8_t nb[2] = { (uint8_t)used, (uint8_t)(used >> 8) };
+		vq_buf_to_iov(sc->held[0].iov, sc->held[0].niov, 10, nb, 2);
+	}
+	off = 0;
+	for (int i = 0; i < used; i++) {
+		uint64_t n = sc->held[i].len < len - off ? sc->held[i].len : len - off;
+		vq_push(vq, sc->held[i].head, (uint32_t)n);
+		off += n;
+	}
+	memmove(sc->held, sc->held + used, sizeof(sc->held[0]) * (size_t)(sc->nheld - used));
+	sc->nheld -= used;
+	sc->frame_len = 0;
+}
+
+static int vtnet_rx_locked(struct vtnet_softc *sc)
+{
+	bool any = false;
+	int ret = NET_TAP_RX_DRAINED;
+
+	for (;;) {
+		if (sc->frame_len == 0) {
+			struct iovec iov = { sc->frame, VTNET_MAX_FRAME };
+			ssize_t n = net_tap_recv(sc->tap, &iov, 1);
+			if (n < 0)
+				break;                        /* EAGAIN: drained */
+			if (!sc->rx_ready || n <= sc->hdr_len) {
+				sc->rx_dropped++;
+				continue;
+			}
+			sc->frame_len = n;
+		}
+		int r = vtnet_gather(sc, (uint64_t)sc->frame_len);
+		if (r == 0) {
+			ret = NET_TAP_RX_STALLED;             /* wait for the driver's buffers */
+			break;
+		}
+		if (r < 0) {
+			sc->rx_dropped++;                     /* never fits: drop, keep chains */
+			sc->frame_len = 0;
+			if (vtpci_vq(&sc->vs, VTNET_RXQ)->broken)
+				break;
+			continue;
+		}
+		vtnet_deliver(sc);
+		any = true;
+	}
+	if (any)
+		vtpci_queue_done(&sc->vs, VTNET_RXQ);
+	return ret;
+}
+
+static int vtnet_rx_cb(void *arg)
+{
+	struct vtnet_softc *sc = arg;
+	pthread_mutex_lock(&sc->rx_mtx);
+	int r = vtnet_rx_locked(sc);
+	pthread_mutex_unlock(&sc->rx_mtx);
+	return r;
+}
+
+/* ---- Transmit ---- */
+
+static void vtnet_tx(struct vtnet_softc *sc)
+{
+	struct virtqueue *vq = vtpci_vq(&sc->vs, VTNET_TXQ);
+	struct iovec iov[VTNET_MAXSEGS];
+	struct vq_chain c;
+	bool any = false;
+
+	pthread_mutex_lock(&sc->tx_mtx);
+	for (;;) {
+		int r = vq_pop(vq, iov, VTNET_MAXSEGS, &c);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			vtpci_needs_reset(&sc->vs);
+			break;
+		}
+		/* Header + frame, all device-readable.  A short one is dropped, as is a frame
+		 * the kernel refuses (bad GSO header...): the guest just sees it sent. */
+		if (c.read_len > (uint64_t)sc->hdr_len)
+			(void)net_tap_send(sc->tap, iov, c.nread);
+		vq_push(vq, c.head, 0);
+		any = true;
+	}
+	pthread_mutex_unlock(&sc->tx_mtx);
+	if (any)
+		vtpci_queue_done(&sc->vs, VTNET_TXQ);
+}
+
+static void vtnet_qnotify(void *arg, int q)
+{
+	struct vtnet_softc *sc = arg;
+	if (q == VTNET_RXQ)
+		net_tap_rx_kick(sc->tap);   /* new receive buffers */
+	else if (q == VTNET_TXQ)
+		vtnet_tx(sc);
+}
+
+/* ---- Negotiation, reset, config ---- */
+
+static void vtnet_negotiated(void *arg, uint64_t f)
+{
+	struct vtnet_softc *sc = arg;
+	unsigned off = 0;
+
+	if (f & (1ULL << VIRTIO_NET_F_GUEST_CSUM)) {
+		off |= NET_TAP_OFF_CSUM;
+		if (f & (1ULL << VIRTIO_NET_F_GUEST_TSO4))
+			off |= NET_TAP_OFF_TSO4;
+		if (f & (1ULL << VIRTIO_NET_F_GUEST_TSO6))
+			off |= NET_TAP_OFF_TSO6;
+		if (f & (1ULL << VIRTIO_NET_F_GUEST_ECN))
+			off |= NET_TAP_OFF_ECN;
+	}
+	pthread_mutex_lock(&sc->rx_mtx);
+	pthread_mutex_lock(&sc->tx_mtx);
+	sc->mrg = f & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
+	sc->hdr_len = (sc->mrg || (f & (1ULL << VIRTIO_F_VERSION_1))) ? 12 : 10;
+	if (net_tap_set_vnet_hdr_len(sc->tap, sc->hdr_len) < 0 ||
+	    net_tap_set_offload(sc->tap, off) < 0)
+		fprintf(stderr, "virtio-net: %s: offload set-up: %s\n", net_tap_name(sc->tap),
+			strerror(errno));
+	pthread_mutex_unlock(&sc->tx_mtx);
+	pthread_mutex_unlock(&sc->rx_mtx);
+}
+
+static void vtnet_driver_ok(void *arg)
+{
+	struct vtnet_softc *sc = arg;
+	pthread_mutex_lock(&sc->rx_mtx);
+	sc->rx_ready = vq_ready(vtpci_vq(&sc->vs, VTNET_RXQ));
+	pthread_mutex_unlock(&sc->rx_mtx);
+	net_tap_rx_kick(sc->tap);
+}
+
+static void vtnet_reset(void *arg)
+{
+	struct vtnet_softc *sc = arg;
+	pthread_mutex_lock(&sc->rx_mtx);
+	pthread_mutex_lock(&sc->tx_mtx);
+	sc->rx_ready = false;
+	sc->nheld = 0;              /* chains of the old rings are forgotten, never written */
+	sc->frame_len = 0;
+	sc->mrg = false;
+	sc->hdr_len = 10;
+	pthread_mutex_unlock(&sc->tx_mtx);
+	pthread_mutex_unlock(&sc->rx_mtx);
+}
+
+static void vtnet_cfgread(void *arg, uint32_t off, int size, uint8_t *out)
+{
+	struct vtnet_softc *sc = arg;
+	memcpy(out, sc->cfg + off, (size_t)size);
+}
+
+static uint64_t vtnet_features(unsigned mtu)
+{
+	uint64_t f = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS) |
+		     (1ULL << VIRTIO_NET_F_MRG_RXBUF) | (1ULL << VIRTIO_NET_F_CSUM) |
+		     (1ULL << VIRTIO_NET_F_GUEST_CSUM) | (1ULL << VIRTIO_NET_F_HOST_TSO4) |
+		     (1ULL << VIRTIO_NET_F_HOST_TSO6) | (1ULL << VIRTIO_NET_F_HOST_ECN) |
+		     (1ULL << VIRTIO_NET_F_GUEST_TSO4) | (1ULL << VIRTIO_NET_F_GUEST_TSO6) |
+		     (1ULL << VIRTIO_NET_F_GUEST_ECN) |
+		     (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
+	if (mtu)
+		f |= 1ULL << VIRTIO_NET_F_MTU;
+	return f;
+}
+
+struct vtnet_softc *vtnet_create(const char *ifname, const uint8_t mac[6], unsigned mtu,
+				 const struct vtpci_intr_ops *intr, void *intr_ctx,
+				 const struct vq_mem *mem, char *err, size_t errlen)
+{
+	struct vtnet_softc *sc = calloc(1, sizeof(*sc));
+	if (!sc || !(sc->frame = malloc(VTNET_MAX_FRAME))) {
+		snprintf(err, errlen, "out of memory");
+		free(sc);
+		return NULL;
+	}
+	sc->tap = net_tap_open(ifname, err, errlen);
+	if (!sc->tap) {
+		free(sc->frame);
+		free(sc);
+		return NULL;
+	}
+	pthread_mutex_init(&sc->rx_mtx, NULL);
+	pthread_mutex_init(&sc->tx_mtx, NULL);
+	sc->hdr_len = 10;
+	net_tap_set_vnet_hdr_len(sc->tap, 10);
+	memcpy(sc->cfg, mac, 6);
+	sc->cfg[6] = VIRTIO_NET_S_LINK_UP;
+	sc->cfg[8] = 1;                              /* max_virtqueue_pairs */
+	sc->cfg[10] = (uint8_t)mtu;
+	sc->cfg[11] = (uint8_t)(mtu >> 8);
+	sc->dev = (struct vtpci_dev){
+		.name = "virtio-net", .nvq = 2, .qsize = VTNET_QSIZE,
+		.features = vtnet_features(mtu), .cfgsize = VTNET_CFGSIZE,
+		.cfgread = vtnet_cfgread, .qnotify = vtnet_qnotify, .reset = vtnet_reset,
+		.negotiated = vtnet_negotiated, .driver_ok = vtnet_driver_ok,
+	};
+	vtpci_init(&sc->vs, &sc->dev, sc, intr, intr_ctx, mem);
+	if (net_tap_start_rx(sc->tap, vtnet_rx_cb, sc) < 0) {
+		snprintf(err, errlen, "%s: receive thread: %s", ifname, strerror(errno));
+		vtnet_destroy(sc);
+		return NULL;
+	}
+	return sc;
+}
+
+void vtnet_destroy(struct vtnet_softc *sc)
+{
+	if (!sc)
+		return;
+	net_tap_close(sc->tap);                      /* stops the receive thread first */
+	vtpci_destroy(&sc->vs);
+	pthread_mutex_destroy(&sc->rx_mtx);
+	pthread_mutex_destroy(&sc->tx_mtx);
+	free(sc->frame);
+	free(sc);
+}

@@ -1,0 +1,329 @@
+/*
+ * The virtio transport on the PCI bus: IDs, BARs and capabilities of a transitional virtio
+ * function, the BAR access handlers, interrupts through the bus, guest memory through
+ * vm_map_gpa, and the pe_init/pe_deinit of every virtio device.
+ *
+ * Function layout (see virtio_pci.h):
+ *   BAR 0  I/O, legacy registers + device config
+ *   BAR 1  MSI-X table and PBA (nvq + 1 vectors), unless virtio_msix=false (-W): then an MSI
+ *          capability with one vector
+ *   BAR 4  64-bit memory, the modern regions, described by vendor capabilities (ID 0x09)
+ * Every device's softc starts with its struct vtpci_state, and pi_arg points to the softc, so
+ * the BAR handlers here serve all virtio devices.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/devconf.h"
+#include "common/netmac.h"
+#include "common/parse.h"
+#include "pci/pci_devinst.h"
+#include "pci/virtio_blk.h"
+#include "pci/virtio_console.h"
+#include "pci/virtio_net.h"
+#include "pci/virtio_pci_bus.h"
+#include "pci/virtio_rnd.h"
+#include "pci/virtio_scsi.h"
+#include "vmm/vmm.h"
+
+static bool vtpb_msix_enabled(void *ctx) { return pci_msix_enabled(ctx); }
+static void vtpb_msix_send(void *ctx, int v) { pci_generate_msix(ctx, v); }
+static bool vtpb_msi_enabled(void *ctx) { return pci_msi_enabled(ctx); }
+static void vtpb_msi_send(void *ctx) { pci_generate_msi(ctx, 0); }
+static void vtpb_intx_assert(void *ctx) { pci_lintr_assert(ctx); }
+static void vtpb_intx_deassert(void *ctx) { pci_lintr_deassert(ctx); }
+
+const struct vtpci_intr_ops vtpci_pci_intr = {
+	.msix_enabled = vtpb_msix_enabled, .msix_send = vtpb_msix_send,
+	.msi_enabled = vtpb_msi_enabled, .msi_send = vtpb_msi_send,
+	.intx_assert = vtpb_intx_assert, .intx_deassert = vtpb_intx_deassert,
+};
+
+static void *vtpb_map(void *ctx, uint64_t gpa, size_t len)
+{
+	return vm_map_gpa(ctx, gpa, len);
+}
+
+void vtpci_pci_mem(struct pci_devinst *pi, struct vq_mem *mem)
+{
+	mem->map = vtpb_map;
+	mem->ctx = pi->pi_vm;
+}
+
+/* struct virtio_pci_cap (4.1.4), plus notify_off_multiplier for the notify capability. */
+static int vtpb_add_cap(struct pci_devinst *pi, uint8_t type, uint32_t off, uint32_t len)
+{
+	uint8_t cap[20] = { PCIY_VENDOR, 0, 16, type, VTPCI_MODERN_BAR, 0, 0, 0 };
+	int caplen = type == VIRTIO_PCI_CAP_NOTIFY ? 20 : 16;
+
+	cap[2] = (uint8_t)caplen;
+	for (int i = 0; i < 4; i++) {
+		cap[8 + i] = (uint8_t)(off >> (8 * i));
+		cap[12 + i] = (uint8_t)(len >> (8 * i));
+		cap[16 + i] = (uint8_t)((uint32_t)VTPCI_M_NOTIFY_MULT >> (8 * i));
+	}
+	return pci_emul_add_capability(pi, cap, caplen) < 0 ? -1 : 0;
+}
+
+int vtpci_pci_setup(struct vtpci_state *vs, struct pci_devinst *pi, uint16_t devid,
+		    uint8_t type, uint8_t class, uint8_t subclass, char *err, size_t errlen)
+{
+	const struct vtpci_dev *d = vs->dev;
+
+	pci_set_cfgdata16(pi, PCIR_VENDOR, VIRTIO_VENDOR);
+	pci_set_cfgdata16(pi, PCIR_DEVICE, devid);
+	pci_set_cfgdata8(pi, PCIR_REVID, 0);               /* transitional: revision 0 */
+	pci_set_cfgdata8(pi, PCIR_CLASS, class);
+	pci_set_cfgdata8(pi, PCIR_SUBCLASS, subclass);
+	pci_set_cfgdata16(pi, PCIR_SUBVEND_0, VIRTIO_VENDOR);
+	pci_set_cfgdata16(pi, PCIR_SUBDEV_0, type);
+	int r = pci_emul_alloc_bar(pi, VTPCI_LEGACY_BAR, PCIBAR_IO, vtpci_legacy_bar_size(vs));
+	if (config_get_bool("virtio_msix", true))
+		r |= pci_emul_add_msixcap(pi, d->nvq + 1, VTPCI_MSIX_BAR);
+	else
+		r |= pci_emul_add_msicap(pi, 1);
+	r |= pci_emul_alloc_bar(pi, VTPCI_MODERN_BAR, PCIBAR_MEM64, VTPCI_M_BAR_SIZE);
+	r |= vtpb_add_cap(pi, VIRTIO_PCI_CAP_COMMON, VTPCI_M_COMMON, VTPCI_C_SIZE);
+	r |= vtpb_add_cap(pi, VIRTIO_PCI_CAP_ISR, VTPCI_M_ISR, 4);
+	if (d->cfgsize)
+		r |= vtpb_add_cap(pi, VIRTIO_PCI_CAP_DEVICE, VTPCI_M_DEVICE, d->cfgsize);
+	r |= vtpb_add_cap(pi, VIRTIO_PCI_CAP_NOTIFY, VTPCI_M_NOTIFY,
+			  (uint32_t)d->nvq * VTPCI_M_NOTIFY_MULT);
+	r |= pci_lintr_request(pi);
+	if (r) {
+		snprintf(err, errlen, "%s: cannot allocate BARs or capabilities", d->name);
+		return -1;
+	}
+	return 0;
+}
+
+uint64_t vtpci_barread(struct vcpu *vcpu, struct pci_devinst *pi, int baridx, uint64_t off,
+		       int size)
+{
+	struct vtpci_state *vs = pi->pi_arg;
+
+	if (!vs)
+		return ~0ULL;
+	if (baridx == VTPCI_LEGACY_BAR)
+		return vtpci_legacy_read(vs, off, size);
+	if (baridx == VTPCI_MODERN_BAR)
+		return vtpci_modern_read(vs, off, size);
+	return ~0ULL;
+}
+
+void vtpci_barwrite(struct vcpu *vcpu, struct pci_devinst *pi, int baridx, uint64_t off,
+		    int size, uint64_t val)
+{
+	struct vtpci_state *vs = pi->pi_arg;
+
+	if (!vs)
+		return;
+	if (baridx == VTPCI_LEGACY_BAR)
+		vtpci_legacy_write(vs, off, size, (uint32_t)val);
+	else if (baridx == VTPCI_MODERN_BAR)
+		vtpci_modern_write(vs, off, size, val);
+}
+
+/* ---- Device set-up from the config tree ---- */
+
+/* The block options of a node (path, nocache, direct, ro, nodelete, sectorsize). */
+static int vtpb_block_opts(config_node_t *nvl, const char *path, struct blockif_opts *o,
+			   char *err, size_t errlen)
+{
+	*o = (struct blockif_opts){
+		.path = path,
+		.nocache = config_node_get_bool(nvl, "nocache", false),
+		.direct = config_node_get_bool(nvl, "direct", false),
+		.ro = config_node_get_bool(nvl, "ro", false),
+		.nodelete = config_node_get_bool(nvl, "nodelete", false),
+	};
+	const char *ss = config_node_get(nvl, "sectorsize");
+	if (ss && devconf_parse_sectorsize(ss, &o->sectsz, &o->psectsz) < 0) {
+		snprintf(err, errlen, "sectorsize=%s: expected logical[/physical]", ss);
+		return -1;
+	}
+	if (!path || !*path) {
+		snprintf(err, errlen, "a backing file or device path is required");
+		return -1;
+	}
+	return 0;
+}
+
+int vtblk_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
+{
+	struct blockif_opts o;
+	if (vtpb_block_opts(nvl, config_node_get(nvl, "path"), &o, err, errlen) < 0)
+		return -1;
+	struct vq_mem mem;
+	vtpci_pci_mem(pi, &mem);
+	struct vtblk_softc *sc = vtblk_create(&o, &vtpci_pci_intr, pi, &mem, err, errlen);
+	if (!sc)
+		return -1;
+	pi->pi_arg = sc;
+	if (vtpci_pci_setup(vtblk_vtpci(sc), pi, VIRTIO_DEV_BLOCK, VIRTIO_TYPE_BLOCK,
+			    PCIC_STORAGE, PCIS_STORAGE_SCSI, err, errlen) < 0) {
+		vtblk_deinit(pi);
+		return -1;
+	}
+	return 0;
+}
+
+void vtblk_deinit(struct pci_devinst *pi)
+{
+	vtblk_destroy(pi->pi_arg);   /* waits for I/O in flight and flushes the disk */
+	pi->pi_arg = NULL;
+}
+
+int vtrnd_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
+{
+	struct vq_mem mem;
+	vtpci_pci_mem(pi, &mem);
+	struct vtrnd_softc *sc = vtrnd_create(&vtpci_pci_intr, pi, &mem, err, errlen);
+	if (!sc)
+		return -1;
+	pi->pi_arg = sc;
+	if (vtpci_pci_setup(vtrnd_vtpci(sc), pi, VIRTIO_DEV_RANDOM, VIRTIO_TYPE_ENTROPY,
+			    0x10 /* crypto */, 0, err, errlen) < 0) {
+		vtrnd_deinit(pi);
+		return -1;
+	}
+	return 0;
+}
+
+void vtrnd_deinit(struct pci_devinst *pi)
+{
+	vtrnd_destroy(pi->pi_arg);
+	pi->pi_arg = NULL;
+}
+
+int vtnet_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
+{
+	const char *be = config_node_get(nvl, "backend"), *macs = config_node_get(nvl, "mac");
+	const char *mtus = config_node_get(nvl, "mtu");
+	uint8_t mac[6];
+	uint64_t mtu = 0;
+
+	if (macs) {
+		if (parse_mac(macs, mac) < 0) {
+			snprintf(err, errlen, "mac=%s: malformed MAC address", macs);
+			return -1;
+		}
+	} else {
+		const char *vmname = config_get("name");
+		netmac_default(pi->pi_bus, pi->pi_slot, pi->pi_func, vmname ? vmname : "", mac);
+	}
+	if (mtus && parse_num(mtus, 10, DEVCONF_MTU_MIN, DEVCONF_MTU_MAX, &mtu) < 0) {
+		snprintf(err, errlen, "mtu=%s: expected %d..%d", mtus, DEVCONF_MTU_MIN,
+			 DEVCONF_MTU_MAX);
+		return -1;
+	}
+	if (!be) {
+		snprintf(err, errlen, "a tapN backend is required");
+		return -1;
+	}
+	struct vq_mem mem;
+	vtpci_pci_mem(pi, &mem);
+	struct vtnet_softc *sc = vtnet_create(be, mac, (unsigned)mtu, &vtpci_pci_intr, pi, &mem,
+					      err, errlen);
+	if (!sc)
+		return -1;
+	pi->pi_arg = sc;
+	if (vtpci_pci_setup(vtnet_vtpci(sc), pi, VIRTIO_DEV_NET, VIRTIO_TYPE_NET, PCIC_NETWORK,
+			    PCIS_NETWORK_ETHERNET, err, errlen) < 0) {
+		vtnet_deinit(pi);
+		return -1;
+	}
+	return 0;
+}
+
+void vtnet_deinit(struct pci_devinst *pi)
+{
+	vtnet_destroy(pi->pi_arg);
+	pi->pi_arg = NULL;
+}
+
+/* ---- virtio-console: port.NAME.path ---- */
+
+struct vtpb_ports {
+	struct vtcon_port_conf pc[VTCON_MAXPORTS];
+	int n;
+};
+
+static int vtpb_port_visit(const char *name, config_node_t *child, const char *value, void *arg)
+{
+	struct vtpb_ports *p = arg;
+	if (!child || p->n >= VTCON_MAXPORTS)
+		return -1;
+	p->pc[p->n].name = name;
+	p->pc[p->n].path = config_node_get(child, "path");
+	p->n++;
+	return 0;
+}
+
+int vtcon_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
+{
+	struct vtpb_ports ports = { .n = 0 };
+	config_node_t *pn = devconf_find_child(nvl, "port");
+
+	if (!pn || config_node_foreach(pn, vtpb_port_visit, &ports) || ports.n == 0) {
+		snprintf(err, errlen, "virtio-console: expected 1 to %d ports name=/path.sock",
+			 VTCON_MAXPORTS);
+		return -1;
+	}
+	struct vq_mem mem;
+	vtpci_pci_mem(pi, &mem);
+	struct vtcon_softc *sc = vtcon_create(ports.pc, ports.n, &vtpci_pci_intr, pi, &mem, err,
+					      errlen);
+	if (!sc)
+		return -1;
+	pi->pi_arg = sc;
+	if (vtpci_pci_setup(vtcon_vtpci(sc), pi, VIRTIO_DEV_CONSOLE, VIRTIO_TYPE_CONSOLE,
+			    PCIC_SIMPLECOMM, 0x80, err, errlen) < 0) {
+		vtcon_deinit(pi);
+		return -1;
+	}
+	return 0;
+}
+
+void vtcon_deinit(struct pci_devinst *pi)
+{
+	vtcon_destroy(pi->pi_arg);    /* removes the sockets */
+	pi->pi_arg = NULL;
+}
+
+/* ---- virtio-scsi: LUN 0 on an image (path=, or dev= naming a file) ---- */
+
+int vtscsi_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
+{
+	const char *path = config_node_get(nvl, "path");
+	const char *dev = config_node_get(nvl, "dev");
+	struct blockif_opts o;
+
+	if (!path && dev && strncmp(dev, "/dev/cam/ctl", 12) != 0)
+		path = dev;
+	if (!path) {
+		snprintf(err, errlen, "virtio-scsi: Linux has no CAM Target Layer; give an image "
+			 "with path=/path/to/disk.img");
+		return -1;
+	}
+	if (vtpb_block_opts(nvl, path, &o, err, errlen) < 0)
+		return -1;
+	struct vq_mem mem;
+	vtpci_pci_mem(pi, &mem);
+	struct vtscsi_softc *sc = vtscsi_create(&o, &vtpci_pci_intr, pi, &mem, err, errlen);
+	if (!sc)
+		return -1;
+	pi->pi_arg = sc;
+	if (vtpci_pci_setup(vtscsi_vtpci(sc), pi, VIRTIO_DEV_SCSI, VIRTIO_TYPE_SCSI, PCIC_STORAGE,
+			    PCIS_STORAGE_SCSI, err, errlen) < 0) {
+		vtscsi_deinit(pi);
+		return -1;
+	}
+	return 0;
+}
+
+void vtscsi_deinit(struct pci_devinst *pi)
+{
+	vtscsi_destroy(pi->pi_arg);
+	pi->pi_arg = NULL;
+}

@@ -1,0 +1,217 @@
+/*
+ * The platform of one VM: creates every PC device, wires them together and answers the
+ * software CPU's questions (interrupt acknowledge, platform MSRs, CR8).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "platform/plat_vm.h"
+#include "platform/platform_int.h"
+#include "vmm/irq.h"
+#include "vmm/layout.h"
+#include "vmm/mmio.h"
+
+struct platform *platform_of(struct vm *vm)
+{
+	struct plat_vm *pv = vm ? plat_vm_get(vm) : NULL;
+	return pv ? __atomic_load_n(&pv->plat, __ATOMIC_ACQUIRE) : NULL;
+}
+
+/* ---- events to the VM core (and the test observer) ---- */
+
+void plat_notify_intr(struct platform *p, int vcpuid)
+{
+	if (p->obs.intr)
+		p->obs.intr(p->obs.arg, vcpuid);
+	vcpu_notify_intr(p->vm, vcpuid);
+}
+
+void plat_inject_nmi(struct platform *p, int vcpuid)
+{
+	if (p->obs.nmi)
+		p->obs.nmi(p->obs.arg, vcpuid);
+	vcpu_inject_nmi(p->vm, vcpuid);
+}
+
+void plat_send_init(struct platform *p, int vcpuid)
+{
+	if (p->obs.init)
+		p->obs.init(p->obs.arg, vcpuid);
+	vcpu_send_init(p->vm, vcpuid);
+}
+
+void plat_send_sipi(struct platform *p, int vcpuid, uint8_t vector)
+{
+	if (p->obs.sipi)
+		p->obs.sipi(p->obs.arg, vcpuid, vector);
+	vcpu_send_sipi(p->vm, vcpuid, vector);
+}
+
+void plat_suspend(struct platform *p, enum vm_suspend_how how, const char *why)
+{
+	if (p->obs.suspend)
+		p->obs.suspend(p->obs.arg, how);
+	vm_suspend(p->vm, how, why);
+}
+
+void platform_set_observer(struct vm *vm, const struct platform_observer *obs)
+{
+	struct platform *p = platform_of(vm);
+	if (!p)
+		return;
+	if (obs)
+		p->obs = *obs;
+	else
+		memset(&p->obs, 0, sizeof(p->obs));
+}
+
+/* ---- life ---- */
+
+static const struct mem_range plat_lapic_range = {
+	.name = "lapic", .flags = MEM_F_RW | MEM_F_PERCPU, .handler = vlapic_mmio,
+	.base = LAYOUT_LAPIC_BASE, .size = 0x1000,
+};
+
+static void plat_free(struct platform *p)
+{
+	plat_uarts_destroy(p);
+	vpm_destroy(p->pm);
+	vrtc_destroy(p->rtc);
+	vhpet_destroy(p->hpet);
+	vatpit_destroy(p->pit);
+	for (int i = 0; i < VM_MAXCPU; i++)
+		vlapic_destroy(p->lapic[i]);
+	vioapic_destroy(p->ioapic);
+	vatpic_destroy(p->atpic);
+	free(p);
+}
+
+static int plat_fail(struct platform *p, char *err, size_t errlen, const char *what)
+{
+	snprintf(err, errlen, "platform: cannot create %s: %s", what, strerror(errno ? errno : ENOMEM));
+	return -1;
+}
+
+static int plat_build(struct platform *p, char *err, size_t errlen)
+{
+	if (!(p->atpic = vatpic_create(p)))
+		return plat_fail(p, err, errlen, "the 8259 pair");
+	if (!(p->ioapic = vioapic_create(p)))
+		return plat_fail(p, err, errlen, "the IOAPIC");
+	for (int i = 0; i < p->ncpus; i++)
+		if (!(p->lapic[i] = vlapic_create(p, i)))
+			return plat_fail(p, err, errlen, "a local APIC");
+	struct mem_range mr = plat_lapic_range;
+	mr.arg1 = p;
+	if (register_mem(p->vm, &mr) < 0)
+		return plat_fail(p, err, errlen, "the local APIC page");
+	if (!(p->pit = vatpit_create(p)))
+		return plat_fail(p, err, errlen, "the 8254 PIT");
+	if (!(p->hpet = vhpet_create(p)))
+		return plat_fail(p, err, errlen, "the HPET");
+	if (!(p->rtc = vrtc_create(p)))
+		return plat_fail(p, err, errlen, "the RTC");
+	if (!(p->pm = vpm_create(p)))
+		return plat_fail(p, err, errlen, "the ACPI PM registers");
+	return plat_uarts_create(p, err, errlen);
+}
+
+int platform_create(struct vm *vm, char *err, size_t errlen)
+{
+	struct plat_vm *pv = plat_vm_get(vm);
+	if (!pv || pv->plat) {
+		snprintf(err, errlen, "platform: %s", pv ? "already created" : "out of memory");
+		return -1;
+	}
+	struct platform *p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(err, errlen, "platform: out of memory");
+		return -1;
+	}
+	p->vm = vm;
+	p->ncpus = vm_ncpus(vm);
+	if (p->ncpus < 1 || p->ncpus > VM_MAXCPU)
+		p->ncpus = 1;
+	p->x2apic_allowed = config_get_bool("x86.x2apic", false);
+	/* Devices may raise interrupts while being created: publish first. */
+	__atomic_store_n(&pv->plat, p, __ATOMIC_RELEASE);
+	errno = 0;
+	if (plat_build(p, err, errlen) < 0) {
+		__atomic_store_n(&pv->plat, NULL, __ATOMIC_RELEASE);
+		plat_free(p);
+		return -1;
+	}
+	return 0;
+}
+
+void platform_destroy(struct vm *vm)
+{
+	struct plat_vm *pv = plat_vm_get(vm);
+	if (!pv)
+		return;
+	struct platform *p = pv->plat;
+	if (p) {
+		struct mem_range mr = plat_lapic_range;
+		unregister_mem(vm, &mr);
+		__atomic_store_n(&pv->plat, NULL, __ATOMIC_RELEASE);
+		plat_free(p);
+	}
+	plat_vm_release(vm);
+}
+
+/* ---- the CPU's questions ---- */
+
+int platform_intr_ack(struct vm *vm, int vcpuid)
+{
+	struct platform *p = platform_of(vm);
+	if (!p || vcpuid < 0 || vcpuid >= p->ncpus)
+		return -1;
+	int v = vlapic_intr_ack(p->lapic[vcpuid]);
+	if (v >= 0)
+		return v;
+	/* The 8259's INTR is wired to the BSP's LINT0. */
+	if (vcpuid == 0 && vlapic_extint_ok(p->lapic[0]) && vatpic_pending(p->atpic))
+		return vatpic_intr_accept(p->atpic);
+	return -1;
+}
+
+int platform_rdmsr(struct vm *vm, int vcpuid, uint32_t msr, uint64_t *val)
+{
+	struct platform *p = platform_of(vm);
+	if (!p || vcpuid < 0 || vcpuid >= p->ncpus)
+		return 1;
+	return vlapic_rdmsr(p->lapic[vcpuid], msr, val);
+}
+
+int platform_wrmsr(struct vm *vm, int vcpuid, uint32_t msr, uint64_t val)
+{
+	struct platform *p = platform_of(vm);
+	if (!p || vcpuid < 0 || vcpuid >= p->ncpus)
+		return 1;
+	return vlapic_wrmsr(p->lapic[vcpuid], msr, val);
+}
+
+uint8_t platform_get_cr8(struct vm *vm, int vcpuid)
+{
+	struct platform *p = platform_of(vm);
+	if (!p || vcpuid < 0 || vcpuid >= p->ncpus)
+		return 0;
+	return vlapic_get_cr8(p->lapic[vcpuid]);
+}
+
+void platform_set_cr8(struct vm *vm, int vcpuid, uint8_t cr8)
+{
+	struct platform *p = platform_of(vm);
+	if (p && vcpuid >= 0 && vcpuid < p->ncpus)
+		vlapic_set_cr8(p->lapic[vcpuid], cr8);
+}
+
+void platform_power_button(struct vm *vm)
+{
+	struct platform *p = platform_of(vm);
+	if (p)
+		vpm_power_button(p->pm);
+}

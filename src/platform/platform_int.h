@@ -1,0 +1,109 @@
+/*
+ * Inside the platform: the per-VM device set and the functions the devices call on each other.
+ * Lock order: a device never holds its own lock while calling into another device, except the
+ * IOAPIC, which calls the LAPICs' delivery with its lock held (IOAPIC -> LAPIC); the LAPIC
+ * drops its lock before it signals an EOI to the IOAPIC.  The 8259 and the LAPICs never nest.
+ */
+#ifndef BHYVE_PLATFORM_INT_H
+#define BHYVE_PLATFORM_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "platform/platform.h"
+#include "vmm/vmm.h"
+
+struct vatpic;
+struct vioapic;
+struct vlapic;
+struct vatpit;
+struct vhpet;
+struct vrtc;
+struct vpm;
+struct lpc_uart;
+
+struct platform {
+	struct vm *vm;
+	int ncpus;
+	bool x2apic_allowed;          /* x86.x2apic: IA32_APIC_BASE.EXTD may be set */
+	struct vatpic *atpic;
+	struct vioapic *ioapic;
+	struct vlapic *lapic[VM_MAXCPU];
+	struct vatpit *pit;
+	struct vhpet *hpet;
+	struct vrtc *rtc;
+	struct vpm *pm;
+	struct lpc_uart *com[4];
+	struct platform_observer obs;
+};
+
+/* NULL if the VM has no platform (not created, or the KVM backend's own irqchip). */
+struct platform *platform_of(struct vm *vm);
+
+/* Events to vCPUs (the VM core's functions plus the test observer). */
+void plat_notify_intr(struct platform *p, int vcpuid);
+void plat_inject_nmi(struct platform *p, int vcpuid);
+void plat_send_init(struct platform *p, int vcpuid);
+void plat_send_sipi(struct platform *p, int vcpuid, uint8_t vector);
+void plat_suspend(struct platform *p, enum vm_suspend_how how, const char *why);
+
+/* ---- 8259 pair (vatpic.c) ---- */
+struct vatpic *vatpic_create(struct platform *p);
+void vatpic_destroy(struct vatpic *a);
+void vatpic_set_irq(struct vatpic *a, int irq, int how);   /* how: PLAT_IRQ_* */
+void vatpic_set_trigger(struct vatpic *a, int irq, bool level);
+bool vatpic_pending(struct vatpic *a);     /* INTR output of the master */
+int vatpic_intr_accept(struct vatpic *a);  /* INTA cycle: the vector (spurious 7/15 too) */
+
+#define PLAT_IRQ_DEASSERT 0
+#define PLAT_IRQ_ASSERT   1
+#define PLAT_IRQ_PULSE    2
+
+/* ---- IOAPIC (vioapic.c) ---- */
+struct vioapic *vioapic_create(struct platform *p);
+void vioapic_destroy(struct vioapic *io);
+int vioapic_set_irq(struct vioapic *io, int pin, int how);
+void vioapic_eoi(struct vioapic *io, int vector);
+
+/* ---- local APIC (vlapic.c) ---- */
+#define APIC_DELMODE_FIXED   0
+#define APIC_DELMODE_LOWPRIO 1
+#define APIC_DELMODE_SMI     2
+#define APIC_DELMODE_NMI     4
+#define APIC_DELMODE_INIT    5
+#define APIC_DELMODE_SIPI    6
+#define APIC_DELMODE_EXTINT  7
+
+struct vlapic *vlapic_create(struct platform *p, int vcpuid);
+void vlapic_destroy(struct vlapic *l);
+/* An interrupt message from the IOAPIC or an MSI (8-bit destination, no shorthand). */
+void vlapic_deliver_msg(struct platform *p, uint32_t dest, bool logical, int delmode,
+			int vector, bool level);
+int vlapic_intr_ack(struct vlapic *l);     /* highest deliverable IRR vector -> ISR, or -1 */
+bool vlapic_extint_ok(struct vlapic *l);   /* 8259 INTR reaches the CPU through LINT0 */
+int vlapic_rdmsr(struct vlapic *l, uint32_t msr, uint64_t *val);
+int vlapic_wrmsr(struct vlapic *l, uint32_t msr, uint64_t val);
+int vlapic_mmio(struct vcpu *vcpu, int dir, uint64_t addr, int size, uint64_t *val,
+		void *arg1, long arg2);
+uint8_t vlapic_get_cr8(struct vlapic *l);
+void vlapic_set_cr8(struct vlapic *l, uint8_t val);
+
+/* ---- timers and the rest ---- */
+struct vatpit *vatpit_create(struct platform *p);
+void vatpit_destroy(struct vatpit *t);
+struct vhpet *vhpet_create(struct platform *p);
+void vhpet_destroy(struct vhpet *h);
+struct vrtc *vrtc_create(struct platform *p);
+void vrtc_destroy(struct vrtc *r);
+struct vpm *vpm_create(struct platform *p);
+void vpm_destroy(struct vpm *pm);
+void vpm_power_button(struct vpm *pm);
+/* vpmtmr.c: the PM timer port, registered by vpm_create. */
+int vpmtmr_register(struct platform *p);
+/* The LPC serial ports (COM1-4) from lpc.comN.path. */
+int plat_uarts_create(struct platform *p, char *err, size_t errlen);
+void plat_uarts_destroy(struct platform *p);
+/* Tests: the UART behind COM1-4 (n = 0-3), or NULL. */
+struct uart_softc *plat_uart_softc(struct vm *vm, int n);
+
+#endif
