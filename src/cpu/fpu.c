@@ -7,7 +7,6 @@
  * faults, condition codes, transcendentals) runs on the host x87 unit with the guest's state
  * loaded (sse_host.h), so results are those of real hardware.
  */
-#if __has_include("cpu/cpu_ext.h")
 #include "cpu/sse_host.h"
 #include "cpu/sse_int.h"
 
@@ -188,5 +187,3 @@ cpu_handler_fn cpu_x87_select(const struct insn *i)
 	}
 	return fpu_reg_valid(esc, i->modrm & 0x3f) ? fpu_exec : fpu_missing;
 }
-
-#endif

@@ -9,7 +9,6 @@
  * 0xFFFF on MMX writes) -- and lets the host unit compute the result (sse_host.h).
  * FXSAVE/FXRSTOR/LDMXCSR/STMXCSR, EMMS and MASKMOVQ/MASKMOVDQU are written out here.
  */
-#if __has_include("cpu/cpu_ext.h")
 #include "cpu/cpu_ext.h"
 #include "cpu/sse_host.h"
 #include "cpu/sse_int.h"
@@ -312,5 +311,3 @@ cpu_handler_fn cpu_sse_select(const struct insn *i)
 	}
 	return sse_exec;
 }
-
-#endif

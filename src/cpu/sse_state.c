@@ -2,7 +2,6 @@
  * 0F AE /0-/3: FXSAVE, FXRSTOR, LDMXCSR, STMXCSR (64-bit mode: REX.W selects the 64-bit
  * FXSAVE64 layout of FIP/FDP; outside 64-bit mode only XMM0-7 are saved).
  */
-#if __has_include("cpu/cpu_ext.h")
 #include "cpu/sse_int.h"
 
 #define SSE_FX_SAVED 416   /* bytes 416-511 are reserved / available to software: untouched */
@@ -92,5 +91,3 @@ cpu_handler_fn sse_state_select(const struct insn *i)
 	default: return NULL;
 	}
 }
-
-#endif

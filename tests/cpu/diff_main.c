@@ -201,6 +201,14 @@ static void print_case(const struct dform *f, const struct dstate *in, const str
 	}
 }
 
+/* The code page: INT3 everywhere, the instruction under test at DIFF_INSN. */
+static void diff_reset_code(const uint8_t *insn, int len)
+{
+	memset(diff_ptr(DIFF_CODE), 0xcc, 0x1000);
+	if (insn)
+		memcpy(diff_ptr(DIFF_INSN), insn, (size_t)len);
+}
+
 /* One case; returns true if native and emulator agree. */
 static bool run_case(const struct dform *f, struct drng *r, bool verbose, bool *printed)
 {
@@ -215,6 +223,9 @@ static bool run_case(const struct dform *f, struct drng *r, bool verbose, bool *
 	diff_native_run(&in, &nat);
 	memcpy(data_native, diff_ptr(DIFF_DATA), DIFF_DATA_SIZE);
 	memcpy(diff_ptr(DIFF_DATA), data0, DIFF_DATA_SIZE);
+	/* CALL with RSP pointing into the code page (call rsp) pushes there: start the emulator
+	 * from the same code page as the native run. */
+	diff_reset_code(e.bytes, e.len);
 	diff_emu_run(&in, &emu);
 	if (dump_native) {
 		printf("%s: bytes", f->name);
@@ -234,7 +245,7 @@ static bool run_case(const struct dform *f, struct drng *r, bool verbose, bool *
 		print_case(f, &in, &e, why);
 		*printed = true;
 	}
-	memset(diff_ptr(DIFF_INSN), 0xcc, 16);
+	diff_reset_code(NULL, 0);
 	return ok;
 }
 
