@@ -73,7 +73,7 @@ def test_pic(vmname):
 
 def test_timers(vmname):
     check_report(boot(vmname, "timers"),
-                 ["pit-mode0", "pit-mode2", "pit-mode3", "pit-ch2", "hpet-periodic",
+                 ["pit-mode0", "pit-mode2", "pit-mode3", "pit-ch2", "pmtimer-tsc", "hpet-periodic",
                   "hpet-oneshot", "rtc-periodic", "rtc-alarm", "rtc-update"])
 
 
