@@ -63,6 +63,10 @@ def test_lapic(vmname):
                      "lapic-self-ipi", "lapic-ipi"])
 
 
+def test_x2apic(vmname):
+    check_report(boot(vmname, "x2apic", extra=("-x",)), ["x2apic"])
+
+
 def test_ioapic(vmname):
     check_report(boot(vmname, "ioapic"), ["ioapic-edge", "ioapic-level"])
 
