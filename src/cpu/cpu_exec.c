@@ -3,6 +3,7 @@
  * code mode, block execution with threaded handlers, instruction-boundary events (kick,
  * budget, NMI, external interrupts, interrupt shadow, HLT), and the cpu.h lifecycle API.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include "cpu/cpu_internal.h"
 
@@ -380,6 +381,8 @@ void cpu_destroy(struct cpu *c)
 {
 	if (!c)
 		return;
+	if (c->trace)
+		fprintf(stderr, "cpu: %llu instructions retired\n", (unsigned long long)c->icount);
 	free(c->blocks);
 	free(c);
 }
