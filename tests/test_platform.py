@@ -63,6 +63,10 @@ def test_lapic(vmname):
                      "lapic-self-ipi", "lapic-ipi"])
 
 
+def test_x2apic(vmname):
+    check_report(boot(vmname, "x2apic", extra=("-x",)), ["x2apic"])
+
+
 def test_ioapic(vmname):
     check_report(boot(vmname, "ioapic"), ["ioapic-edge", "ioapic-level"])
 
@@ -73,7 +77,7 @@ def test_pic(vmname):
 
 def test_timers(vmname):
     check_report(boot(vmname, "timers"),
-                 ["pit-mode0", "pit-mode2", "pit-mode3", "pit-ch2", "hpet-periodic",
+                 ["pit-mode0", "pit-mode2", "pit-mode3", "pit-ch2", "pmtimer-tsc", "hpet-periodic",
                   "hpet-oneshot", "rtc-periodic", "rtc-alarm", "rtc-update"])
 
 

@@ -181,8 +181,8 @@ static void *tty_reader(void *arg)
 				continue;
 			break;
 		}
-		if (pf[1].revents)
-			break;
+		if (pf[1].revents || (pf[0].revents & POLLNVAL))
+			break;                     /* closing, or no input fd at all */
 		if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		ssize_t n = read(tb->in_fd, buf, sizeof(buf));

@@ -114,6 +114,7 @@ struct cpu_model {
 	bool x2apic;               /* advertise x2APIC (CPUID.1:ECX[21]) */
 	bool tsc_deadline;         /* advertise TSC-deadline timer */
 	uint64_t tsc_hz;           /* reported through CPUID 0x15/0x16 */
+	uint64_t crystal_hz;       /* CPUID 0x15 crystal (= LAPIC timer clock); 0: tsc_hz */
 };
 
 /* ---- The CPU ---- */
@@ -150,7 +151,8 @@ void cpu_init_signal(struct cpu *cpu);
 void cpu_sipi(struct cpu *cpu, uint8_t vector);
 
 void cpu_get_regs(struct cpu *cpu, struct cpu_regs *regs);
-/* Loads the whole state, including hidden segment caches, flushes TLB and decoded code. */
+/* Loads the whole state, including hidden segment caches, flushes TLB and decoded code;
+ * clears the halted state and the interrupt shadow. */
 void cpu_set_regs(struct cpu *cpu, const struct cpu_regs *regs);
 
 /* Run until an exit; max_insns = 0 means no budget.  Returns exit->reason. */
@@ -177,5 +179,11 @@ bool cpu_is_halted(const struct cpu *cpu);
 /* Translate a guest-linear address with the current paging mode (for a debugger/loader);
  * returns 0 and the gpa, or -1 if not mapped. */
 int cpu_translate(struct cpu *cpu, uint64_t gla, uint64_t *gpa);
+
+/* Decoder test entry point: length of the instruction at bytes[0..n) decoded in `mode`
+ * (16, 32 or 64-bit code), or -1 if it is undefined, needs more than n bytes, exceeds 15 bytes,
+ * or is an encoding this CPU does not implement (VEX/EVEX/XOP, 3DNow!, illegal LOCK).
+ * The 0F38/0F3A maps are decoded for length (ModRM [+ imm8]). */
+int cpu_decode_length(const uint8_t *bytes, size_t n, int mode);
 
 #endif

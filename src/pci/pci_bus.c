@@ -16,6 +16,7 @@
 #include "common/config.h"
 #include "pci/pci_bus_int.h"
 #include "vmm/layout.h"
+#include "vmm/vm_init_step.h"
 #include "vmm/vmm.h"
 
 struct pci_bus_state *pci_bus_st;
@@ -621,3 +622,9 @@ void pci_bus_fini(struct vm *vm)
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
+
+/* bhyve start-up: the bus and its devices come after the platform, before the firmware
+ * tables. */
+static const struct vm_init_step pci_bus_step = {
+	"PCI devices", VM_STEP_PCI, pci_bus_init, pci_bus_fini };
+VM_INIT_STEP(pci_bus_step);

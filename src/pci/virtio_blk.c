@@ -28,6 +28,7 @@ struct vtblk_softc {
 	struct vtpci_state vs;
 	struct vtpci_dev dev;
 	struct blockif_ctxt *bc;
+	pthread_mutex_t qlock;      /* request intake vs reset (both on vCPU threads) */
 	pthread_mutex_t mtx;
 	pthread_cond_t idle;
 	int inflight;
@@ -233,15 +234,17 @@ static void vtblk_qnotify(void *arg, int q)
 	struct iovec iov[VTBLK_MAXSEGS + 2];
 	struct vq_chain c;
 
+	pthread_mutex_lock(&sc->qlock);
 	for (;;) {
 		int r = vq_pop(vq, iov, VTBLK_MAXSEGS + 2, &c);
 		if (r == 0)
-			return;
+			break;
 		if (r < 0 || !vtblk_start(sc, iov, &c)) {
 			vtpci_needs_reset(&sc->vs);
-			return;
+			break;
 		}
 	}
+	pthread_mutex_unlock(&sc->qlock);
 }
 
 /* ---- Config, reset, life ---- */
@@ -252,14 +255,19 @@ static void vtblk_cfgread(void *arg, uint32_t off, int size, uint8_t *out)
 	memcpy(out, sc->cfg + off, (size_t)size);   /* bounds checked by the transport */
 }
 
+/* Wait for requests in flight and forget the ring; qlock keeps a concurrent notify from
+ * starting new requests on the ring that goes away. */
 static void vtblk_reset(void *arg)
 {
 	struct vtblk_softc *sc = arg;
+	pthread_mutex_lock(&sc->qlock);
 	pthread_mutex_lock(&sc->mtx);
 	while (sc->inflight)
 		pthread_cond_wait(&sc->idle, &sc->mtx);
 	memset(sc->busy, 0, sizeof(sc->busy));
 	pthread_mutex_unlock(&sc->mtx);
+	vq_reset(vtpci_vq(&sc->vs, 0));     /* the transport does it too; here under qlock */
+	pthread_mutex_unlock(&sc->qlock);
 }
 
 static unsigned vtblk_log2(unsigned v)
@@ -334,6 +342,7 @@ struct vtblk_softc *vtblk_create(const struct blockif_opts *opts,
 		free(sc);
 		return NULL;
 	}
+	pthread_mutex_init(&sc->qlock, NULL);
 	pthread_mutex_init(&sc->mtx, NULL);
 	pthread_cond_init(&sc->idle, NULL);
 	vtblk_make_ident(sc, opts->path);
@@ -356,5 +365,6 @@ void vtblk_destroy(struct vtblk_softc *sc)
 	vtpci_destroy(&sc->vs);
 	pthread_cond_destroy(&sc->idle);
 	pthread_mutex_destroy(&sc->mtx);
+	pthread_mutex_destroy(&sc->qlock);
 	free(sc);
 }

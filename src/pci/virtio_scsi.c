@@ -38,6 +38,7 @@ struct vtscsi_softc {
 	struct blockif_ctxt *bc;
 	struct scsi_lun_info lun;
 	uint8_t cfg[VTSCSI_CFGSIZE];
+	pthread_mutex_t qlock;      /* request intake vs reset (both on vCPU threads) */
 	pthread_mutex_t mtx;
 	pthread_cond_t idle;
 	int inflight;
@@ -264,24 +265,29 @@ static void vtscsi_qnotify(void *arg, int q)
 	}
 	if (q != VTSCSI_REQQ)
 		return;                         /* event buffers are kept for events we never send */
+	pthread_mutex_lock(&sc->qlock);
 	for (;;) {
 		int r = vq_pop(vtpci_vq(&sc->vs, q), iov, VTSCSI_MAXSEGS + 2, &c);
 		if (r == 0)
-			return;
+			break;
 		if (r < 0 || !vtscsi_start(sc, iov, &c)) {
 			vtpci_needs_reset(&sc->vs);
-			return;
+			break;
 		}
 	}
+	pthread_mutex_unlock(&sc->qlock);
 }
 
 static void vtscsi_reset(void *arg)
 {
 	struct vtscsi_softc *sc = arg;
+	pthread_mutex_lock(&sc->qlock);     /* no new requests while the rings go away */
 	vtscsi_wait_idle(sc);
 	pthread_mutex_lock(&sc->mtx);
 	memset(sc->busy, 0, sizeof(sc->busy));
 	pthread_mutex_unlock(&sc->mtx);
+	vq_reset(vtpci_vq(&sc->vs, VTSCSI_REQQ));   /* the transport does it too; here under qlock */
+	pthread_mutex_unlock(&sc->qlock);
 }
 
 static void vtscsi_cfgread(void *arg, uint32_t off, int size, uint8_t *out)
@@ -333,6 +339,7 @@ struct vtscsi_softc *vtscsi_create(const struct blockif_opts *lun0,
 		free(sc);
 		return NULL;
 	}
+	pthread_mutex_init(&sc->qlock, NULL);
 	pthread_mutex_init(&sc->mtx, NULL);
 	pthread_cond_init(&sc->idle, NULL);
 	vtscsi_setup(sc, lun0->path);
@@ -355,5 +362,6 @@ void vtscsi_destroy(struct vtscsi_softc *sc)
 	vtpci_destroy(&sc->vs);
 	pthread_cond_destroy(&sc->idle);
 	pthread_mutex_destroy(&sc->mtx);
+	pthread_mutex_destroy(&sc->qlock);
 	free(sc);
 }

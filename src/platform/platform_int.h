@@ -47,6 +47,11 @@ void plat_send_init(struct platform *p, int vcpuid);
 void plat_send_sipi(struct platform *p, int vcpuid, uint8_t vector);
 void plat_suspend(struct platform *p, enum vm_suspend_how how, const char *why);
 
+/* Periodic timers (LAPIC, PIT, HPET) interrupt at most this often: a guest that programs a
+ * shorter period still sees exact counters, but missed periods are skipped rather than the
+ * timer thread spinning on them. */
+#define PLAT_MIN_PERIODIC_NS 10000ULL
+
 /* ---- 8259 pair (vatpic.c) ---- */
 struct vatpic *vatpic_create(struct platform *p);
 void vatpic_destroy(struct vatpic *a);

@@ -138,6 +138,8 @@ static void pit_schedule(struct vatpit *t, uint64_t now_tick)
 {
 	struct pit_channel *c = &t->ch[0];
 	uint64_t e = pit_elapsed(c, now_tick);
+	if (c->mode == 2 || c->mode == 3)   /* no interrupt storms from tiny periods */
+		e += vclock_ns_to_ticks(PLAT_MIN_PERIODIC_NS, PIT_HZ);
 	uint64_t edge = pit_next_edge(c, e);
 	if (edge == UINT64_MAX) {
 		c->irq_armed = false;

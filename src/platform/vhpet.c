@@ -136,6 +136,7 @@ static void hpet_advance(struct hpet_timer *t, uint64_t cnt)
 	uint64_t period = w32 ? (uint32_t)t->period : t->period;
 	if (!period)
 		return;
+	cnt += vclock_ns_to_ticks(PLAT_MIN_PERIODIC_NS, HPET_HZ);   /* no interrupt storms */
 	uint64_t behind = w32 ? (uint32_t)((uint32_t)cnt - (uint32_t)t->comparator)
 			      : cnt - t->comparator;
 	bool past = w32 ? (int32_t)behind >= 0 : (int64_t)behind >= 0;

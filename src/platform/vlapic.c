@@ -248,7 +248,8 @@ static bool vlapic_match_physical(struct vlapic *l, uint32_t dest, bool x2fmt)
 	return dest == bcast || dest == vlapic_apic_id(l);
 }
 
-/* Deliver to every LAPIC the destination names; `self` is the sender for shorthands. */
+/* Deliver to every LAPIC the destination names (one of them for lowest priority); `self` is
+ * the sender for shorthands. */
 static void vlapic_deliver(struct platform *p, struct vlapic *self, int shorthand, uint32_t dest,
 			   bool logical, bool x2fmt, int delmode, int vector, bool level)
 {
@@ -265,8 +266,12 @@ static void vlapic_deliver(struct platform *p, struct vlapic *self, int shorthan
 			hit = logical ? vlapic_match_logical(l, dest, x2fmt)
 				      : vlapic_match_physical(l, dest, x2fmt);
 		}
-		if (hit)
-			vlapic_deliver_one(l, delmode, vector, level);
+		if (!hit)
+			continue;
+		vlapic_deliver_one(l, delmode, vector, level);
+		/* Lowest priority goes to one processor of the set: like bhyve, the first. */
+		if (delmode == APIC_DELMODE_LOWPRIO)
+			break;
 	}
 }
 
@@ -374,8 +379,9 @@ static void vlapic_timer_cb(void *arg)
 			notify = vlapic_set_irr(l, lvt & 0xFF, false);
 		if (LVT_TMR_MODE(lvt) == TMR_PERIODIC && l->tmr_period_ns) {
 			uint64_t next = l->tmr_deadline_ns + l->tmr_period_ns;
-			if (next <= now)   /* fell behind: skip missed periods, keep the phase */
-				next += ((now - next) / l->tmr_period_ns + 1) * l->tmr_period_ns;
+			uint64_t soonest = now + PLAT_MIN_PERIODIC_NS;
+			if (next < soonest)   /* fell behind: skip missed periods, keep the phase */
+				next += ((soonest - next) / l->tmr_period_ns + 1) * l->tmr_period_ns;
 			vlapic_timer_arm(l, next);
 		} else {
 			l->tmr_active = false;

@@ -98,6 +98,12 @@ int diff_forms_x87(struct dform *out, int max);
 int diff_native_init(void);
 void diff_native_run(const struct dstate *in, struct dresult *out);
 
+/* Set around emulator runs: a host signal there is an emulator crash (diff_native.c). */
+#include <setjmp.h>
+extern sigjmp_buf diff_emu_jb;
+extern volatile int diff_in_emu;
+extern uint64_t diff_emu_crash_rip, diff_emu_crash_addr;
+
 /* Emulator runner (diff_emu.c). */
 int diff_emu_init(void);
 bool diff_emu_available(void);

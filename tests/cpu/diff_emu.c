@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/time.h>
 
 #include "cpu/cpu.h"
 #include "diff.h"
@@ -32,6 +34,8 @@
 #define SYS_IDT       0x5000
 #define SYS_TSS       0x6000
 #define SYS_HANDLERS  0x7000   /* 256 x 16 bytes of HLT */
+#define SYS_PT0       0xa000
+#define SYS_PT1       0xb000
 #define SYS_XSTACK    0xF000   /* exception stack top */
 
 static uint8_t *diff_emu_sys;
@@ -99,10 +103,16 @@ static void diff_emu_put64(uint64_t off, uint64_t v) { memcpy(diff_emu_sys + off
 /* GDT: 0x08 kernel code64, 0x10 kernel data, 0x2B user data, 0x33 user code64, 0x40 TSS. */
 static void diff_emu_build_sys(void)
 {
+	/* 4 KiB pages: the system area (supervisor only) and the test region (user); nothing
+	 * else is mapped, so stray accesses fault with #PF as they do natively. */
 	diff_emu_put64(SYS_PML4, SYS_PDPT | 7);
 	diff_emu_put64(SYS_PDPT, SYS_PD | 7);
-	for (uint64_t i = 0; i < 512; i++)
-		diff_emu_put64(SYS_PD + 8 * i, (i << 21) | 0x87);
+	diff_emu_put64(SYS_PD, SYS_PT0 | 7);
+	diff_emu_put64(SYS_PD + 8 * (DIFF_REGION >> 21), SYS_PT1 | 7);
+	for (uint64_t i = 0; i < SYS_SIZE / 4096; i++)
+		diff_emu_put64(SYS_PT0 + 8 * i, (i << 12) | 3);
+	for (uint64_t i = 0; i < DIFF_REGION_SIZE / 4096; i++)
+		diff_emu_put64(SYS_PT1 + 8 * (((DIFF_REGION >> 12) & 511) + i), (DIFF_REGION + (i << 12)) | 7);
 	diff_emu_put64(SYS_GDT + 0x08, 0x00209b0000000000ULL);
 	diff_emu_put64(SYS_GDT + 0x10, 0x00cf93000000ffffULL);
 	diff_emu_put64(SYS_GDT + 0x28, 0x00cff3000000ffffULL);
@@ -123,6 +133,13 @@ static void diff_emu_build_sys(void)
 	}
 }
 
+/* After a crash the CPU's state is suspect: start over with a fresh one. */
+static void diff_emu_recreate(void)
+{
+	struct cpu_model model = { .threads_per_core = 1, .cores_per_pkg = 1, .tsc_hz = 1000000000 };
+	diff_emu_cpu = cpu_create(diff_emu_vm, &diff_emu_ops, NULL, &model);
+}
+
 bool diff_emu_available(void)
 {
 	return cpu_vm_create && cpu_create && cpu_set_regs && cpu_get_regs && cpu_run;
@@ -137,8 +154,8 @@ int diff_emu_init(void)
 	if (!diff_emu_available())
 		return 0;
 	diff_emu_vm = cpu_vm_create(diff_emu_gpa, NULL, 1ULL << 30);
-	struct cpu_model model = { .threads_per_core = 1, .cores_per_pkg = 1, .tsc_hz = 1000000000 };
-	diff_emu_cpu = diff_emu_vm ? cpu_create(diff_emu_vm, &diff_emu_ops, NULL, &model) : NULL;
+	if (diff_emu_vm)
+		diff_emu_recreate();
 	return diff_emu_cpu ? 0 : -1;
 }
 
@@ -201,6 +218,21 @@ void diff_emu_run(const struct dstate *in, struct dresult *out)
 	if (cpu_vm_notify_write)
 		cpu_vm_notify_write(diff_emu_vm, DIFF_CODE, 0x1000);
 	diff_emu_load(&r, in);
+	int sig = sigsetjmp(diff_emu_jb, 0);
+	if (sig) {
+		static char msg[128];
+		if (sig == SIGALRM)
+			snprintf(msg, sizeof(msg), "emulator: hung (no exit within 2 s)");
+		else
+			snprintf(msg, sizeof(msg), "emulator: crashed with host signal %d at host rip %#lx"
+				 " (addr %#lx)", sig, (unsigned long)diff_emu_crash_rip,
+				 (unsigned long)diff_emu_crash_addr);
+		out->err = msg;
+		return;
+	}
+	diff_in_emu = 1;
+	struct itimerval watchdog = { .it_value = { .tv_sec = 2 } };
+	setitimer(ITIMER_REAL, &watchdog, NULL);
 	cpu_set_regs(diff_emu_cpu, &r);
 	/* One instruction; a REP string instruction may retire in pieces, so keep going while
 	 * RIP stays on it. */
@@ -220,6 +252,9 @@ void diff_emu_run(const struct dstate *in, struct dresult *out)
 		if (r.rip != in->rip || why != CPU_EXIT_BUDGET)
 			break;
 	}
+	diff_in_emu = 0;
+	struct itimerval off = { 0 };
+	setitimer(ITIMER_REAL, &off, NULL);
 	memcpy(out->st.gpr, r.gpr, sizeof(r.gpr));
 	out->st.rip = r.rip;
 	out->st.rflags = r.rflags;

@@ -125,6 +125,8 @@ static void diff_choose_mem(const struct dform *f, struct drng *r, struct denc *
 		m->disp_bytes = 4;
 	} else if (m->mode == 4 || m->mode == 5) {
 		m->disp_bytes = 4;
+	} else if (m->mode == 3 && (e->base & 7) == 5) {
+		m->disp_bytes = 1;                /* SIB base rbp/r13 with mod 0 means "no base" */
 	}
 	m->idxval = 0;
 	if (e->index >= 0)

@@ -176,7 +176,37 @@ static void print_case(const struct dform *f, const struct dstate *in, const str
 	printf(": %s\n   in:", why);
 	for (int i = 0; i < 16; i++)
 		printf(" %s=%" PRIx64, gpr_name[i], in->gpr[i]);
-	printf(" rflags=%" PRIx64 "\n", in->rflags);
+	uint32_t mx;
+	uint16_t fcw, fsw;
+	memcpy(&mx, in->fx + 24, 4);
+	memcpy(&fcw, in->fx, 2);
+	memcpy(&fsw, in->fx + 2, 2);
+	printf(" rflags=%" PRIx64 " mxcsr=%x fcw=%x fsw=%x ftw=%x\n", in->rflags, mx, fcw, fsw,
+	       in->fx[4]);
+	if (f->fp & 2) {
+		printf("   xmm:");
+		for (int i = 0; i < 16; i++) {
+			uint64_t lo, hi;
+			memcpy(&lo, in->fx + 160 + 16 * i, 8);
+			memcpy(&hi, in->fx + 168 + 16 * i, 8);
+			printf(" %d=%" PRIx64 ":%" PRIx64, i, hi, lo);
+		}
+		if (f->mem) {
+			uint64_t lo, hi;
+			memcpy(&lo, data0 + (e->addr - DIFF_DATA), 8);
+			memcpy(&hi, data0 + (e->addr - DIFF_DATA) + 8, 8);
+			printf(" mem=%" PRIx64 ":%" PRIx64, hi, lo);
+		}
+		printf("\n");
+	}
+}
+
+/* The code page: INT3 everywhere, the instruction under test at DIFF_INSN. */
+static void diff_reset_code(const uint8_t *insn, int len)
+{
+	memset(diff_ptr(DIFF_CODE), 0xcc, 0x1000);
+	if (insn)
+		memcpy(diff_ptr(DIFF_INSN), insn, (size_t)len);
 }
 
 /* One case; returns true if native and emulator agree. */
@@ -193,6 +223,9 @@ static bool run_case(const struct dform *f, struct drng *r, bool verbose, bool *
 	diff_native_run(&in, &nat);
 	memcpy(data_native, diff_ptr(DIFF_DATA), DIFF_DATA_SIZE);
 	memcpy(diff_ptr(DIFF_DATA), data0, DIFF_DATA_SIZE);
+	/* CALL with RSP pointing into the code page (call rsp) pushes there: start the emulator
+	 * from the same code page as the native run. */
+	diff_reset_code(e.bytes, e.len);
 	diff_emu_run(&in, &emu);
 	if (dump_native) {
 		printf("%s: bytes", f->name);
@@ -212,7 +245,7 @@ static bool run_case(const struct dform *f, struct drng *r, bool verbose, bool *
 		print_case(f, &in, &e, why);
 		*printed = true;
 	}
-	memset(diff_ptr(DIFF_INSN), 0xcc, 16);
+	diff_reset_code(NULL, 0);
 	return ok;
 }
 

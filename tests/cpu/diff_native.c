@@ -24,9 +24,22 @@ static const int diff_native_greg[16] = {
 	REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15,
 };
 
+/* A fault outside the native run (the emulator crashed): reported, not taken as native. */
+sigjmp_buf diff_emu_jb;
+volatile int diff_in_emu;
+uint64_t diff_emu_crash_rip, diff_emu_crash_addr;
+
 static void diff_native_handler(int sig, siginfo_t *si, void *vuc)
 {
 	ucontext_t *uc = vuc;
+	if (diff_in_emu) {
+		diff_in_emu = 0;
+		diff_emu_crash_rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+		diff_emu_crash_addr = (uint64_t)(uintptr_t)si->si_addr;
+		if (diff_emu_crash_rip == 0)   /* called a NULL pointer: report the caller */
+			diff_emu_crash_rip = *(uint64_t *)(uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+		siglongjmp(diff_emu_jb, sig);
+	}
 	struct dresult *r = diff_native_out;
 	greg_t *g = uc->uc_mcontext.gregs;
 
@@ -41,6 +54,11 @@ static void diff_native_handler(int sig, siginfo_t *si, void *vuc)
 		/* INT3 reports the address after itself: the instruction ended one byte earlier. */
 		r->vector = -1;
 		r->st.rip -= 1;
+	} else if (trap == 14 && (uint64_t)(uintptr_t)si->si_addr == r->st.rip &&
+		   r->st.rip != DIFF_INSN) {
+		/* A branch to unmapped memory: the instruction retired, the fetch at its target
+		 * faulted.  That is the end of our one instruction. */
+		r->vector = -1;
 	} else {
 		r->vector = trap;
 		r->cr2 = (uint64_t)(uintptr_t)si->si_addr;
@@ -68,7 +86,7 @@ int diff_native_init(void)
 	sa.sa_sigaction = diff_native_handler;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
-	int sigs[] = { SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGILL };
+	int sigs[] = { SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGALRM };
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		if (sigaction(sigs[i], &sa, NULL) != 0)
 			return -1;

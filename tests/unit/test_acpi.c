@@ -5,7 +5,9 @@
  * \_S5, the host bridge's _CRS and _PRT.
  *
  * With BHYVE_ACPI_DUMP=DIR set, the tables are also written to DIR/<SIG>.dat (for iasl, see
- * tests/test_acpi_iasl.py).
+ * tests/test_acpi_iasl.py).  With BHYVE_ACPI_BLOB=FILE@GPA, the whole table area is built for
+ * guest address GPA (2 vCPUs, COM1, LPC at slot 31) and written to FILE (for the reference
+ * check against a real kernel, guest/acpi-qemu-check.sh).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -622,8 +624,36 @@ static void test_aml(void)
 	CHECK(aml_error(&a));
 }
 
+static void write_blob(const char *spec)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s", spec);
+	char *at = strrchr(path, '@');
+	CHECK(at != NULL);
+	if (!at)
+		return;
+	*at = 0;
+	uint64_t gpa = strtoull(at + 1, NULL, 0);
+	char err[256];
+	struct fw_info fi;
+	config_reset();
+	config_set("pci.0.31.0.device", "lpc");
+	CHECK_EQ(fw_info_init_mem(&fi, GPA_MiB(256), 0, 2, err, sizeof(err)), 0);
+	fi.com_mask = 1;
+	long n = acpi_build_tables(&fi, area, gpa, sizeof(area));
+	CHECK(n > 0);
+	FILE *f = fopen(path, "wb");
+	CHECK(f != NULL);
+	if (f && n > 0) {
+		CHECK_EQ(fwrite(area, 1, (size_t)n, f), (size_t)n);
+		fclose(f);
+	}
+}
+
 int main(void)
 {
+	if (getenv("BHYVE_ACPI_BLOB"))
+		write_blob(getenv("BHYVE_ACPI_BLOB"));
 	test_aml();
 	test_tables();
 	test_too_small();

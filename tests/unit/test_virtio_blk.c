@@ -337,6 +337,13 @@ static void test_concurrent(void)
 	}
 	close(fd);
 	CHECK_EQ(bad, 0);
+	/* Reset with requests in flight: it returns only after they all completed. */
+	for (int i = 0; i < n; i++)
+		make_avail((uint16_t)(3 * i));
+	kick();
+	vtpci_legacy_write(vs, VTPCI_L_STATUS, 1, 0);
+	CHECK_EQ(used_idx(), 2 * n);
+	CHECK_EQ(vtpci_legacy_read(vs, VTPCI_L_QUEUE_PFN, 4), 0);
 	vtblk_destroy(sc);
 	unlink(path);
 }

@@ -111,6 +111,10 @@ static void test_shorthands_logical(struct vm *vm)
 	CHECK_EQ(platform_intr_ack(vm, 1), 0x70);
 	CHECK_EQ(platform_intr_ack(vm, 2), 0x70);
 	pt_lapic_eoi(vm, 1); pt_lapic_eoi(vm, 2);
+	ipi(vm, 0, 0x06, 0x800 | 0x100 | 0x75);          /* lowest priority: one of them */
+	CHECK_EQ(platform_intr_ack(vm, 1), 0x75);
+	CHECK_EQ(platform_intr_ack(vm, 2), -1);
+	pt_lapic_eoi(vm, 1);
 	ipi(vm, 0, 0x04, 0x800 | 0x71);
 	CHECK_EQ(platform_intr_ack(vm, 1), -1);
 	CHECK_EQ(platform_intr_ack(vm, 2), 0x71);

@@ -1,0 +1,517 @@
+/*
+ * The run loop of the software CPU: decoded-block cache keyed by guest-physical address and
+ * code mode, block execution with threaded handlers, instruction-boundary events (kick,
+ * budget, NMI, external interrupts, interrupt shadow, HLT), and the cpu.h lifecycle API.
+ */
+#include <stdlib.h>
+#include "cpu/cpu_internal.h"
+
+uint64_t cpu_fetch_byte_slow(struct cpu *c, uint64_t la);
+int cpu_h_ud(struct cpu *c, const struct insn *i);
+void cpu_deliver_pending_exception(struct cpu *c);
+
+#define BLOCK_HASH_SIZE (1u << CPU_BLOCK_HASH_BITS)
+
+/* ---- mode ---- */
+
+void cpu_update_mode(struct cpu *c)
+{
+	const struct cpu_segment *cs = &c->r.seg[CPU_CS];
+	c->long_mode = (c->r.efer & CPU_EFER_LMA) != 0;
+	c->paging = (c->r.cr0 & CPU_CR0_PG) && (c->r.cr0 & CPU_CR0_PE);
+	if (c->long_mode && (cs->attr & 0x2000))
+		c->code_mode = 64;
+	else if ((c->r.cr0 & CPU_CR0_PE) && !(c->r.rflags & CPU_VM) && (cs->attr & 0x4000))
+		c->code_mode = 32;
+	else
+		c->code_mode = 16;
+	if (!(c->r.cr0 & CPU_CR0_PE))
+		c->cpl = 0;
+	else if (c->r.rflags & CPU_VM)
+		c->cpl = 3;
+	else
+		c->cpl = (c->r.seg[CPU_SS].attr >> 5) & 3;
+	c->user = c->cpl == 3;
+	c->xlat_gen++;
+	c->stack32 = (c->r.seg[CPU_SS].attr & 0x4000) != 0;
+}
+
+/* ---- block cache ---- */
+
+static int h_block_end(struct cpu *c, const struct insn *i)
+{
+	c->r.rip = CPU_NEXT_RIP(c, i);
+	return CPU_H_BRANCH;
+}
+
+static void block_terminate(struct cpu_block *b, uint16_t off)
+{
+	struct insn *t = &b->insns[b->n];
+	memset(t, 0, sizeof(*t));
+	t->h = h_block_end;
+	t->end = off;
+	t->len = 0;
+}
+
+/* Decode an instruction that crosses a page (or lies in MMIO) byte by byte; not cached. */
+static struct cpu_block *block_uncached(struct cpu *c, uint64_t la)
+{
+	uint8_t buf[16];
+	struct cpu_block *b = &c->tmpblk;
+	struct insn *i = &b->insns[0];
+	int len = 0;
+	for (int k = 0; k < 15; k++) {
+		buf[k] = (uint8_t)cpu_fetch_byte_slow(c, la + k);
+		len = cpu_decode(i, buf, k + 1, c->code_mode);
+		if (len != 0)
+			break;
+	}
+	if (len <= 0) {
+		i->h = cpu_h_ud;
+		i->len = 1;
+	}
+	i->end = i->len;
+	b->n = 1;
+	b->key = ~0ull;
+	block_terminate(b, i->end);
+	return b;
+}
+
+static void mark_code_page(struct cpu *c, uint64_t pg)
+{
+	struct cpu_vm *vm = c->vm;
+	if (!vm->page_code[pg]) {
+		vm->page_code[pg] = 1;
+		__atomic_fetch_add(&vm->code_epoch, 1, __ATOMIC_RELEASE);
+	}
+}
+
+static void block_decode(struct cpu *c, struct cpu_block *b, const uint8_t *host, uint64_t la,
+			 uint64_t key, uint64_t pg)
+{
+	unsigned off = 0, pgoff = la & 0xfff;
+	b->key = key;
+	b->page = pg;
+	b->link[0] = b->link[1] = NULL;
+	b->link_rip[0] = b->link_rip[1] = ~0ull;
+	b->gen = __atomic_load_n(&c->vm->page_gen[pg], __ATOMIC_ACQUIRE);
+	mark_code_page(c, pg);
+	b->n = 0;
+	while (b->n < CPU_BLOCK_MAX) {
+		struct insn *i = &b->insns[b->n];
+		size_t avail = 0x1000 - (pgoff + off);
+		int len = avail ? cpu_decode(i, host + off, avail, c->code_mode) : 0;
+		if (len == 0)
+			break;                        /* crosses the page: next block does it */
+		if (len < 0) {
+			i->h = cpu_h_ud;
+			i->len = 1;
+			len = 1;
+		}
+		off += len;
+		i->end = (uint16_t)off;
+		b->n++;
+		if (i->h == cpu_h_ud || cpu_insn_ends_block(i))
+			break;
+	}
+	b->bytes = (uint16_t)off;
+	block_terminate(b, (uint16_t)off);   /* also after branches: handlers may fall through */
+}
+
+static struct cpu_block *block_get(struct cpu *c)
+{
+	uint64_t rip = c->r.rip;
+	uint64_t la = c->code_mode == 64 ? rip : (c->r.seg[CPU_CS].base + rip) & 0xffffffffull;
+	void *host;
+	uint64_t gpa = cpu_translate_exec(c, la, &host);
+	uint64_t pg = gpa >> 12;
+	if (!host || pg >= c->vm->npages)
+		return block_uncached(c, la);
+	uint64_t key = (gpa << 2) | (c->code_mode == 64 ? 2 : c->code_mode == 32 ? 1 : 0);
+	uint64_t h = (gpa ^ (gpa >> 13) ^ (c->code_mode >> 4)) & (BLOCK_HASH_SIZE - 1);
+	struct cpu_block *b = &c->blocks[h];
+	if (CPU_LIKELY(b->key == key &&
+		       b->gen == __atomic_load_n(&c->vm->page_gen[pg], __ATOMIC_ACQUIRE) &&
+		       c->vm->page_code[pg]))
+		return b;
+	block_decode(c, b, host, la, key, pg);
+	if (b->n == 0) {
+		b->key = ~0ull;
+		return block_uncached(c, la);
+	}
+	return b;
+}
+
+void cpu_flush_blocks(struct cpu *c)
+{
+	for (unsigned k = 0; k < BLOCK_HASH_SIZE; k++)
+		c->blocks[k].key = ~0ull;
+}
+
+/* ---- block execution ---- */
+
+static void exec_block(struct cpu *c, struct cpu_block *b)
+{
+	const struct insn *i = b->insns;
+	c->blk = b;
+	c->blk_rip = c->r.rip;
+	for (;;) {
+		c->cur = i;
+		if (i->h(c, i))
+			break;
+		if (CPU_UNLIKELY(c->stop)) {
+			c->stop = 0;
+			c->r.rip = CPU_NEXT_RIP(c, i);
+			break;
+		}
+		i++;
+	}
+	c->icount += (uint64_t)(i - b->insns) + (i->len != 0);
+	c->cur = NULL;
+}
+
+/* Execute exactly one instruction of b (interrupt shadow, budget end). */
+static void exec_one(struct cpu *c, struct cpu_block *b)
+{
+	const struct insn *i = b->insns;
+	c->blk = b;
+	c->blk_rip = c->r.rip;
+	c->cur = i;
+	if (!i->h(c, i))
+		c->r.rip = CPU_NEXT_RIP(c, i);
+	c->stop = 0;
+	c->icount += i->len != 0;
+	c->cur = NULL;
+}
+
+/* ---- events at instruction boundaries ---- */
+
+static bool take_interrupt(struct cpu *c)
+{
+	if (c->nmi_pending && !c->nmi_blocked) {
+		c->nmi_pending = 0;
+		c->halted = false;
+		c->nmi_blocked = true;
+		cpu_interrupt(c, CPU_EXC_NMI, CPU_INT_EXT, false, 0);
+		return true;
+	}
+	if (c->irq_pending && (c->r.rflags & CPU_IF)) {
+		__atomic_store_n(&c->irq_pending, 0, __ATOMIC_SEQ_CST);
+		int v = c->ops->intr_ack ? c->ops->intr_ack(c->ctx) : -1;
+		if (v >= 0) {
+			__atomic_store_n(&c->irq_pending, 1, __ATOMIC_SEQ_CST);
+			c->halted = false;
+			cpu_interrupt(c, v & 0xff, CPU_INT_EXT, false, 0);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void sync_epochs(struct cpu *c)
+{
+	uint32_t e = __atomic_load_n(&c->vm->code_epoch, __ATOMIC_ACQUIRE);
+	if (CPU_UNLIKELY(e != c->code_epoch)) {
+		c->code_epoch = e;
+		for (int u = 0; u < 2; u++)
+			for (unsigned k = 0; k < CPU_TLB_SIZE; k++)
+				c->tlb[CPU_ACC_W][u][k].tag = ~0ull;
+	}
+	e = __atomic_load_n(&c->vm->memmap_epoch, __ATOMIC_ACQUIRE);
+	if (CPU_UNLIKELY(e != c->memmap_epoch)) {
+		c->memmap_epoch = e;
+		cpu_tlb_flush(c, false);
+		cpu_flush_blocks(c);
+	}
+}
+
+static void set_exit(struct cpu *c, int reason)
+{
+	c->exit_reason = reason;
+}
+
+static inline bool block_valid(struct cpu *c, const struct cpu_block *b)
+{
+	return b->gen == __atomic_load_n(&c->vm->page_gen[b->page], __ATOMIC_RELAXED) &&
+	       c->vm->page_code[b->page];
+}
+
+/* The block for c->r.rip: through prev's links when they still hold, else the cache. */
+static struct cpu_block *next_block(struct cpu *c, struct cpu_block *prev)
+{
+	uint64_t rip = c->r.rip;
+	if (prev) {
+		for (int k = 0; k < 2; k++) {
+			struct cpu_block *l = prev->link[k];
+			if (prev->link_rip[k] == rip && l && l->key == prev->link_key[k] &&
+			    prev->link_xgen[k] == c->xlat_gen && block_valid(c, l))
+				return l;
+		}
+	}
+	struct cpu_block *b = block_get(c);
+	if (prev && b->key != ~0ull && prev->key != ~0ull) {
+		int k = prev->link_next++ & 1;
+		prev->link[k] = b;
+		prev->link_rip[k] = rip;
+		prev->link_key[k] = b->key;
+		prev->link_xgen[k] = c->xlat_gen;
+	}
+	return b;
+}
+
+static void run_loop(struct cpu *c)
+{
+	struct cpu_block *prev = NULL;
+	for (;;) {
+		if (CPU_UNLIKELY(c->kick)) {
+			c->kick = 0;
+			set_exit(c, CPU_EXIT_KICK);
+			return;
+		}
+		if (CPU_UNLIKELY(c->icount >= c->budget_end)) {
+			set_exit(c, CPU_EXIT_BUDGET);
+			return;
+		}
+		if (c->inject_vec >= 0) {
+			int v = c->inject_vec;
+			c->inject_vec = -1;
+			cpu_raise(c, v, c->inject_err, c->inject_code);
+		}
+		if (CPU_UNLIKELY(c->shadow)) {
+			c->shadow = 0;
+			struct cpu_block *b = block_get(c);
+			sync_epochs(c);
+			exec_one(c, b);
+			if (c->exit_reason)
+				return;
+			continue;
+		} else if ((c->irq_pending || c->nmi_pending) && take_interrupt(c)) {
+			continue;
+		}
+		if (c->halted) {
+			set_exit(c, CPU_EXIT_HLT);
+			return;
+		}
+		if (c->exit_reason)
+			return;
+		struct cpu_block *b = next_block(c, prev);
+		sync_epochs(c);
+		prev = b;
+		if (CPU_UNLIKELY(c->icount + b->n > c->budget_end))
+			exec_one(c, b);
+		else
+			exec_block(c, b);
+		if (c->exit_reason)
+			return;
+	}
+}
+
+CPU_NORETURN void cpu_abort_exit(struct cpu *c, int reason, const char *msg)
+{
+	c->exc_vec = -1;
+	c->exit_reason = reason;
+	c->exit_msg = msg;
+	__builtin_longjmp(c->jb, 1);
+}
+
+/* After a longjmp from a fault: rewind to the faulting instruction and deliver. */
+static void fault_recover(struct cpu *c)
+{
+	if (c->cur) {
+		const struct insn *i = c->cur;
+		c->r.rip = CPU_CUR_RIP(c, i);
+		if (c->blk)
+			c->icount += (uint64_t)(i - c->blk->insns);
+		c->cur = NULL;
+	}
+	c->stop = 0;
+	if (c->exc_vec >= 0 && !c->exit_reason)
+		cpu_deliver_pending_exception(c);
+}
+
+enum cpu_exit_reason cpu_run(struct cpu *c, uint64_t max_insns, struct cpu_exit *ex)
+{
+	c->exit_reason = CPU_EXIT_NONE;
+	c->exit_msg = NULL;
+	c->budget_end = max_insns ? c->icount + max_insns : ~0ull;
+	if (c->wait_sipi) {
+		c->exit_reason = CPU_EXIT_WAIT_SIPI;
+	} else {
+		if (__builtin_setjmp(c->jb))
+			fault_recover(c);
+		if (!c->exit_reason)
+			run_loop(c);
+	}
+	c->cur = NULL;
+	if (ex) {
+		ex->reason = c->exit_reason;
+		ex->msg = c->exit_msg;
+	}
+	return c->exit_reason;
+}
+
+/* ---- lifecycle ---- */
+
+struct cpu *cpu_create(struct cpu_vm *cvm, const struct cpu_ops *ops, void *ctx,
+		       const struct cpu_model *model)
+{
+	struct cpu *c = aligned_alloc(64, (sizeof(struct cpu) + 63) & ~63ul);
+	if (!c)
+		return NULL;
+	memset(c, 0, sizeof(*c));
+	c->blocks = calloc(BLOCK_HASH_SIZE, sizeof(struct cpu_block));
+	if (!c->blocks) {
+		free(c);
+		return NULL;
+	}
+	c->vm = cvm;
+	c->ops = ops;
+	c->ctx = ctx;
+	if (model)
+		c->model = *model;
+	c->is_bsp = c->model.apic_id == 0;
+	cpu_reset(c);
+	return c;
+}
+
+void cpu_destroy(struct cpu *c)
+{
+	if (!c)
+		return;
+	free(c->blocks);
+	free(c);
+}
+
+static void reset_seg(struct cpu_segment *s, uint16_t sel, uint64_t base, uint16_t attr)
+{
+	s->sel = sel;
+	s->base = base;
+	s->limit = 0xffff;
+	s->attr = attr;
+}
+
+/* State common to RESET and INIT (SDM Vol. 3 table 9-1). */
+static void reset_common(struct cpu *c)
+{
+	struct cpu_regs *r = &c->r;
+	memset(r->gpr, 0, sizeof(r->gpr));
+	r->gpr[CPU_RDX] = 0x00000600 | 0x0f00;   /* family/model/stepping signature-ish */
+	r->rip = 0xfff0;
+	r->rflags = 2;
+	c->lf_op = CPU_LF_NONE;
+	reset_seg(&r->seg[CPU_CS], 0xf000, 0xffff0000ull, 0x9b);
+	for (int s = 0; s < CPU_NSEG; s++)
+		if (s != CPU_CS && s != CPU_LDTR && s != CPU_TR)
+			reset_seg(&r->seg[s], 0, 0, 0x93);
+	reset_seg(&r->seg[CPU_LDTR], 0, 0, 0x82);
+	reset_seg(&r->seg[CPU_TR], 0, 0, 0x8b);
+	r->gdtr.base = r->idtr.base = 0;
+	r->gdtr.limit = r->idtr.limit = 0xffff;
+	r->cr0 = (r->cr0 & (CPU_CR0_CD | CPU_CR0_NW)) | CPU_CR0_ET | CPU_CR0_CD | CPU_CR0_NW;
+	r->cr2 = r->cr3 = r->cr4 = r->cr8 = 0;
+	memset(r->dr, 0, sizeof(r->dr));
+	r->dr[6] = 0xffff0ff0;
+	r->dr[7] = 0x400;
+	r->efer = 0;
+	c->shadow = 0;
+	c->halted = false;
+	c->nmi_blocked = false;
+	c->deliver_vec = -1;
+	c->inject_vec = -1;
+	cpu_update_mode(c);
+	cpu_tlb_flush(c, false);
+	cpu_flush_blocks(c);
+}
+
+void cpu_reset(struct cpu *c)
+{
+	struct cpu_regs *r = &c->r;
+	memset(r, 0, sizeof(*r));
+	reset_common(c);
+	r->cr0 = CPU_CR0_ET | CPU_CR0_CD | CPU_CR0_NW;
+	r->pat = 0x0007040600070406ull;
+	/* x87/SSE power-up state in the FXSAVE image: FCW 0x0040, MXCSR 0x1F80 */
+	r->fx.bytes[0] = 0x40;
+	r->fx.bytes[24] = 0x80;
+	r->fx.bytes[25] = 0x1f;
+	r->fx.bytes[28] = 0xff;
+	r->fx.bytes[29] = 0xff;
+	memset(c->ext_priv, 0, sizeof(c->ext_priv));
+	c->wait_sipi = false;
+	c->nmi_pending = 0;
+	c->irq_pending = 0;
+}
+
+void cpu_init_signal(struct cpu *c)
+{
+	/* INIT keeps x87/SSE state, MSRs such as EFER are cleared; APs wait for SIPI. */
+	reset_common(c);
+	c->wait_sipi = !c->is_bsp;
+}
+
+void cpu_sipi(struct cpu *c, uint8_t vector)
+{
+	if (!c->wait_sipi)
+		return;
+	c->wait_sipi = false;
+	c->r.seg[CPU_CS].sel = (uint16_t)vector << 8;
+	c->r.seg[CPU_CS].base = (uint64_t)vector << 12;
+	c->r.rip = 0;
+	cpu_update_mode(c);
+}
+
+void cpu_get_regs(struct cpu *c, struct cpu_regs *regs)
+{
+	cpu_get_rflags(c);
+	*regs = c->r;
+	regs->rflags |= 2;
+}
+
+void cpu_set_regs(struct cpu *c, const struct cpu_regs *regs)
+{
+	c->r = *regs;
+	c->r.rflags |= 2;
+	c->halted = false;   /* loading a state means "run from here" */
+	c->shadow = 0;
+	c->lf_op = CPU_LF_NONE;
+	cpu_update_mode(c);
+	cpu_tlb_flush(c, false);
+	cpu_flush_blocks(c);
+}
+
+void cpu_kick(struct cpu *c)
+{
+	__atomic_store_n(&c->kick, 1, __ATOMIC_SEQ_CST);
+}
+
+void cpu_set_irq_pending(struct cpu *c)
+{
+	__atomic_store_n(&c->irq_pending, 1, __ATOMIC_SEQ_CST);
+}
+
+void cpu_set_nmi_pending(struct cpu *c)
+{
+	__atomic_store_n(&c->nmi_pending, 1, __ATOMIC_SEQ_CST);
+}
+
+void cpu_set_exit_on_pause(struct cpu *c, bool on)
+{
+	c->exit_on_pause = on;
+}
+
+void cpu_inject_exception(struct cpu *c, int vector, bool has_err, uint32_t err)
+{
+	c->inject_vec = vector;
+	c->inject_err = has_err;
+	c->inject_code = err;
+}
+
+uint64_t cpu_insn_count(const struct cpu *c)
+{
+	return c->icount;
+}
+
+bool cpu_is_halted(const struct cpu *c)
+{
+	return c->halted;
+}

@@ -1,0 +1,495 @@
+/*
+ * Guest memory for the software CPU: segmentation checks, the page walk (32-bit, PAE, 4-level,
+ * 4K/2M/4M/1G pages, A/D bits, U/S, R/W, NX, CR0.WP, global pages), the software TLB (guest
+ * linear page -> host pointer, one compare on a hit), MMIO and self-modifying-code tracking.
+ */
+#include <stdlib.h>
+#include "cpu/cpu_internal.h"
+
+#define PTE_P   0x001ull
+#define PTE_W   0x002ull
+#define PTE_U   0x004ull
+#define PTE_A   0x020ull
+#define PTE_D   0x040ull
+#define PTE_PS  0x080ull
+#define PTE_G   0x100ull
+#define PTE_NX  (1ull << 63)
+#define ADDR52  0x000ffffffffff000ull
+
+/* ---- physical memory ---- */
+
+static void *phys_host(struct cpu *c, uint64_t gpa)
+{
+	if (gpa >= c->vm->max_gpa && c->vm->max_gpa)
+		return NULL;
+	return c->vm->gpa_ptr(c->vm->memctx, gpa);
+}
+
+void cpu_code_invalidate(struct cpu_vm *vm, uint64_t page)
+{
+	if (page >= vm->npages || !vm->page_code[page])
+		return;
+	vm->page_code[page] = 0;
+	__atomic_fetch_add(&vm->page_gen[page], 1, __ATOMIC_RELEASE);
+}
+
+static void phys_note_write(struct cpu *c, uint64_t gpa)
+{
+	uint64_t pg = gpa >> 12;
+	if (pg < c->vm->npages && c->vm->page_code[pg]) {
+		cpu_code_invalidate(c->vm, pg);
+		c->stop = 1;
+	}
+}
+
+static uint64_t phys_read(struct cpu *c, uint64_t gpa, int size)
+{
+	uint8_t *h = phys_host(c, gpa);
+	uint64_t v = 0;
+	if (h) {
+		memcpy(&v, h, size);
+		return v;
+	}
+	if (!c->ops->mmio_read || c->ops->mmio_read(c->ctx, gpa, size, &v) == CPU_CB_ABORT)
+		cpu_abort_exit(c, CPU_EXIT_ABORT, "mmio read failed");
+	return v & cpu_size_mask(size);
+}
+
+static void phys_write(struct cpu *c, uint64_t gpa, int size, uint64_t v)
+{
+	uint8_t *h = phys_host(c, gpa);
+	if (h) {
+		phys_note_write(c, gpa);
+		memcpy(h, &v, size);
+		return;
+	}
+	if (!c->ops->mmio_write || c->ops->mmio_write(c->ctx, gpa, size, v) == CPU_CB_ABORT)
+		cpu_abort_exit(c, CPU_EXIT_ABORT, "mmio write failed");
+}
+
+/* ---- page walk ---- */
+
+static uint64_t *pte_ptr(struct cpu *c, uint64_t gpa)
+{
+	return phys_host(c, gpa);
+}
+
+static uint64_t pte_read(struct cpu *c, uint64_t gpa, int size)
+{
+	void *h = pte_ptr(c, gpa);
+	if (!h)
+		return 0;       /* page tables in MMIO: treat as not present */
+	if (size == 4)
+		return __atomic_load_n((uint32_t *)h, __ATOMIC_RELAXED);
+	return __atomic_load_n((uint64_t *)h, __ATOMIC_RELAXED);
+}
+
+static void pte_set(struct cpu *c, uint64_t gpa, int size, uint64_t bits, uint64_t cur)
+{
+	void *h = pte_ptr(c, gpa);
+	if (!h || (cur & bits) == bits)
+		return;
+	if (size == 4)
+		__atomic_fetch_or((uint32_t *)h, (uint32_t)bits, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_or((uint64_t *)h, bits, __ATOMIC_RELAXED);
+}
+
+struct walk {
+	uint64_t ent_gpa[5];
+	uint64_t ent[5];
+	int n, esz;
+	uint64_t perm_u, perm_w, nx;
+};
+
+/* Returns 0 with *gpa or -1 with *pferr.  acc: CPU_ACC_R/W/X. */
+int cpu_walk(struct cpu *c, uint64_t la, int acc, bool user, uint64_t *gpa, bool *global,
+	     bool *writable, uint32_t *pferr, bool set_ad)
+{
+	struct walk w = { .n = 0, .perm_u = 1, .perm_w = 1, .nx = 0 };
+	bool pae = c->r.cr4 & CPU_CR4_PAE, lm = c->long_mode;
+	bool nxe = c->r.efer & CPU_EFER_NXE;
+	uint64_t table, e = 0, pa;
+	int level, shift;
+	uint32_t err = (acc == CPU_ACC_W ? 2 : 0) | (user ? 4 : 0) |
+		       (acc == CPU_ACC_X && nxe && pae ? 0x10 : 0);
+
+	if (!pae) {
+		w.esz = 4;
+		table = c->r.cr3 & 0xfffff000ull;
+		level = 2;
+		shift = 22;
+	} else if (!lm) {
+		w.esz = 8;
+		uint64_t pdpte = pte_read(c, (c->r.cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8, 8);
+		if (!(pdpte & PTE_P))
+			goto fault;
+		table = pdpte & ADDR52;
+		level = 2;
+		shift = 21;
+	} else {
+		w.esz = 8;
+		table = c->r.cr3 & ADDR52;
+		level = 4;
+		shift = 39;
+	}
+	for (;; level--, shift -= 9 + (w.esz == 4 ? 1 : 0)) {
+		int bits = w.esz == 4 ? 10 : 9;
+		uint64_t eg = table + ((la >> shift) & ((1u << bits) - 1)) * w.esz;
+		e = pte_read(c, eg, w.esz);
+		if (!(e & PTE_P))
+			goto fault;
+		w.ent_gpa[w.n] = eg;
+		w.ent[w.n++] = e;
+		w.perm_u &= (e >> 2) & 1;
+		w.perm_w &= (e >> 1) & 1;
+		if (w.esz == 8 && nxe && (e & PTE_NX))
+			w.nx = 1;
+		bool large = (e & PTE_PS) && ((level == 2 && (pae || (c->r.cr4 & CPU_CR4_PSE))) ||
+					      (level == 3 && lm));
+		if (level == 1 || large) {
+			if (w.esz == 4 && large)
+				pa = (e & 0xffc00000ull) | (((e >> 13) & 0xff) << 32);
+			else
+				pa = e & ADDR52 & ~((1ull << shift) - 1);
+			pa |= la & ((1ull << shift) - 1);
+			break;
+		}
+		table = e & (w.esz == 4 ? 0xfffff000ull : ADDR52);
+	}
+	err |= 1;   /* present: any fault from here is a protection fault */
+	if (user && !w.perm_u)
+		goto fault;
+	if (acc == CPU_ACC_W && !w.perm_w && (user || (c->r.cr0 & CPU_CR0_WP)))
+		goto fault;
+	if (acc == CPU_ACC_X && w.nx)
+		goto fault;
+	if (set_ad) {
+		for (int k = 0; k < w.n; k++)
+			pte_set(c, w.ent_gpa[k], w.esz, PTE_A, w.ent[k]);
+		if (acc == CPU_ACC_W)
+			pte_set(c, w.ent_gpa[w.n - 1], w.esz, PTE_D, w.ent[w.n - 1]);
+	}
+	*gpa = pa;
+	if (global)
+		*global = (e & PTE_G) && (c->r.cr4 & CPU_CR4_PGE);
+	if (writable)
+		*writable = w.perm_w || (!user && !(c->r.cr0 & CPU_CR0_WP));
+	return 0;
+fault:
+	*pferr = err;
+	return -1;
+}
+
+CPU_NORETURN static void raise_pf(struct cpu *c, uint64_t la, uint32_t err)
+{
+	c->r.cr2 = la;
+	cpu_raise(c, CPU_EXC_PF, true, err);
+}
+
+static uint64_t translate(struct cpu *c, uint64_t la, int acc, bool user, bool *global)
+{
+	uint64_t gpa;
+	uint32_t err;
+	if (!c->paging) {
+		*global = true;
+		return la & 0xffffffffull;
+	}
+	if (cpu_walk(c, la, acc, user, &gpa, global, NULL, &err, true) < 0)
+		raise_pf(c, la, err);
+	return gpa;
+}
+
+/* ---- TLB ---- */
+
+void cpu_tlb_flush(struct cpu *c, bool keep_global)
+{
+	struct cpu_tlb_entry *e = &c->tlb[0][0][0];
+	size_t n = sizeof(c->tlb) / sizeof(c->tlb[0][0][0]);
+	c->xlat_gen++;
+	for (size_t k = 0; k < n; k++)
+		if (!keep_global || !(e[k].gpa & 1))
+			e[k].tag = ~0ull;
+}
+
+void cpu_tlb_flush_page(struct cpu *c, uint64_t la)
+{
+	uint64_t pn = la >> 12;
+	for (int a = 0; a < 3; a++)
+		for (int u = 0; u < 2; u++) {
+			struct cpu_tlb_entry *e = &c->tlb[a][u][pn & (CPU_TLB_SIZE - 1)];
+			e->tag = ~0ull;
+		}
+	/* Large pages map many 4K entries: flush every entry whose linear page is in the same
+	 * 4 MiB / 1 GiB region would be exact; simpler and always correct is a full flush. */
+	cpu_tlb_flush(c, false);
+}
+
+/* Translate and (if RAM) return the host pointer to la's page offset; NULL for MMIO, with
+ * *gpa_out set.  Fills the TLB for RAM pages (never a write entry for a page holding code). */
+static uint8_t *tlb_fill(struct cpu *c, uint64_t la, int acc, bool user, uint64_t *gpa_out)
+{
+	bool global;
+	uint64_t gpa = translate(c, la, acc, user, &global);
+	*gpa_out = gpa;
+	uint8_t *h = phys_host(c, gpa & ~0xfffull);
+	if (!h)
+		return NULL;
+	uint64_t pg = gpa >> 12;
+	if (acc == CPU_ACC_W && pg < c->vm->npages && c->vm->page_code[pg]) {
+		phys_note_write(c, gpa);
+	}
+	struct cpu_tlb_entry *e = &c->tlb[acc][user][(la >> 12) & (CPU_TLB_SIZE - 1)];
+	e->tag = la >> 12;
+	e->addend = (uintptr_t)h - (la & ~0xfffull);
+	e->gpa = (gpa & ~0xfffull) | (global ? 1 : 0);
+	return h + (la & 0xfff);
+}
+
+static inline uint8_t *tlb_lookup(struct cpu *c, uint64_t la, int acc, bool user)
+{
+	struct cpu_tlb_entry *e = &c->tlb[acc][user][(la >> 12) & (CPU_TLB_SIZE - 1)];
+	if (CPU_LIKELY(e->tag == la >> 12))
+		return (uint8_t *)(uintptr_t)(la + e->addend);
+	return NULL;
+}
+
+static uint64_t lin_read_page(struct cpu *c, uint64_t la, int size, bool user)
+{
+	uint64_t v = 0, gpa;
+	uint8_t *h = tlb_lookup(c, la, CPU_ACC_R, user);
+	if (!h)
+		h = tlb_fill(c, la, CPU_ACC_R, user, &gpa);
+	else
+		gpa = 0;
+	if (h) {
+		memcpy(&v, h, size);
+		return v;
+	}
+	return phys_read(c, gpa, size);
+}
+
+static void lin_write_page(struct cpu *c, uint64_t la, int size, uint64_t v, bool user)
+{
+	uint64_t gpa;
+	uint8_t *h = tlb_lookup(c, la, CPU_ACC_W, user);
+	if (!h)
+		h = tlb_fill(c, la, CPU_ACC_W, user, &gpa);
+	if (h) {
+		memcpy(h, &v, size);
+		return;
+	}
+	phys_write(c, gpa, size, v);
+}
+
+uint64_t cpu_rd_lin(struct cpu *c, uint64_t la, int size, bool sys)
+{
+	bool user = sys ? 0 : c->user;
+	if (CPU_LIKELY((la & 0xfff) <= 0x1000u - size))
+		return lin_read_page(c, la, size, user);
+	/* crossing a page: check both pages, then assemble */
+	int n1 = 0x1000 - (int)(la & 0xfff);
+	uint64_t lo = lin_read_page(c, la, n1, user);
+	uint64_t hi = lin_read_page(c, la + n1, size - n1, user);
+	return (lo | (hi << (8 * n1))) & cpu_size_mask(size);
+}
+
+void cpu_wr_lin(struct cpu *c, uint64_t la, int size, uint64_t v, bool sys)
+{
+	bool user = sys ? 0 : c->user;
+	if (CPU_LIKELY((la & 0xfff) <= 0x1000u - size)) {
+		lin_write_page(c, la, size, v, user);
+		return;
+	}
+	int n1 = 0x1000 - (int)(la & 0xfff);
+	uint64_t gpa;
+	bool g;
+	/* probe both pages for write permission before writing either */
+	if (!tlb_lookup(c, la, CPU_ACC_W, user))
+		(void)translate(c, la, CPU_ACC_W, user, &g);
+	if (!tlb_lookup(c, la + n1, CPU_ACC_W, user))
+		(void)translate(c, la + n1, CPU_ACC_W, user, &g);
+	(void)gpa;
+	lin_write_page(c, la, n1, v, user);
+	lin_write_page(c, la + n1, size - n1, v >> (8 * n1), user);
+}
+
+/* ---- segmentation ---- */
+
+CPU_NORETURN static void seg_fault(struct cpu *c, int seg)
+{
+	cpu_raise(c, seg == CPU_SS ? CPU_EXC_SS : CPU_EXC_GP, true, 0);
+}
+
+uint64_t cpu_seg_lin(struct cpu *c, int seg, uint64_t off, int size, int acc)
+{
+	const struct cpu_segment *s = &c->r.seg[seg];
+	if (c->code_mode == 64) {
+		uint64_t la = off + (seg >= CPU_FS ? s->base : 0);
+		if ((uint64_t)(((int64_t)la << 16) >> 16) != la)
+			seg_fault(c, seg);
+		return la;
+	}
+	if ((c->r.cr0 & CPU_CR0_PE) && !(c->r.rflags & CPU_VM)) {
+		if (!(s->attr & 0x80))
+			seg_fault(c, seg);
+		if (acc == CPU_ACC_W && (s->attr & 0xa) != 0x2)
+			seg_fault(c, seg);       /* code segment or read-only data */
+		if (acc == CPU_ACC_R && (s->attr & 0xa) == 0x8)
+			seg_fault(c, seg);       /* execute-only code */
+	}
+	uint64_t last = off + size - 1;
+	if ((s->attr & 0x1c) == 0x14) {  /* expand-down data */
+		uint64_t top = (s->attr & 0x4000) ? 0xffffffffull : 0xffff;
+		if (off <= s->limit || last > top)
+			seg_fault(c, seg);
+	} else if (last > s->limit) {
+		seg_fault(c, seg);
+	}
+	return (s->base + off) & 0xffffffffull;
+}
+
+uint64_t cpu_rd(struct cpu *c, int seg, uint64_t off, int size)
+{
+	return cpu_rd_lin(c, cpu_seg_lin(c, seg, off, size, CPU_ACC_R), size, false);
+}
+
+void cpu_wr(struct cpu *c, int seg, uint64_t off, int size, uint64_t val)
+{
+	cpu_wr_lin(c, cpu_seg_lin(c, seg, off, size, CPU_ACC_W), size, val, false);
+}
+
+void cpu_rd_buf(struct cpu *c, int seg, uint64_t off, void *dst, size_t n)
+{
+	uint8_t *d = dst;
+	uint64_t la = cpu_seg_lin(c, seg, off, (int)n, CPU_ACC_R);
+	for (size_t k = 0; k < n;) {
+		int chunk = n - k >= 8 ? 8 : (int)(n - k);
+		uint64_t v = cpu_rd_lin(c, la + k, chunk, false);
+		memcpy(d + k, &v, chunk);
+		k += chunk;
+	}
+}
+
+void cpu_wr_buf(struct cpu *c, int seg, uint64_t off, const void *src, size_t n)
+{
+	const uint8_t *s = src;
+	uint64_t la = cpu_seg_lin(c, seg, off, (int)n, CPU_ACC_W);
+	bool g, user = c->user;
+	/* probe every page first so a fault leaves memory untouched */
+	for (uint64_t p = la & ~0xfffull; p < la + n; p += 0x1000)
+		if (!tlb_lookup(c, p, CPU_ACC_W, user))
+			(void)translate(c, p, CPU_ACC_W, user, &g);
+	for (size_t k = 0; k < n;) {
+		int chunk = n - k >= 8 ? 8 : (int)(n - k);
+		uint64_t v = 0;
+		memcpy(&v, s + k, chunk);
+		cpu_wr_lin(c, la + k, chunk, v, false);
+		k += chunk;
+	}
+}
+
+void *cpu_ptr_rmw(struct cpu *c, int seg, uint64_t off, int size)
+{
+	uint64_t la = cpu_seg_lin(c, seg, off, size, CPU_ACC_W), gpa;
+	if ((la & 0xfff) > 0x1000u - size)
+		return NULL;
+	uint8_t *h = tlb_lookup(c, la, CPU_ACC_W, c->user);
+	if (!h) {
+		h = tlb_fill(c, la, CPU_ACC_W, c->user, &gpa);
+		(void)gpa;
+	}
+	return h;
+}
+
+/* Host pointer to a linear range inside one page for a string fast path (NULL if MMIO or a
+ * code page for writes, or crossing); faults like a normal access. */
+void *cpu_lin_ptr(struct cpu *c, uint64_t la, int acc, bool user)
+{
+	uint64_t gpa;
+	uint8_t *h = tlb_lookup(c, la, acc, user);
+	if (!h)
+		h = tlb_fill(c, la, acc, user, &gpa);
+	return h;
+}
+
+/* ---- instruction fetch ---- */
+
+uint64_t cpu_translate_exec(struct cpu *c, uint64_t la, void **host)
+{
+	struct cpu_tlb_entry *e = &c->tlb[CPU_ACC_X][c->user][(la >> 12) & (CPU_TLB_SIZE - 1)];
+	if (e->tag != la >> 12) {
+		uint64_t gpa;
+		uint8_t *h = tlb_fill(c, la, CPU_ACC_X, c->user, &gpa);
+		if (!h) {
+			*host = NULL;
+			return gpa;
+		}
+	}
+	*host = (void *)(uintptr_t)(la + e->addend);
+	return (e->gpa & ~0xfffull) | (la & 0xfff);
+}
+
+uint64_t cpu_fetch_byte_slow(struct cpu *c, uint64_t la)
+{
+	void *h;
+	uint64_t gpa = cpu_translate_exec(c, la, &h);
+	if (h)
+		return *(uint8_t *)h;
+	return phys_read(c, gpa, 1);
+}
+
+int cpu_translate(struct cpu *c, uint64_t gla, uint64_t *gpa)
+{
+	uint32_t err;
+	if (!c->paging) {
+		*gpa = gla & 0xffffffffull;
+		return 0;
+	}
+	return cpu_walk(c, gla, CPU_ACC_R, false, gpa, NULL, NULL, &err, false);
+}
+
+/* ---- the shared VM object ---- */
+
+struct cpu_vm *cpu_vm_create(cpu_gpa_ptr_fn gpa_ptr, void *memctx, uint64_t max_gpa)
+{
+	struct cpu_vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return NULL;
+	vm->gpa_ptr = gpa_ptr;
+	vm->memctx = memctx;
+	vm->max_gpa = max_gpa;
+	vm->npages = (max_gpa + 0xfff) >> 12;
+	if (vm->npages > (1ull << 28))
+		vm->npages = 1ull << 28;
+	vm->page_code = calloc(vm->npages ? vm->npages : 1, 1);
+	vm->page_gen = calloc(vm->npages ? vm->npages : 1, sizeof(uint32_t));
+	if (!vm->page_code || !vm->page_gen) {
+		cpu_vm_destroy(vm);
+		return NULL;
+	}
+	return vm;
+}
+
+void cpu_vm_destroy(struct cpu_vm *vm)
+{
+	if (!vm)
+		return;
+	free(vm->page_code);
+	free(vm->page_gen);
+	free(vm);
+}
+
+void cpu_vm_notify_write(struct cpu_vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (!len)
+		return;
+	uint64_t first = gpa >> 12, last = (gpa + len - 1) >> 12;
+	for (uint64_t p = first; p <= last && p < vm->npages; p++)
+		cpu_code_invalidate(vm, p);
+}
+
+void cpu_vm_memmap_changed(struct cpu_vm *vm)
+{
+	__atomic_fetch_add(&vm->memmap_epoch, 1, __ATOMIC_RELEASE);
+}
