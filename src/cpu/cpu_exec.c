@@ -370,6 +370,8 @@ struct cpu *cpu_create(struct cpu_vm *cvm, const struct cpu_ops *ops, void *ctx,
 	if (model)
 		c->model = *model;
 	c->is_bsp = c->model.apic_id == 0;
+	const char *tr = getenv("BHYVE_CPU_TRACE");
+	c->trace = tr ? atoi(tr) : 0;
 	cpu_reset(c);
 	return c;
 }
