@@ -148,6 +148,7 @@ enum cpu_lf_op {
 	CPU_LF_NONE = 0,   /* status flags are valid in c->r.rflags */
 	CPU_LF_ADD, CPU_LF_ADC, CPU_LF_SUB, CPU_LF_SBB, CPU_LF_LOGIC, CPU_LF_INC, CPU_LF_DEC,
 	CPU_LF_NEG,
+	CPU_LF_SHL, CPU_LF_SHR, CPU_LF_SAR,   /* s1 = operand, s2 = count (1..bits-1) */
 };
 
 /* ---- Software TLB ---- */
