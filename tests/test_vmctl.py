@@ -309,3 +309,22 @@ def test_sigterm_presses_power_button(vmname):
             p.wait()
     assert "mb_button: power button" in out, out + err
     assert p.returncode == 1, out + err
+
+
+def test_bootrom_vm_not_left_behind_on_setup_error(vmname, tmp_path):
+    """-l bootrom makes bhyve create the VM; a set-up failure removes what it made."""
+    rom = tmp_path / "rom.bin"
+    rom.write_bytes(b"\xf4" * 65536)
+    r = run(prog("bhyve"), "-m", "32M", "-l", f"bootrom,{rom}", "-o", "vmm.backend=kvm",
+            vmname)
+    assert r.returncode == 4
+    assert "KVM" in one_line(r, "bhyve")
+    assert not shm(vmname).exists()
+
+
+def test_bhyve_unloaded_vm(vmname):
+    assert run(prog("bhyvectl"), f"--vm={vmname}", "--create", "--memsize=32M").returncode == 0
+    r = run(prog("bhyve"), "-m", "32M", vmname)
+    assert r.returncode == 4
+    assert "no kernel loaded" in one_line(r, "bhyve")
+    assert shm(vmname).exists()      # not ours to remove
