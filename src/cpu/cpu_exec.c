@@ -160,6 +160,27 @@ void cpu_flush_blocks(struct cpu *c)
 
 /* ---- block execution ---- */
 
+/* Replaces the handlers after the current instruction of a block whose code was just
+ * overwritten: the block is stale (its page generation moved on) and is never run again, so
+ * patching it in place is safe; the run loop then decodes the new code. */
+static int h_cut(struct cpu *c, const struct insn *i)
+{
+	c->r.rip = CPU_CUR_RIP(c, i);
+	if (i->len)
+		c->icount--;   /* not executed: compensate the block's count */
+	return CPU_H_BRANCH;
+}
+
+void cpu_block_cut(struct cpu *c, uint64_t page)
+{
+	/* blocks lie within one page; only the uncached block can span two */
+	if (!c->cur || !c->blk || (c->blk != &c->tmpblk && c->blk->page != page))
+		return;
+	struct insn *end = c->blk->insns + c->blk->n;
+	for (struct insn *p = (struct insn *)c->cur + 1; p <= end; p++)
+		p->h = h_cut;
+}
+
 static void exec_block(struct cpu *c, struct cpu_block *b)
 {
 	const struct insn *i = b->insns;
@@ -169,15 +190,11 @@ static void exec_block(struct cpu *c, struct cpu_block *b)
 		c->cur = i;
 		if (i->h(c, i))
 			break;
-		if (CPU_UNLIKELY(c->stop)) {
-			c->stop = 0;
-			c->r.rip = CPU_NEXT_RIP(c, i);
-			break;
-		}
 		i++;
 	}
 	c->icount += (uint64_t)(i - b->insns) + (i->len != 0);
 	c->cur = NULL;
+	c->stop = 0;
 }
 
 /* Execute exactly one instruction of b (interrupt shadow, budget end). */

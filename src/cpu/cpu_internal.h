@@ -337,6 +337,8 @@ uint64_t cpu_seg_lin(struct cpu *c, int seg, uint64_t off, int size, int acc);
 void cpu_tlb_flush(struct cpu *c, bool keep_global);
 void cpu_tlb_flush_page(struct cpu *c, uint64_t la);
 void cpu_code_invalidate(struct cpu_vm *vm, uint64_t page);
+/* Self-modifying code hit: make the running block stop after the current instruction. */
+void cpu_block_cut(struct cpu *c, uint64_t page);
 /* Fetch-side: translate la for execution; returns gpa or faults. */
 uint64_t cpu_translate_exec(struct cpu *c, uint64_t la, void **host);
 int cpu_walk(struct cpu *c, uint64_t la, int acc, bool user, uint64_t *gpa, bool *global,

@@ -38,7 +38,8 @@ static void phys_note_write(struct cpu *c, uint64_t gpa)
 	uint64_t pg = gpa >> 12;
 	if (pg < c->vm->npages && c->vm->page_code[pg]) {
 		cpu_code_invalidate(c->vm, pg);
-		c->stop = 1;
+		c->stop = 1;              /* for REP string loops */
+		cpu_block_cut(c, pg);     /* the rest of the running block may be stale */
 	}
 }
 
