@@ -315,8 +315,11 @@ def test_bootrom_vm_not_left_behind_on_setup_error(vmname, tmp_path):
     """-l bootrom makes bhyve create the VM; a set-up failure removes what it made."""
     rom = tmp_path / "rom.bin"
     rom.write_bytes(b"\xf4" * 65536)
-    r = run(prog("bhyve"), "-m", "32M", "-l", f"bootrom,{rom}", "-o", "vmm.backend=kvm",
-            vmname)
+    # Forcing KVM where there is none is a set-up failure (this machine may have a /dev/kvm).
+    env = dict(os.environ, BHYVE_KVM_DEVICE="/nonexistent/kvm")
+    r = subprocess.run([prog("bhyve"), "-m", "32M", "-l", f"bootrom,{rom}", "-o",
+                        "vmm.backend=kvm", vmname], capture_output=True, text=True,
+                       timeout=60, env=env)
     assert r.returncode == 4
     assert "KVM" in one_line(r, "bhyve")
     assert not shm(vmname).exists()
