@@ -206,6 +206,7 @@ def test_lpc_keys():
     k = dump("-s 31,lpc -l com1,stdio -l COM2,/dev/ttyS1 -l com3,/dev/pts/3 -l com4,stdio"
              " -l bootrom,/fw/CODE.fd,/fw/VARS.fd vm1")
     assert k["lpc.com1.path"] == "stdio"
+    assert dump("-s 31,lpc -l com2,pty vm1")["lpc.com2.path"] == "pty"
     assert k["lpc.com2.path"] == "/dev/ttyS1"
     assert k["lpc.com3.path"] == "/dev/pts/3"
     assert k["lpc.bootrom"] == "/fw/CODE.fd"

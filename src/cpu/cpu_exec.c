@@ -3,6 +3,7 @@
  * code mode, block execution with threaded handlers, instruction-boundary events (kick,
  * budget, NMI, external interrupts, interrupt shadow, HLT), and the cpu.h lifecycle API.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include "cpu/cpu_internal.h"
 
@@ -370,6 +371,8 @@ struct cpu *cpu_create(struct cpu_vm *cvm, const struct cpu_ops *ops, void *ctx,
 	if (model)
 		c->model = *model;
 	c->is_bsp = c->model.apic_id == 0;
+	const char *tr = getenv("BHYVE_CPU_TRACE");
+	c->trace = tr ? atoi(tr) : 0;
 	cpu_reset(c);
 	return c;
 }
@@ -378,6 +381,8 @@ void cpu_destroy(struct cpu *c)
 {
 	if (!c)
 		return;
+	if (c->trace)
+		fprintf(stderr, "cpu: %llu instructions retired\n", (unsigned long long)c->icount);
 	free(c->blocks);
 	free(c);
 }

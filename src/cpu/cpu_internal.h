@@ -224,6 +224,7 @@ struct cpu {
 	bool halted, wait_sipi, is_bsp;
 	bool exit_on_pause;
 	bool nmi_blocked;
+	int trace;                    /* BHYVE_CPU_TRACE=1: log exceptions to stderr */
 
 	/* exception being raised / delivered */
 	int exc_vec;
@@ -317,8 +318,8 @@ static inline uint64_t cpu_ea(const struct cpu *c, const struct insn *i)
 /* ---- Memory (cpu_mem.c).  seg is enum cpu_seg; off is the offset in the segment.  All may
  * fault (#GP/#SS for segment checks, #PF); accesses crossing a page are split and checked
  * before anything is written. ---- */
-uint64_t cpu_rd(struct cpu *c, int seg, uint64_t off, int size);
-void cpu_wr(struct cpu *c, int seg, uint64_t off, int size, uint64_t val);
+uint64_t cpu_rd_slow(struct cpu *c, int seg, uint64_t off, int size);
+void cpu_wr_slow(struct cpu *c, int seg, uint64_t off, int size, uint64_t val);
 void cpu_rd_buf(struct cpu *c, int seg, uint64_t off, void *dst, size_t n);
 void cpu_wr_buf(struct cpu *c, int seg, uint64_t off, const void *src, size_t n);
 /* Linear-address forms; `sys` = supervisor (implicit) access regardless of CPL. */
@@ -334,6 +335,52 @@ void cpu_code_invalidate(struct cpu_vm *vm, uint64_t page);
 uint64_t cpu_translate_exec(struct cpu *c, uint64_t la, void **host);
 int cpu_walk(struct cpu *c, uint64_t la, int acc, bool user, uint64_t *gpa, bool *global,
 	     bool *writable, uint32_t *pferr, bool set_ad);
+
+static inline uint64_t cpu_ld_host(const void *p, int size)
+{
+	switch (size) {
+	case 1: return *(const uint8_t *)p;
+	case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+	case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+	default: { uint64_t v; memcpy(&v, p, 8); return v; }
+	}
+}
+
+static inline void cpu_st_host(void *p, int size, uint64_t v)
+{
+	switch (size) {
+	case 1: *(uint8_t *)p = (uint8_t)v; break;
+	case 2: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
+	case 4: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
+	default: memcpy(p, &v, 8); break;
+	}
+}
+
+/* Fast paths: 64-bit mode, TLB hit, access inside one page (entries exist only for
+ * canonical pages, so a non-canonical address always takes the slow path and faults). */
+static inline uint64_t cpu_rd(struct cpu *c, int seg, uint64_t off, int size)
+{
+	if (CPU_LIKELY(c->code_mode == 64)) {
+		uint64_t la = off + (seg >= CPU_FS ? c->r.seg[seg].base : 0);
+		const struct cpu_tlb_entry *e = &c->tlb[CPU_ACC_R][c->user][(la >> 12) & (CPU_TLB_SIZE - 1)];
+		if (CPU_LIKELY(e->tag == la >> 12 && (la & 0xfff) <= 0x1000u - size))
+			return cpu_ld_host((const void *)(uintptr_t)(la + e->addend), size);
+	}
+	return cpu_rd_slow(c, seg, off, size);
+}
+
+static inline void cpu_wr(struct cpu *c, int seg, uint64_t off, int size, uint64_t val)
+{
+	if (CPU_LIKELY(c->code_mode == 64)) {
+		uint64_t la = off + (seg >= CPU_FS ? c->r.seg[seg].base : 0);
+		const struct cpu_tlb_entry *e = &c->tlb[CPU_ACC_W][c->user][(la >> 12) & (CPU_TLB_SIZE - 1)];
+		if (CPU_LIKELY(e->tag == la >> 12 && (la & 0xfff) <= 0x1000u - size)) {
+			cpu_st_host((void *)(uintptr_t)(la + e->addend), size, val);
+			return;
+		}
+	}
+	cpu_wr_slow(c, seg, off, size, val);
+}
 
 /* ---- Flags (cpu_flags.c) ---- */
 uint32_t cpu_status_flags(struct cpu *c);           /* compute CF..OF from the lazy state */

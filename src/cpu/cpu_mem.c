@@ -50,6 +50,11 @@ static uint64_t phys_read(struct cpu *c, uint64_t gpa, int size)
 		memcpy(&v, h, size);
 		return v;
 	}
+	if (size & (size - 1)) {   /* odd-sized piece of a split access: byte by byte */
+		for (int k = 0; k < size; k++)
+			v |= phys_read(c, gpa + k, 1) << (8 * k);
+		return v;
+	}
 	if (!c->ops->mmio_read || c->ops->mmio_read(c->ctx, gpa, size, &v) == CPU_CB_ABORT)
 		cpu_abort_exit(c, CPU_EXIT_ABORT, "mmio read failed");
 	return v & cpu_size_mask(size);
@@ -61,6 +66,11 @@ static void phys_write(struct cpu *c, uint64_t gpa, int size, uint64_t v)
 	if (h) {
 		phys_note_write(c, gpa);
 		memcpy(h, &v, size);
+		return;
+	}
+	if (size & (size - 1)) {
+		for (int k = 0; k < size; k++)
+			phys_write(c, gpa + k, 1, v >> (8 * k));
 		return;
 	}
 	if (!c->ops->mmio_write || c->ops->mmio_write(c->ctx, gpa, size, v) == CPU_CB_ABORT)
@@ -263,8 +273,11 @@ static uint64_t lin_read_page(struct cpu *c, uint64_t la, int size, bool user)
 	else
 		gpa = 0;
 	if (h) {
-		memcpy(&v, h, size);
-		return v;
+		if (size & (size - 1)) {       /* 3, 5, 6, 7: pieces of a page-crossing access */
+			memcpy(&v, h, size);
+			return v;
+		}
+		return cpu_ld_host(h, size);
 	}
 	return phys_read(c, gpa, size);
 }
@@ -276,7 +289,10 @@ static void lin_write_page(struct cpu *c, uint64_t la, int size, uint64_t v, boo
 	if (!h)
 		h = tlb_fill(c, la, CPU_ACC_W, user, &gpa);
 	if (h) {
-		memcpy(h, &v, size);
+		if (size & (size - 1))
+			memcpy(h, &v, size);
+		else
+			cpu_st_host(h, size, v);
 		return;
 	}
 	phys_write(c, gpa, size, v);
@@ -349,12 +365,12 @@ uint64_t cpu_seg_lin(struct cpu *c, int seg, uint64_t off, int size, int acc)
 	return (s->base + off) & 0xffffffffull;
 }
 
-uint64_t cpu_rd(struct cpu *c, int seg, uint64_t off, int size)
+uint64_t cpu_rd_slow(struct cpu *c, int seg, uint64_t off, int size)
 {
 	return cpu_rd_lin(c, cpu_seg_lin(c, seg, off, size, CPU_ACC_R), size, false);
 }
 
-void cpu_wr(struct cpu *c, int seg, uint64_t off, int size, uint64_t val)
+void cpu_wr_slow(struct cpu *c, int seg, uint64_t off, int size, uint64_t val)
 {
 	cpu_wr_lin(c, cpu_seg_lin(c, seg, off, size, CPU_ACC_W), size, val, false);
 }
