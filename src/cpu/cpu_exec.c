@@ -211,6 +211,19 @@ static void exec_one(struct cpu *c, struct cpu_block *b)
 	c->cur = NULL;
 }
 
+/* RFLAGS.TF set before an instruction: run it alone, then a single-step trap (#DB with
+ * DR6.BS), also when the instruction cleared TF (POPF), but not when it faulted or delivered
+ * an interrupt. */
+static void single_step(struct cpu *c, struct cpu_block *b)
+{
+	uint64_t ints = c->int_count;
+	exec_one(c, b);
+	if (c->exit_reason || c->int_count != ints)
+		return;
+	c->r.dr[6] |= 0x4000;
+	cpu_interrupt(c, CPU_EXC_DB, CPU_INT_EXC, false, 0);
+}
+
 /* ---- events at instruction boundaries ---- */
 
 static bool take_interrupt(struct cpu *c)
@@ -324,6 +337,10 @@ static void run_loop(struct cpu *c)
 		struct cpu_block *b = next_block(c, prev);
 		sync_epochs(c);
 		prev = b;
+		if (CPU_UNLIKELY(c->r.rflags & CPU_TF)) {
+			single_step(c, b);
+			continue;
+		}
 		if (CPU_UNLIKELY(c->icount + b->n > c->budget_end))
 			exec_one(c, b);
 		else

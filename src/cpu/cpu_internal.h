@@ -232,6 +232,7 @@ struct cpu {
 	bool exc_has_err;
 	uint32_t exc_err;
 	int deliver_vec;             /* vector being delivered (for #DF), -1 none */
+	uint64_t int_count;          /* events delivered (single-step bookkeeping) */
 	bool exc_soft;               /* INT n / INT3 / INTO: software interrupt */
 
 	/* cross-thread */

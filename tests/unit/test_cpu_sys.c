@@ -252,8 +252,30 @@ static void test_invlpg(void)
 	t_destroy(t);
 }
 
+/* TF: one #DB trap after each instruction; the handler sees the next RIP. */
+static void test_single_step(void)
+{
+	struct tenv *t = t_create();
+	size_t n = t_asm(t, T_CODE, 64,
+	      "xor r8, r8\n pushfq\n or qword [rsp], 0x100\n popfq\n"
+	      "nop\n nop\n nop\n pushfq\n and qword [rsp], ~0x100\n popfq\n hlt\n"
+	      "align 16\ndb: inc r8\n iretq\n");
+	t_long_mode(t, T_CODE);
+	uint64_t h = 0;
+	for (size_t k = 0; k + 5 <= n; k++)
+		if (!memcmp(t->ram + T_CODE + k, "\x49\xff\xc0\x48\xcf", 5))
+			h = T_CODE + k;
+	CHECK(h != 0);
+	t_idt64(t, 1, h, 0, 0);
+	CHECK_EQ(t_run(t, 1000), CPU_EXIT_HLT);
+	/* traps after: nop nop nop pushfq and popfq -> 6 (the first popfq sets TF for later) */
+	CHECK_EQ(t_reg(t, CPU_R8), 6);
+	t_destroy(t);
+}
+
 int main(void)
 {
+	test_single_step();
 	test_invlpg();
 	test_mode_roundtrip();
 	test_page_faults();
