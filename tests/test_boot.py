@@ -23,7 +23,9 @@ KERNEL = GUEST / "vmlinuz"
 INITRD = GUEST / "initrd.img"
 TIMEOUT = int(os.environ.get("BHYVE_BOOT_TIMEOUT", "900"))
 MARKER = "bhyve-guest: init reached"
-PROMPT = r"[#$] $"
+# busybox's line editor asks the terminal for the cursor position (ESC [ 6 n) right after
+# printing the prompt, so the prompt need not end the output.
+PROMPT = r"[#$] (\x1b\[6n)?"
 
 pytestmark = pytest.mark.skipif(not (KERNEL.exists() and INITRD.exists()),
                                 reason="no default guest: run `make guest`")
