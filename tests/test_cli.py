@@ -206,6 +206,7 @@ def test_lpc_keys():
     k = dump("-s 31,lpc -l com1,stdio -l COM2,/dev/ttyS1 -l com3,/dev/pts/3 -l com4,stdio"
              " -l bootrom,/fw/CODE.fd,/fw/VARS.fd vm1")
     assert k["lpc.com1.path"] == "stdio"
+    assert dump("-s 31,lpc -l com2,pty vm1")["lpc.com2.path"] == "pty"
     assert k["lpc.com2.path"] == "/dev/ttyS1"
     assert k["lpc.com3.path"] == "/dev/pts/3"
     assert k["lpc.bootrom"] == "/fw/CODE.fd"
@@ -581,3 +582,12 @@ def test_man_pages_render(page):
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip() == ""
     assert "SYNOPSIS" in r.stdout and "EXIT STATUS" in r.stdout
+
+
+def test_virtio_scsi_image_block_options():
+    """On Linux the virtio-scsi target is an image file that takes the block options."""
+    k = dump("-s 0,hostbridge -s 3,virtio-scsi,/img/s.img,ro,sectorsize=4096,iid=2 vm1")
+    assert k["pci.0.3.0.dev"] == "/img/s.img"
+    assert k["pci.0.3.0.ro"] == "true"
+    assert k["pci.0.3.0.sectorsize"] == "4096"
+    assert k["pci.0.3.0.iid"] == "2"

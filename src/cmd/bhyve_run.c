@@ -5,6 +5,9 @@
  * Normal use, as on FreeBSD: bhyveload created the VM `name` and loaded a kernel; bhyve opens
  * it, checks -m against it, builds the vCPUs and devices, and runs it.
  *
+ * With a boot ROM (-l bootrom,FILE) bhyve creates the VM itself if it does not exist (and
+ * leaves it, as FreeBSD's bhyve does) and starts the boot vCPU at the reset vector.
+ *
  * One-command boot (keys of ours, set with -o):
  *   loader.kernel=PATH    Linux bzImage or Multiboot kernel: bhyve creates the VM itself and
  *                         loads it (as bhyveload -k would); the VM exists only for this run.
@@ -16,6 +19,7 @@
  * Exit status (bhyve(8)): 0 reset, 1 powered off, 2 halted, 3 triple fault, 4 error.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,12 +36,6 @@
 #include "platform/platform.h"
 #include "vmm/vm_init_step.h"
 #include "vmm/vmm.h"
-
-/* Parts of other helpers that may not be in the tree yet. */
-#pragma weak platform_create
-#pragma weak platform_destroy
-#pragma weak platform_power_button
-#pragma weak firmware_build
 
 #define RUN_ERRLEN 512
 #define RUN_EXIT_ERROR 4
@@ -60,17 +58,12 @@ static int __attribute__((format(printf, 1, 2))) run_fail(const char *fmt, ...)
 
 static int step_platform(struct vm *vm, char *err, size_t errlen)
 {
-	if (platform_create == NULL) {
-		snprintf(err, errlen, "the platform devices are not part of this build yet");
-		return -1;
-	}
 	return platform_create(vm, err, errlen);
 }
 
 static void step_platform_fini(struct vm *vm)
 {
-	if (platform_destroy)
-		platform_destroy(vm);
+	platform_destroy(vm);
 }
 
 /* -S (memory.wired): lock guest RAM in host memory.  Without -C (memory.guest_in_core) guest
@@ -99,8 +92,6 @@ static int step_memory(struct vm *vm, char *err, size_t errlen)
 
 static int step_firmware(struct vm *vm, char *err, size_t errlen)
 {
-	if (firmware_build == NULL)
-		return 0;   /* not in this build yet: the guest finds no tables */
 	return firmware_build(vm, vm_ncpus(vm), err, errlen);
 }
 
@@ -166,10 +157,7 @@ static void *run_signal_thread(void *arg)
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
-		if (platform_power_button)
-			platform_power_button(vm);
-		else
-			vm_suspend(vm, VM_SUSPEND_POWEROFF, "SIGTERM");
+		platform_power_button(vm);
 	}
 	return NULL;
 }
@@ -254,11 +242,23 @@ static int run_create_and_load(const char *name, uint64_t memsize, struct vm **o
 	return 0;
 }
 
-static int run_open(const char *name, uint64_t memsize, struct vm **out)
+/* Open the VM; with a boot ROM (-l bootrom) create it first if it does not exist, as bhyve
+ * does (*created says so, for clean-up on a set-up error). */
+static int run_open(const char *name, uint64_t memsize, bool create, bool *created,
+		    struct vm **out)
 {
-	struct vm *vm = vm_open(name);
+	struct vm *vm;
 	int pid;
 
+	*created = false;
+	if (create && vm_create(name, memsize) == 0)
+		*created = true;
+	else if (create && errno != EEXIST)
+		return run_fail("cannot create VM '%s': %s", name, errno == ENOSPC ?
+				"not enough free space in /dev/shm for its memory" : strerror(errno));
+	vm = vm_open(name);
+	if (vm == NULL && *created)
+		vm_destroy(name);
 	if (vm == NULL)
 		return run_fail("VM '%s' %s", name, errno == ENOENT ?
 				"does not exist: create and load it with bhyveload first" :
@@ -289,8 +289,9 @@ static enum vm_backend_kind run_backend(void)
 	return strcmp(b, "kvm") == 0 ? VM_BACKEND_KVM : VM_BACKEND_SOFT;
 }
 
-/* vCPUs, devices, the BSP's registers from the boot state; then run. */
-static int run_vm(struct vm *vm)
+/* vCPUs, devices, the BSP's registers from the boot state (or, with a boot ROM, the
+ * architectural reset state: the ROM's reset vector at 0xFFFFFFF0); then run. */
+static int run_vm(struct vm *vm, bool bootrom, bool *ran)
 {
 	const struct vm_init_step *steps[RUN_MAXSTEPS];
 	size_t nsteps = run_steps_collect(steps), done = 0;
@@ -298,11 +299,12 @@ static int run_vm(struct vm *vm)
 	int rc;
 
 	vm_get_boot_state(vm, &bs);
-	if (!bs.valid)
-		return run_fail("VM '%s' has no kernel loaded (run bhyveload first)", vm_name(vm));
+	if (!bs.valid && !bootrom)
+		return run_fail("VM '%s' has no kernel loaded (run bhyveload first, or give a "
+				"boot ROM with -l bootrom)", vm_name(vm));
 	if (vm_setup(vm, run_backend(), 0) < 0)
 		return run_fail("%s", vm_last_error(vm));
-	if (vcpu_set_regs(vm_vcpu(vm, 0), &bs.regs) < 0)
+	if (!bootrom && vcpu_set_regs(vm_vcpu(vm, 0), &bs.regs) < 0)
 		return run_fail("cannot set the boot vCPU's registers");
 	rc = run_steps_init(vm, steps, nsteps, &done);
 	if (rc == 0 && run_signals(vm) < 0)
@@ -313,6 +315,7 @@ static int run_vm(struct vm *vm)
 			fprintf(stderr, "bhyve: no control socket for bhyvectl: %s\n",
 				strerror(errno));
 		rc = (int)vm_run(vm);
+		*ran = true;
 		vm_ctl_stop(vm);
 	}
 	run_steps_fini(vm, steps, done);
@@ -322,6 +325,7 @@ static int run_vm(struct vm *vm)
 int bhyve_run(void)
 {
 	const char *name = config_get("name");
+	bool bootrom = config_get("lpc.bootrom") != NULL, created = false, ran = false;
 	struct vm *vm = NULL;
 	uint64_t memsize;
 	int rc;
@@ -335,11 +339,13 @@ int bhyve_run(void)
 	if (config_get("loader.kernel") != NULL)
 		rc = run_create_and_load(name, memsize, &vm);
 	else
-		rc = run_open(name, memsize, &vm);
+		rc = run_open(name, memsize, bootrom, &created, &vm);
 	if (rc != 0)
 		return rc;
-	rc = run_vm(vm);
+	rc = run_vm(vm, bootrom && config_get("loader.kernel") == NULL, &ran);
 	vm_close(vm);
+	if (!ran && created)
+		vm_destroy(name);   /* set-up failed: leave nothing we made behind */
 	/* bhyve_config(5): destroy_on_poweroff removes the VM when the guest powers off. */
 	if (rc == VM_SUSPEND_POWEROFF && config_get_bool("destroy_on_poweroff", false))
 		vm_destroy(name);

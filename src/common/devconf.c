@@ -271,14 +271,15 @@ int devconf_net_check(config_node_t *n, char *err, size_t errlen)
 int devconf_tty_check(const char *key, const char *value, char *err, size_t errlen)
 {
 	if (!value) {
-		snprintf(err, errlen, "%s: a TTY backend is required (stdio or /dev/...)", key);
+		snprintf(err, errlen, "%s: a TTY backend is required (stdio, pty or /dev/...)", key);
 		return -1;
 	}
-	if (strcmp(value, "stdio") == 0)
+	/* pty (ours): bhyve creates a pseudo-terminal and prints its name. */
+	if (strcmp(value, "stdio") == 0 || strcmp(value, "pty") == 0)
 		return 0;
 	if (strncmp(value, "/dev/", 5) == 0 && value[5] && value[strlen(value) - 1] != '/')
 		return 0;
-	snprintf(err, errlen, "%s=%s: unknown TTY backend (expected stdio or /dev/xxx)", key,
+	snprintf(err, errlen, "%s=%s: unknown TTY backend (expected stdio, pty or /dev/xxx)", key,
 		 value);
 	return -1;
 }

@@ -3,6 +3,7 @@
  * rules, and delivery through the real-mode IVT, protected-mode IDT (with TSS stack switch and
  * virtual-8086 exits) and the long-mode IDT (RSP0-2 / IST stacks).
  */
+#include <stdio.h>
 #include "cpu/cpu_internal.h"
 #include "cpu/cpu_seg.h"
 
@@ -34,6 +35,21 @@ static bool exc_contributory(int v)
 	return v == CPU_EXC_DE || (v >= CPU_EXC_TS && v <= CPU_EXC_GP);
 }
 
+/* Debug aid: the bytes at CS:RIP (no faults: translation failures print nothing). */
+static void exc_dump_bytes(struct cpu *c)
+{
+	uint64_t la = c->r.rip + (c->code_mode == 64 ? 0 : c->r.seg[CPU_CS].base), gpa;
+	if (cpu_translate(c, la, &gpa) < 0)
+		return;
+	uint8_t *h = c->vm->gpa_ptr(c->vm->memctx, gpa);
+	if (!h)
+		return;
+	fprintf(stderr, "cpu:   bytes");
+	for (int k = 0; k < 16 && ((gpa + k) & 0xfff) >= (gpa & 0xfff); k++)
+		fprintf(stderr, " %02x", h[k]);
+	fprintf(stderr, "\n");
+}
+
 /* Called by the run loop after a fault unwound to it; RIP points at the faulting insn. */
 void cpu_deliver_pending_exception(struct cpu *c)
 {
@@ -41,6 +57,13 @@ void cpu_deliver_pending_exception(struct cpu *c)
 	bool has_err = c->exc_has_err;
 	uint32_t err = c->exc_err;
 	c->exc_vec = -1;
+	if (c->trace)
+		fprintf(stderr, "cpu: exception %d err %#x at %#llx:%#llx cr2 %#llx (cpl %d, mode %d)\n",
+			vec, has_err ? err : 0, (unsigned long long)c->r.seg[CPU_CS].sel,
+			(unsigned long long)c->r.rip, (unsigned long long)c->r.cr2, c->cpl,
+			c->code_mode);
+	if (c->trace && vec == CPU_EXC_UD)
+		exc_dump_bytes(c);
 	if (prev >= 0) {
 		bool serious = exc_contributory(vec) || vec == CPU_EXC_PF;
 		if (prev == CPU_EXC_DF && serious) {
@@ -270,6 +293,7 @@ void cpu_interrupt(struct cpu *c, int vec, int kind, bool has_err, uint32_t err)
 {
 	c->deliver_vec = kind == CPU_INT_EXC ? vec : -1;
 	c->halted = false;
+	c->int_count++;
 	if (!(c->r.cr0 & CPU_CR0_PE))
 		int_real(c, vec);
 	else if (c->long_mode)

@@ -3,6 +3,7 @@
  * code mode, block execution with threaded handlers, instruction-boundary events (kick,
  * budget, NMI, external interrupts, interrupt shadow, HLT), and the cpu.h lifecycle API.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include "cpu/cpu_internal.h"
 
@@ -11,6 +12,7 @@ int cpu_h_ud(struct cpu *c, const struct insn *i);
 void cpu_deliver_pending_exception(struct cpu *c);
 
 #define BLOCK_HASH_SIZE (1u << CPU_BLOCK_HASH_BITS)
+#define CPU_ARENA_INSNS (1u << 19)   /* 512K decoded insns (20 MiB, touched lazily) */
 
 /* ---- mode ---- */
 
@@ -58,6 +60,7 @@ static struct cpu_block *block_uncached(struct cpu *c, uint64_t la)
 {
 	uint8_t buf[16];
 	struct cpu_block *b = &c->tmpblk;
+	b->insns = c->tmp_insns;
 	struct insn *i = &b->insns[0];
 	int len = 0;
 	for (int k = 0; k < 15; k++) {
@@ -86,10 +89,15 @@ static void mark_code_page(struct cpu *c, uint64_t pg)
 	}
 }
 
+void cpu_flush_blocks(struct cpu *c);
+
 static void block_decode(struct cpu *c, struct cpu_block *b, const uint8_t *host, uint64_t la,
 			 uint64_t key, uint64_t pg)
 {
 	unsigned off = 0, pgoff = la & 0xfff;
+	if (c->arena_used + CPU_BLOCK_MAX + 1 > c->arena_size)
+		cpu_flush_blocks(c);     /* arena full: start over (rare) */
+	b->insns = c->arena + c->arena_used;
 	b->key = key;
 	b->page = pg;
 	b->link[0] = b->link[1] = NULL;
@@ -116,6 +124,7 @@ static void block_decode(struct cpu *c, struct cpu_block *b, const uint8_t *host
 	}
 	b->bytes = (uint16_t)off;
 	block_terminate(b, (uint16_t)off);   /* also after branches: handlers may fall through */
+	c->arena_used += b->n + 1;
 }
 
 static struct cpu_block *block_get(struct cpu *c)
@@ -146,9 +155,31 @@ void cpu_flush_blocks(struct cpu *c)
 {
 	for (unsigned k = 0; k < BLOCK_HASH_SIZE; k++)
 		c->blocks[k].key = ~0ull;
+	c->arena_used = 0;
 }
 
 /* ---- block execution ---- */
+
+/* Replaces the handlers after the current instruction of a block whose code was just
+ * overwritten: the block is stale (its page generation moved on) and is never run again, so
+ * patching it in place is safe; the run loop then decodes the new code. */
+static int h_cut(struct cpu *c, const struct insn *i)
+{
+	c->r.rip = CPU_CUR_RIP(c, i);
+	if (i->len)
+		c->icount--;   /* not executed: compensate the block's count */
+	return CPU_H_BRANCH;
+}
+
+void cpu_block_cut(struct cpu *c, uint64_t page)
+{
+	/* blocks lie within one page; only the uncached block can span two */
+	if (!c->cur || !c->blk || (c->blk != &c->tmpblk && c->blk->page != page))
+		return;
+	struct insn *end = c->blk->insns + c->blk->n;
+	for (struct insn *p = (struct insn *)c->cur + 1; p <= end; p++)
+		p->h = h_cut;
+}
 
 static void exec_block(struct cpu *c, struct cpu_block *b)
 {
@@ -159,15 +190,11 @@ static void exec_block(struct cpu *c, struct cpu_block *b)
 		c->cur = i;
 		if (i->h(c, i))
 			break;
-		if (CPU_UNLIKELY(c->stop)) {
-			c->stop = 0;
-			c->r.rip = CPU_NEXT_RIP(c, i);
-			break;
-		}
 		i++;
 	}
 	c->icount += (uint64_t)(i - b->insns) + (i->len != 0);
 	c->cur = NULL;
+	c->stop = 0;
 }
 
 /* Execute exactly one instruction of b (interrupt shadow, budget end). */
@@ -182,6 +209,19 @@ static void exec_one(struct cpu *c, struct cpu_block *b)
 	c->stop = 0;
 	c->icount += i->len != 0;
 	c->cur = NULL;
+}
+
+/* RFLAGS.TF set before an instruction: run it alone, then a single-step trap (#DB with
+ * DR6.BS), also when the instruction cleared TF (POPF), but not when it faulted or delivered
+ * an interrupt. */
+static void single_step(struct cpu *c, struct cpu_block *b)
+{
+	uint64_t ints = c->int_count;
+	exec_one(c, b);
+	if (c->exit_reason || c->int_count != ints)
+		return;
+	c->r.dr[6] |= 0x4000;
+	cpu_interrupt(c, CPU_EXC_DB, CPU_INT_EXC, false, 0);
 }
 
 /* ---- events at instruction boundaries ---- */
@@ -297,6 +337,10 @@ static void run_loop(struct cpu *c)
 		struct cpu_block *b = next_block(c, prev);
 		sync_epochs(c);
 		prev = b;
+		if (CPU_UNLIKELY(c->r.rflags & CPU_TF)) {
+			single_step(c, b);
+			continue;
+		}
 		if (CPU_UNLIKELY(c->icount + b->n > c->budget_end))
 			exec_one(c, b);
 		else
@@ -360,7 +404,11 @@ struct cpu *cpu_create(struct cpu_vm *cvm, const struct cpu_ops *ops, void *ctx,
 		return NULL;
 	memset(c, 0, sizeof(*c));
 	c->blocks = calloc(BLOCK_HASH_SIZE, sizeof(struct cpu_block));
-	if (!c->blocks) {
+	c->arena_size = CPU_ARENA_INSNS;
+	c->arena = calloc(c->arena_size, sizeof(struct insn));
+	if (!c->blocks || !c->arena) {
+		free(c->blocks);
+		free(c->arena);
 		free(c);
 		return NULL;
 	}
@@ -370,6 +418,8 @@ struct cpu *cpu_create(struct cpu_vm *cvm, const struct cpu_ops *ops, void *ctx,
 	if (model)
 		c->model = *model;
 	c->is_bsp = c->model.apic_id == 0;
+	const char *tr = getenv("BHYVE_CPU_TRACE");
+	c->trace = tr ? atoi(tr) : 0;
 	cpu_reset(c);
 	return c;
 }
@@ -378,7 +428,10 @@ void cpu_destroy(struct cpu *c)
 {
 	if (!c)
 		return;
+	if (c->trace)
+		fprintf(stderr, "cpu: %llu instructions retired\n", (unsigned long long)c->icount);
 	free(c->blocks);
+	free(c->arena);
 	free(c);
 }
 

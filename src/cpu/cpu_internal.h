@@ -148,6 +148,7 @@ enum cpu_lf_op {
 	CPU_LF_NONE = 0,   /* status flags are valid in c->r.rflags */
 	CPU_LF_ADD, CPU_LF_ADC, CPU_LF_SUB, CPU_LF_SBB, CPU_LF_LOGIC, CPU_LF_INC, CPU_LF_DEC,
 	CPU_LF_NEG,
+	CPU_LF_SHL, CPU_LF_SHR, CPU_LF_SAR,   /* s1 = operand, s2 = count (1..bits-1) */
 };
 
 /* ---- Software TLB ---- */
@@ -158,7 +159,7 @@ enum { CPU_ACC_R = 0, CPU_ACC_W = 1, CPU_ACC_X = 2 };
 struct cpu_tlb_entry {
 	uint64_t tag;       /* linear page number, or ~0 when empty */
 	uintptr_t addend;   /* host address = linear address + addend */
-	uint64_t gpa;       /* guest-physical page address (low bit 0: global flag in bit 0) */
+	uint64_t gpa;       /* guest-physical page address | 1 if global | 2 if from a large page */
 };
 
 /* ---- Decoded blocks ---- */
@@ -176,7 +177,7 @@ struct cpu_block {
 	struct cpu_block *link[2];
 	uint64_t link_rip[2], link_key[2];
 	uint64_t link_xgen[2];
-	struct insn insns[CPU_BLOCK_MAX + 1];
+	struct insn *insns;     /* n insns + terminator, packed in the CPU's insn arena */
 };
 
 /* Shared per VM. */
@@ -224,12 +225,14 @@ struct cpu {
 	bool halted, wait_sipi, is_bsp;
 	bool exit_on_pause;
 	bool nmi_blocked;
+	int trace;                    /* BHYVE_CPU_TRACE=1: log exceptions to stderr */
 
 	/* exception being raised / delivered */
 	int exc_vec;
 	bool exc_has_err;
 	uint32_t exc_err;
 	int deliver_vec;             /* vector being delivered (for #DF), -1 none */
+	uint64_t int_count;          /* events delivered (single-step bookkeeping) */
 	bool exc_soft;               /* INT n / INT3 / INTO: software interrupt */
 
 	/* cross-thread */
@@ -245,10 +248,15 @@ struct cpu {
 	uint32_t code_epoch;
 	uint32_t memmap_epoch;
 	uint64_t xlat_gen;           /* bumped on TLB flushes and mode/CPL/CS changes */
+	bool walk_large;             /* the last page walk ended in a 2M/4M/1G page */
+	bool tlb_has_large;          /* some TLB entry maps part of a large page */
 
 	/* decoded block cache */
 	struct cpu_block *blocks;    /* 1 << CPU_BLOCK_HASH_BITS entries */
 	struct cpu_block tmpblk;     /* for instructions crossing a page (not cached) */
+	struct insn tmp_insns[2];
+	struct insn *arena;          /* decoded instructions of all cached blocks */
+	size_t arena_used, arena_size;
 
 	struct cpu_vm *vm;
 	const struct cpu_ops *ops;
@@ -317,8 +325,8 @@ static inline uint64_t cpu_ea(const struct cpu *c, const struct insn *i)
 /* ---- Memory (cpu_mem.c).  seg is enum cpu_seg; off is the offset in the segment.  All may
  * fault (#GP/#SS for segment checks, #PF); accesses crossing a page are split and checked
  * before anything is written. ---- */
-uint64_t cpu_rd(struct cpu *c, int seg, uint64_t off, int size);
-void cpu_wr(struct cpu *c, int seg, uint64_t off, int size, uint64_t val);
+uint64_t cpu_rd_slow(struct cpu *c, int seg, uint64_t off, int size);
+void cpu_wr_slow(struct cpu *c, int seg, uint64_t off, int size, uint64_t val);
 void cpu_rd_buf(struct cpu *c, int seg, uint64_t off, void *dst, size_t n);
 void cpu_wr_buf(struct cpu *c, int seg, uint64_t off, const void *src, size_t n);
 /* Linear-address forms; `sys` = supervisor (implicit) access regardless of CPL. */
@@ -330,10 +338,58 @@ uint64_t cpu_seg_lin(struct cpu *c, int seg, uint64_t off, int size, int acc);
 void cpu_tlb_flush(struct cpu *c, bool keep_global);
 void cpu_tlb_flush_page(struct cpu *c, uint64_t la);
 void cpu_code_invalidate(struct cpu_vm *vm, uint64_t page);
+/* Self-modifying code hit: make the running block stop after the current instruction. */
+void cpu_block_cut(struct cpu *c, uint64_t page);
 /* Fetch-side: translate la for execution; returns gpa or faults. */
 uint64_t cpu_translate_exec(struct cpu *c, uint64_t la, void **host);
 int cpu_walk(struct cpu *c, uint64_t la, int acc, bool user, uint64_t *gpa, bool *global,
 	     bool *writable, uint32_t *pferr, bool set_ad);
+
+static inline uint64_t cpu_ld_host(const void *p, int size)
+{
+	switch (size) {
+	case 1: return *(const uint8_t *)p;
+	case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+	case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+	default: { uint64_t v; memcpy(&v, p, 8); return v; }
+	}
+}
+
+static inline void cpu_st_host(void *p, int size, uint64_t v)
+{
+	switch (size) {
+	case 1: *(uint8_t *)p = (uint8_t)v; break;
+	case 2: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
+	case 4: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
+	default: memcpy(p, &v, 8); break;
+	}
+}
+
+/* Fast paths: 64-bit mode, TLB hit, access inside one page (entries exist only for
+ * canonical pages, so a non-canonical address always takes the slow path and faults). */
+static inline uint64_t cpu_rd(struct cpu *c, int seg, uint64_t off, int size)
+{
+	if (CPU_LIKELY(c->code_mode == 64)) {
+		uint64_t la = off + (seg >= CPU_FS ? c->r.seg[seg].base : 0);
+		const struct cpu_tlb_entry *e = &c->tlb[CPU_ACC_R][c->user][(la >> 12) & (CPU_TLB_SIZE - 1)];
+		if (CPU_LIKELY(e->tag == la >> 12 && (la & 0xfff) <= 0x1000u - size))
+			return cpu_ld_host((const void *)(uintptr_t)(la + e->addend), size);
+	}
+	return cpu_rd_slow(c, seg, off, size);
+}
+
+static inline void cpu_wr(struct cpu *c, int seg, uint64_t off, int size, uint64_t val)
+{
+	if (CPU_LIKELY(c->code_mode == 64)) {
+		uint64_t la = off + (seg >= CPU_FS ? c->r.seg[seg].base : 0);
+		const struct cpu_tlb_entry *e = &c->tlb[CPU_ACC_W][c->user][(la >> 12) & (CPU_TLB_SIZE - 1)];
+		if (CPU_LIKELY(e->tag == la >> 12 && (la & 0xfff) <= 0x1000u - size)) {
+			cpu_st_host((void *)(uintptr_t)(la + e->addend), size, val);
+			return;
+		}
+	}
+	cpu_wr_slow(c, seg, off, size, val);
+}
 
 /* ---- Flags (cpu_flags.c) ---- */
 uint32_t cpu_status_flags(struct cpu *c);           /* compute CF..OF from the lazy state */

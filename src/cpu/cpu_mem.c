@@ -38,7 +38,8 @@ static void phys_note_write(struct cpu *c, uint64_t gpa)
 	uint64_t pg = gpa >> 12;
 	if (pg < c->vm->npages && c->vm->page_code[pg]) {
 		cpu_code_invalidate(c->vm, pg);
-		c->stop = 1;
+		c->stop = 1;              /* for REP string loops */
+		cpu_block_cut(c, pg);     /* the rest of the running block may be stale */
 	}
 }
 
@@ -48,6 +49,11 @@ static uint64_t phys_read(struct cpu *c, uint64_t gpa, int size)
 	uint64_t v = 0;
 	if (h) {
 		memcpy(&v, h, size);
+		return v;
+	}
+	if (size & (size - 1)) {   /* odd-sized piece of a split access: byte by byte */
+		for (int k = 0; k < size; k++)
+			v |= phys_read(c, gpa + k, 1) << (8 * k);
 		return v;
 	}
 	if (!c->ops->mmio_read || c->ops->mmio_read(c->ctx, gpa, size, &v) == CPU_CB_ABORT)
@@ -61,6 +67,11 @@ static void phys_write(struct cpu *c, uint64_t gpa, int size, uint64_t v)
 	if (h) {
 		phys_note_write(c, gpa);
 		memcpy(h, &v, size);
+		return;
+	}
+	if (size & (size - 1)) {
+		for (int k = 0; k < size; k++)
+			phys_write(c, gpa + k, 1, v >> (8 * k));
 		return;
 	}
 	if (!c->ops->mmio_write || c->ops->mmio_write(c->ctx, gpa, size, v) == CPU_CB_ABORT)
@@ -147,6 +158,7 @@ int cpu_walk(struct cpu *c, uint64_t la, int acc, bool user, uint64_t *gpa, bool
 			w.nx = 1;
 		bool large = (e & PTE_PS) && ((level == 2 && (pae || (c->r.cr4 & CPU_CR4_PSE))) ||
 					      (level == 3 && lm));
+		c->walk_large = large;
 		if (level == 1 || large) {
 			if (w.esz == 4 && large)
 				pa = (e & 0xffc00000ull) | (((e >> 13) & 0xff) << 32);
@@ -191,6 +203,7 @@ static uint64_t translate(struct cpu *c, uint64_t la, int acc, bool user, bool *
 {
 	uint64_t gpa;
 	uint32_t err;
+	c->walk_large = false;
 	if (!c->paging) {
 		*global = true;
 		return la & 0xffffffffull;
@@ -207,6 +220,8 @@ void cpu_tlb_flush(struct cpu *c, bool keep_global)
 	struct cpu_tlb_entry *e = &c->tlb[0][0][0];
 	size_t n = sizeof(c->tlb) / sizeof(c->tlb[0][0][0]);
 	c->xlat_gen++;
+	if (!keep_global)
+		c->tlb_has_large = false;
 	for (size_t k = 0; k < n; k++)
 		if (!keep_global || !(e[k].gpa & 1))
 			e[k].tag = ~0ull;
@@ -214,15 +229,29 @@ void cpu_tlb_flush(struct cpu *c, bool keep_global)
 
 void cpu_tlb_flush_page(struct cpu *c, uint64_t la)
 {
+	/* INVLPG: the 4K entries of this page, plus (when large pages are cached) every entry
+	 * that came from a large page in the same 1 GiB region, which covers 2M/4M/1G pages. */
 	uint64_t pn = la >> 12;
+	bool code = false;
 	for (int a = 0; a < 3; a++)
 		for (int u = 0; u < 2; u++) {
 			struct cpu_tlb_entry *e = &c->tlb[a][u][pn & (CPU_TLB_SIZE - 1)];
-			e->tag = ~0ull;
+			if (e->tag == pn) {
+				e->tag = ~0ull;
+				code |= a == CPU_ACC_X;
+			}
 		}
-	/* Large pages map many 4K entries: flush every entry whose linear page is in the same
-	 * 4 MiB / 1 GiB region would be exact; simpler and always correct is a full flush. */
-	cpu_tlb_flush(c, false);
+	if (c->tlb_has_large) {
+		struct cpu_tlb_entry *e = &c->tlb[0][0][0];
+		size_t n = sizeof(c->tlb) / sizeof(c->tlb[0][0][0]);
+		for (size_t k = 0; k < n; k++)
+			if ((e[k].gpa & 2) && e[k].tag != ~0ull && (e[k].tag >> 18) == (pn >> 18)) {
+				e[k].tag = ~0ull;
+				code |= k >= 2 * 2 * CPU_TLB_SIZE;
+			}
+	}
+	if (code)
+		c->xlat_gen++;   /* chained blocks may have used the old code mapping */
 }
 
 /* Translate and (if RAM) return the host pointer to la's page offset; NULL for MMIO, with
@@ -242,7 +271,9 @@ static uint8_t *tlb_fill(struct cpu *c, uint64_t la, int acc, bool user, uint64_
 	struct cpu_tlb_entry *e = &c->tlb[acc][user][(la >> 12) & (CPU_TLB_SIZE - 1)];
 	e->tag = la >> 12;
 	e->addend = (uintptr_t)h - (la & ~0xfffull);
-	e->gpa = (gpa & ~0xfffull) | (global ? 1 : 0);
+	e->gpa = (gpa & ~0xfffull) | (global ? 1 : 0) | (c->walk_large ? 2 : 0);
+	if (c->walk_large)
+		c->tlb_has_large = true;
 	return h + (la & 0xfff);
 }
 
@@ -263,8 +294,11 @@ static uint64_t lin_read_page(struct cpu *c, uint64_t la, int size, bool user)
 	else
 		gpa = 0;
 	if (h) {
-		memcpy(&v, h, size);
-		return v;
+		if (size & (size - 1)) {       /* 3, 5, 6, 7: pieces of a page-crossing access */
+			memcpy(&v, h, size);
+			return v;
+		}
+		return cpu_ld_host(h, size);
 	}
 	return phys_read(c, gpa, size);
 }
@@ -276,7 +310,10 @@ static void lin_write_page(struct cpu *c, uint64_t la, int size, uint64_t v, boo
 	if (!h)
 		h = tlb_fill(c, la, CPU_ACC_W, user, &gpa);
 	if (h) {
-		memcpy(h, &v, size);
+		if (size & (size - 1))
+			memcpy(h, &v, size);
+		else
+			cpu_st_host(h, size, v);
 		return;
 	}
 	phys_write(c, gpa, size, v);
@@ -349,12 +386,12 @@ uint64_t cpu_seg_lin(struct cpu *c, int seg, uint64_t off, int size, int acc)
 	return (s->base + off) & 0xffffffffull;
 }
 
-uint64_t cpu_rd(struct cpu *c, int seg, uint64_t off, int size)
+uint64_t cpu_rd_slow(struct cpu *c, int seg, uint64_t off, int size)
 {
 	return cpu_rd_lin(c, cpu_seg_lin(c, seg, off, size, CPU_ACC_R), size, false);
 }
 
-void cpu_wr(struct cpu *c, int seg, uint64_t off, int size, uint64_t val)
+void cpu_wr_slow(struct cpu *c, int seg, uint64_t off, int size, uint64_t val)
 {
 	cpu_wr_lin(c, cpu_seg_lin(c, seg, off, size, CPU_ACC_W), size, val, false);
 }

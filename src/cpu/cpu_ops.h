@@ -50,7 +50,7 @@ static inline void set_lf(struct cpu *c, int op, int size, uint64_t a, uint64_t 
 /* Eagerly set status flags: `mask` says which ones are written. */
 static inline void set_flags(struct cpu *c, uint32_t f, uint32_t mask)
 {
-	uint32_t cur = cpu_status_flags(c);
+	uint32_t cur = mask == CPU_STATUS_FLAGS ? 0 : cpu_status_flags(c);
 	c->lf_op = CPU_LF_NONE;
 	c->r.rflags = (c->r.rflags & ~(uint64_t)CPU_STATUS_FLAGS) | ((cur & ~mask) | (f & mask));
 }
@@ -70,25 +70,8 @@ static inline void wr_rm(struct cpu *c, const struct insn *i, int size, uint64_t
 		cpu_set_reg(c, i->rm, size, v);
 }
 
-static inline uint64_t ld_host(const void *p, int size)
-{
-	switch (size) {
-	case 1: return *(const uint8_t *)p;
-	case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
-	case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
-	default: { uint64_t v; memcpy(&v, p, 8); return v; }
-	}
-}
-
-static inline void st_host(void *p, int size, uint64_t v)
-{
-	switch (size) {
-	case 1: *(uint8_t *)p = (uint8_t)v; break;
-	case 2: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
-	case 4: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
-	default: memcpy(p, &v, 8); break;
-	}
-}
+#define ld_host cpu_ld_host
+#define st_host cpu_st_host
 
 /* Atomic compare-and-swap on guest memory (host pointer); returns true if swapped, else
  * *expected gets the current value. */

@@ -113,13 +113,9 @@ int vm_setup(struct vm *vm, enum vm_backend_kind backend, int ncpus)
 {
 	const struct vm_backend_ops *ops;
 
-	switch (backend) {
-	case VM_BACKEND_AUTO:
-	case VM_BACKEND_SOFT:
-		ops = &vm_backend_soft;
-		break;
-	default:
-		snprintf(vm->err, sizeof(vm->err), "the KVM backend is not available yet");
+	/* vmm.backend: kvm / soft / auto (kvm_probe.c, helper kvm). */
+	ops = vm_backend_select(backend, vm->err, sizeof(vm->err));
+	if (ops == NULL) {
 		errno = ENOTSUP;
 		return -1;
 	}
@@ -575,8 +571,10 @@ enum vm_suspend_how vm_run(struct vm *vm)
 	pthread_mutex_lock(&vm->lock);
 	for (i = 0; i < vm->ncpus; i++) {
 		struct vcpu *v = vm->vcpus[i];
-		v->state = i == 0 ? VCPU_RUNNING : VCPU_WAIT_SIPI;
-		vcpu_set_active(v, i == 0);
+		/* An in-kernel LAPIC (KVM) keeps APs in wait-for-SIPI inside KVM_RUN. */
+		bool run = i == 0 || vm->ops->lapic_in_kernel;
+		v->state = run ? VCPU_RUNNING : VCPU_WAIT_SIPI;
+		vcpu_set_active(v, run);
 	}
 	pthread_mutex_unlock(&vm->lock);
 	if (vm->hdr)

@@ -14,6 +14,7 @@
 
 #include "cpu/cpu.h"
 #include "vmm/vm_exit.h"
+#include "vmm/vmm.h"
 
 struct vm;
 struct vcpu;
@@ -40,9 +41,17 @@ struct vm_backend_ops {
 	void (*sipi)(struct vcpu *vcpu, uint8_t vector);
 	void (*set_exit_on_pause)(struct vcpu *vcpu, bool on);
 	uint64_t (*insn_count)(struct vcpu *vcpu);
+	/* KVM (helper kvm): the backend's kernel models the LAPICs, so INIT/SIPI and HLT never
+	 * reach the run loop and every vCPU thread enters vcpu_run from the start. */
+	bool lapic_in_kernel;
 };
 
 extern const struct vm_backend_ops vm_backend_soft;
+/* KVM backend (helper kvm): backend_kvm.c; the choice for vmm.backend (kvm_probe.c): NULL
+ * with a message in err if KVM was asked for and cannot run guests. */
+extern const struct vm_backend_ops vm_backend_kvm;
+const struct vm_backend_ops *vm_backend_select(enum vm_backend_kind kind, char *err,
+					       size_t errlen);
 
 /* Set up `ncpus` vCPUs on an explicit backend (vm_setup uses this; tests pass a fake one). */
 int vm_setup_backend(struct vm *vm, const struct vm_backend_ops *ops, int ncpus, char *err,

@@ -160,8 +160,36 @@ static void test_budget_and_count(void)
 	t_destroy(t);
 }
 
+/* Accesses crossing a page: split and assembled; a write whose second page faults changes
+ * nothing; MMIO-free RAM only. */
+static void test_page_cross(void)
+{
+	struct tenv *t = t_create();
+	size_t n = t_asm(t, T_CODE, 64,
+	      "mov rbx, 0x200ffd\n mov rax, 0x1122334455667788\n mov [rbx], rax\n"
+	      "mov rcx, [rbx]\n mov edx, [rbx+1]\n"
+	      "mov rbx, 0xdffffd\n mov qword [rbx], -1\n hlt\n"
+	      "align 16\npf: mov r15, cr2\n hlt\n");
+	t_long_mode(t, T_CODE);
+	uint64_t h = 0;
+	for (size_t k = 0; k + 3 <= n; k++)
+		if (!memcmp(t->ram + T_CODE + k, "\x41\x0f\x20", 3))
+			h = T_CODE + k;
+	CHECK(h != 0);
+	t_idt64(t, 14, h, 0, 0);
+	t_put64(t, 0x12000 + 7 * 8, 0);      /* 0xe00000.. not present */
+	CHECK_EQ(t_run(t, 1000), CPU_EXIT_HLT);
+	CHECK_EQ(t_get64(t, 0x200ffd), 0x1122334455667788ull);
+	CHECK_EQ(t_reg(t, CPU_RCX), 0x1122334455667788ull);
+	CHECK_EQ(t_reg(t, CPU_RDX), 0x44556677ull);
+	CHECK_EQ(t_reg(t, CPU_R15), 0xe00000ull);   /* fault on the second page ... */
+	CHECK_EQ(t->ram[0xdffffd], 0);                /* ... and the first was not written */
+	t_destroy(t);
+}
+
 int main(void)
 {
+	test_page_cross();
 	test_decode_lengths();
 	test_arith64();
 	test_flags_misc();

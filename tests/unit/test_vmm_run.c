@@ -343,7 +343,10 @@ static void test_setup_errors(void)
 	CHECK(vm_vcpu(vm, 0) == NULL);
 	vm_close(vm);
 	vm = vm_create_anon(GPA_MiB(1));
+	/* A forced KVM backend where KVM cannot be used (helper kvm: simulated unavailability). */
+	setenv("BHYVE_KVM_DEVICE", "/nonexistent", 1);
 	CHECK(vm_setup(vm, VM_BACKEND_KVM, 1) < 0);
+	unsetenv("BHYVE_KVM_DEVICE");
 	vm_close(vm);
 }
 
