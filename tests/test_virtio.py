@@ -232,7 +232,7 @@ def test_scsi_lun(vm):
 
 def test_zz_poweroff_and_images(vm):
     """Last: power off, then check the images byte for byte."""
-    vm.child.sendline("poweroff")
+    vm.child.sendline("sync; poweroff -f")
     assert vm.wait_exit() == 1
     bad = image_mismatches(vm.imgs["rw"], RW_MIB)
     assert bad == [], f"{len(bad)} wrong MiB chunks in the rw image, first {bad[:8]}"
@@ -305,7 +305,7 @@ def test_net_ping_mac_mtu():
         host = subprocess.run(["ip", "netns", "exec", ns] + ping + ["-c", "2", "-W", "10",
                                "10.9.9.2"], capture_output=True, text=True)
         assert host.returncode == 0, host.stdout + host.stderr
-        g.child.sendline("poweroff")
+        g.child.sendline("sync; poweroff -f")
         assert g.wait_exit() == 1
     finally:
         if g:
