@@ -110,7 +110,8 @@ def boot(bhyve_args, tag, mem="512M"):
                            "-a", "console=ttyS0", name], capture_output=True, text=True,
                           timeout=120)
     assert load.returncode == 0, load.stderr
-    args = ["-H", "-P", "-m", mem, "-s", "0,hostbridge", "-s", "1,lpc", "-l", "com1,stdio"]
+    args = ["-A", "-H", "-P", "-m", mem, "-s", "0,hostbridge", "-s", "1,lpc",
+            "-l", "com1,stdio"]
     child = pexpect.spawn(prog("bhyve"), args + bhyve_args + [name], encoding="utf-8",
                           codec_errors="replace", timeout=TIMEOUT, dimensions=(50, 200))
     child.logfile_read = open(BUILD / f"{name}.console.log", "w")
@@ -281,7 +282,7 @@ def test_net_ping_mac_mtu():
                                str(INITRD), "-a", "console=ttyS0", name],
                               capture_output=True, text=True, timeout=120)
         assert load.returncode == 0, load.stderr
-        args = ["netns", "exec", ns, prog("bhyve"), "-H", "-P", "-m", "512M",
+        args = ["netns", "exec", ns, prog("bhyve"), "-A", "-H", "-P", "-m", "512M",
                 "-s", "0,hostbridge", "-s", "1,lpc", "-l", "com1,stdio",
                 "-s", "2,virtio-net,tap7,mac=58:9c:fc:00:00:42,mtu=1400", name]
         child = pexpect.spawn("ip", args, encoding="utf-8", codec_errors="replace",
