@@ -32,13 +32,14 @@ cp /bin/busybox "$OUT/root/bin/busybox"
 cp tests/kvm/kvm-init.sh "$OUT/root/init"
 chmod 755 "$OUT/root/init"
 cp "$STATIC/bhyve" "$STATIC/bhyveload" "$STATIC/bhyvectl" "$OUT/root/bhyve/"
-cp "$GUEST/vmlinuz" "$GUEST/initrd.img" build/tests/guests/mb_exit.bin "$OUT/root/guest/"
+cp "$GUEST/vmlinuz" "$GUEST/initrd.img" build/tests/guests/mb_exit.bin \
+   build/tests/guests/mb_smp.bin "$OUT/root/guest/"
 (cd "$OUT/root" && find . | cpio -o -H newc 2>/dev/null) | gzip -1 > "$OUT/initrd.img"
 echo "check-kvm: booting the test VM under QEMU TCG (log: $OUT/console.log)"
 timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 1 -nographic \
 	-no-reboot -kernel "$GUEST/vmlinuz" -initrd "$OUT/initrd.img" \
 	-append "console=ttyS0 quiet panic=-1" < /dev/null > "$OUT/console.log" 2>&1
-tr -d '\r' < "$OUT/console.log" | grep "^KVMTEST " | grep -v DONE
+tr -d '\r' < "$OUT/console.log" | grep -E "^KVM(TEST|INFO) " | grep -v DONE
 pass=$(tr -d '\r' < "$OUT/console.log" | grep -c "^KVMTEST .*: pass$")
 fail=$(tr -d '\r' < "$OUT/console.log" | grep -c "^KVMTEST .*: fail$")
 if ! grep -q "KVMTEST-DONE" "$OUT/console.log"; then
