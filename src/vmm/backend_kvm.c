@@ -220,6 +220,17 @@ static void kvm_vm_fini(struct vm *vm)
 
 /* ---- vCPUs ---- */
 
+/* KVM builds its APIC-ID -> vCPU map while a vCPU is being created, before that vCPU counts as
+ * online, so a new vCPU is missing from the map until some LAPIC state changes: IPIs to it
+ * (INIT/SIPI) would go nowhere.  Writing the LAPIC state back rebuilds the map. */
+static void kvm_lapic_refresh(struct kvm_vcpustate *k)
+{
+	struct kvm_lapic_state ls;
+
+	if (kvm_ioctl(k->fd, KVM_GET_LAPIC, &ls) == 0)
+		(void)kvm_ioctl(k->fd, KVM_SET_LAPIC, &ls);
+}
+
 static int kvm_vcpu_init(struct vcpu *vcpu, const struct cpu_model *model, char *err,
 			 size_t errlen)
 {
@@ -252,6 +263,7 @@ static int kvm_vcpu_init(struct vcpu *vcpu, const struct cpu_model *model, char 
 		free(k);
 		return -1;
 	}
+	kvm_lapic_refresh(k);
 	vcpu_set_backend_data(vcpu, k);
 	return 0;
 }

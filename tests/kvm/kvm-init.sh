@@ -26,7 +26,7 @@ for t in reset:0 poweroff:1 halt:2 fault:3; do
 done
 
 # Two vCPUs through the in-kernel LAPIC's INIT/SIPI: reported, not counted (nested KVM under
-# TCG hangs with 2 vCPUs now and then, and the development host's nested PVM never starts APs).
+# TCG hangs with 2 vCPUs now and then).
 timeout 60 /bhyve/bhyve -c 2 -m 32M -H -l com1,stdio -o vmm.backend=kvm \
 	-o loader.kernel=/guest/mb_smp.bin smp > /tmp/o 2>&1
 rc=$?
