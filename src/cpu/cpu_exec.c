@@ -3,6 +3,7 @@
  * code mode, block execution with threaded handlers, instruction-boundary events (kick,
  * budget, NMI, external interrupts, interrupt shadow, HLT), and the cpu.h lifecycle API.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include "cpu/cpu_internal.h"
 
@@ -11,6 +12,7 @@ int cpu_h_ud(struct cpu *c, const struct insn *i);
 void cpu_deliver_pending_exception(struct cpu *c);
 
 #define BLOCK_HASH_SIZE (1u << CPU_BLOCK_HASH_BITS)
+#define CPU_ARENA_INSNS (1u << 19)   /* 512K decoded insns (20 MiB, touched lazily) */
 
 /* ---- mode ---- */
 
@@ -58,6 +60,7 @@ static struct cpu_block *block_uncached(struct cpu *c, uint64_t la)
 {
 	uint8_t buf[16];
 	struct cpu_block *b = &c->tmpblk;
+	b->insns = c->tmp_insns;
 	struct insn *i = &b->insns[0];
 	int len = 0;
 	for (int k = 0; k < 15; k++) {
@@ -86,10 +89,15 @@ static void mark_code_page(struct cpu *c, uint64_t pg)
 	}
 }
 
+void cpu_flush_blocks(struct cpu *c);
+
 static void block_decode(struct cpu *c, struct cpu_block *b, const uint8_t *host, uint64_t la,
 			 uint64_t key, uint64_t pg)
 {
 	unsigned off = 0, pgoff = la & 0xfff;
+	if (c->arena_used + CPU_BLOCK_MAX + 1 > c->arena_size)
+		cpu_flush_blocks(c);     /* arena full: start over (rare) */
+	b->insns = c->arena + c->arena_used;
 	b->key = key;
 	b->page = pg;
 	b->link[0] = b->link[1] = NULL;
@@ -116,6 +124,7 @@ static void block_decode(struct cpu *c, struct cpu_block *b, const uint8_t *host
 	}
 	b->bytes = (uint16_t)off;
 	block_terminate(b, (uint16_t)off);   /* also after branches: handlers may fall through */
+	c->arena_used += b->n + 1;
 }
 
 static struct cpu_block *block_get(struct cpu *c)
@@ -146,6 +155,7 @@ void cpu_flush_blocks(struct cpu *c)
 {
 	for (unsigned k = 0; k < BLOCK_HASH_SIZE; k++)
 		c->blocks[k].key = ~0ull;
+	c->arena_used = 0;
 }
 
 /* ---- block execution ---- */
@@ -360,7 +370,11 @@ struct cpu *cpu_create(struct cpu_vm *cvm, const struct cpu_ops *ops, void *ctx,
 		return NULL;
 	memset(c, 0, sizeof(*c));
 	c->blocks = calloc(BLOCK_HASH_SIZE, sizeof(struct cpu_block));
-	if (!c->blocks) {
+	c->arena_size = CPU_ARENA_INSNS;
+	c->arena = calloc(c->arena_size, sizeof(struct insn));
+	if (!c->blocks || !c->arena) {
+		free(c->blocks);
+		free(c->arena);
 		free(c);
 		return NULL;
 	}
@@ -380,7 +394,10 @@ void cpu_destroy(struct cpu *c)
 {
 	if (!c)
 		return;
+	if (c->trace)
+		fprintf(stderr, "cpu: %llu instructions retired\n", (unsigned long long)c->icount);
 	free(c->blocks);
+	free(c->arena);
 	free(c);
 }
 

@@ -176,7 +176,7 @@ struct cpu_block {
 	struct cpu_block *link[2];
 	uint64_t link_rip[2], link_key[2];
 	uint64_t link_xgen[2];
-	struct insn insns[CPU_BLOCK_MAX + 1];
+	struct insn *insns;     /* n insns + terminator, packed in the CPU's insn arena */
 };
 
 /* Shared per VM. */
@@ -250,6 +250,9 @@ struct cpu {
 	/* decoded block cache */
 	struct cpu_block *blocks;    /* 1 << CPU_BLOCK_HASH_BITS entries */
 	struct cpu_block tmpblk;     /* for instructions crossing a page (not cached) */
+	struct insn tmp_insns[2];
+	struct insn *arena;          /* decoded instructions of all cached blocks */
+	size_t arena_used, arena_size;
 
 	struct cpu_vm *vm;
 	const struct cpu_ops *ops;

@@ -182,6 +182,39 @@ static void sse_checks(struct cpu *c, const struct sse_desc *d, bool mem)
 		sse_mmx_check(c);
 }
 
+#define SSE_MX_UE  0x0010
+#define SSE_MX_UM  0x0800
+#define SSE_MX_FTZ 0x8000
+
+/* Unmasked underflow is signalled for any tiny result, exact or not; the host ran with
+ * underflow masked, where only tiny *and* inexact results raise UE.  Detect the exact tiny
+ * (denormal) results of the operations that can underflow: ADD, MUL, SUB, DIV, and the
+ * narrowing CVTPD2PS / CVTSD2SS. */
+static bool sse_tiny_result(const struct insn *i, const uint8_t *x)
+{
+	uint8_t op = (uint8_t)i->op;
+	int p = sse_pfx_index(i);
+	bool narrow = op == 0x5a && (p == 1 || p == 3);
+	if (op != 0x58 && op != 0x59 && op != 0x5c && op != 0x5e && !narrow)
+		return false;
+	bool f32 = narrow || p == 0 || p == 2;
+	int lanes = narrow ? (p == 1 ? 2 : 1) : (p == 0 ? 4 : p == 1 ? 2 : 1);
+	for (int k = 0; k < lanes; k++) {
+		if (f32) {
+			uint32_t v;
+			memcpy(&v, x + 4 * k, 4);
+			if ((v & 0x7f800000u) == 0 && (v & 0x7fffffu))
+				return true;
+		} else {
+			uint64_t v;
+			memcpy(&v, x + 8 * k, 8);
+			if ((v & 0x7ff0000000000000ull) == 0 && (v & 0xfffffffffffffull))
+				return true;
+		}
+	}
+	return false;
+}
+
 static int sse_exec(struct cpu *c, const struct insn *i)
 {
 	const struct sse_desc *d = sse_desc_of(i);
@@ -214,6 +247,8 @@ static int sse_exec(struct cpu *c, const struct insn *i)
 	h->mm1 = mm1;
 	uint32_t gmx = sse_mxcsr(c);
 	h->mxcsr = (gmx & ~0x3fu) | 0x1f80;
+	if (!(gmx & SSE_MX_UM))
+		h->mxcsr &= ~SSE_MX_FTZ;          /* FTZ only applies to masked underflow */
 
 	uint8_t code[16];
 	uint32_t key;
@@ -225,6 +260,8 @@ static int sse_exec(struct cpu *c, const struct insn *i)
 	fn(h);
 
 	uint32_t raised = h->mxcsr & 0x3f;
+	if (!(gmx & SSE_MX_UM) && sse_tiny_result(i, h->x0))
+		raised |= SSE_MX_UE;
 	if (raised & ~(gmx >> 7) & 0x3f) {
 		sse_set_mxcsr(c, gmx | raised);
 		if (c->r.cr4 & CPU_CR4_OSXMMEXCPT)

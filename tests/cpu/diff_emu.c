@@ -221,8 +221,8 @@ void diff_emu_run(const struct dstate *in, struct dresult *out)
 	int sig = sigsetjmp(diff_emu_jb, 0);
 	if (sig) {
 		static char msg[128];
-		if (sig == SIGALRM)
-			snprintf(msg, sizeof(msg), "emulator: hung (no exit within 2 s)");
+		if (sig == SIGPROF)
+			snprintf(msg, sizeof(msg), "emulator: hung (no exit within 5 s of CPU time)");
 		else
 			snprintf(msg, sizeof(msg), "emulator: crashed with host signal %d at host rip %#lx"
 				 " (addr %#lx)", sig, (unsigned long)diff_emu_crash_rip,
@@ -231,8 +231,8 @@ void diff_emu_run(const struct dstate *in, struct dresult *out)
 		return;
 	}
 	diff_in_emu = 1;
-	struct itimerval watchdog = { .it_value = { .tv_sec = 2 } };
-	setitimer(ITIMER_REAL, &watchdog, NULL);
+	struct itimerval watchdog = { .it_value = { .tv_sec = 5 } };
+	setitimer(ITIMER_PROF, &watchdog, NULL);
 	cpu_set_regs(diff_emu_cpu, &r);
 	/* One instruction; a REP string instruction may retire in pieces, so keep going while
 	 * RIP stays on it. */
@@ -254,7 +254,7 @@ void diff_emu_run(const struct dstate *in, struct dresult *out)
 	}
 	diff_in_emu = 0;
 	struct itimerval off = { 0 };
-	setitimer(ITIMER_REAL, &off, NULL);
+	setitimer(ITIMER_PROF, &off, NULL);
 	memcpy(out->st.gpr, r.gpr, sizeof(r.gpr));
 	out->st.rip = r.rip;
 	out->st.rflags = r.rflags;
