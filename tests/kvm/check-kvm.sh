@@ -39,9 +39,10 @@ echo "check-kvm: booting the test VM under QEMU TCG (log: $OUT/console.log)"
 timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 1 -nographic \
 	-no-reboot -kernel "$GUEST/vmlinuz" -initrd "$OUT/initrd.img" \
 	-append "console=ttyS0 quiet panic=-1" < /dev/null > "$OUT/console.log" 2>&1
-tr -d '\r' < "$OUT/console.log" | grep -E "^KVM(TEST|INFO) " | grep -v DONE
-pass=$(tr -d '\r' < "$OUT/console.log" | grep -c "^KVMTEST .*: pass$")
-fail=$(tr -d '\r' < "$OUT/console.log" | grep -c "^KVMTEST .*: fail$")
+# (the first line may follow the firmware's terminal escapes: no ^ anchor)
+tr -d '\r' < "$OUT/console.log" | grep -oE "KVM(TEST|INFO) .*" | grep -v DONE
+pass=$(tr -d '\r' < "$OUT/console.log" | grep -oE "KVMTEST .*: pass$" | wc -l)
+fail=$(tr -d '\r' < "$OUT/console.log" | grep -oE "KVMTEST .*: fail$" | wc -l)
 if ! grep -q "KVMTEST-DONE" "$OUT/console.log"; then
 	echo "check-kvm: the test VM did not finish (timeout ${TIMEOUT}s)"
 	fail=$((fail + 1))

@@ -17,7 +17,7 @@ while [ ! -e /dev/kvm ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 # mb_exit: each way out and its exit status.
 for t in reset:0 poweroff:1 halt:2 fault:3; do
 	how=${t%:*}; want=${t#*:}
-	timeout 120 /bhyve/bhyve -m 32M -l com1,stdio -o vmm.backend=kvm \
+	timeout -s KILL 120 /bhyve/bhyve -m 32M -l com1,stdio -o vmm.backend=kvm \
 		-o loader.kernel=/guest/mb_exit.bin -o loader.cmdline=$how mb$how > /tmp/o 2>&1
 	rc=$?
 	cat /tmp/o
@@ -27,7 +27,7 @@ done
 
 # Two vCPUs through the in-kernel LAPIC's INIT/SIPI: reported, not counted (nested KVM under
 # TCG hangs with 2 vCPUs now and then).
-timeout 60 /bhyve/bhyve -c 2 -m 32M -H -l com1,stdio -o vmm.backend=kvm \
+timeout -s KILL 60 /bhyve/bhyve -c 2 -m 32M -H -l com1,stdio -o vmm.backend=kvm \
 	-o loader.kernel=/guest/mb_smp.bin smp > /tmp/o 2>&1
 rc=$?
 cat /tmp/o
@@ -40,7 +40,7 @@ r=fail
 for try in 1 2; do
 	/bhyve/bhyveload -m 256M -k /guest/vmlinuz -i /guest/initrd.img \
 		-a "console=ttyS0 bhyve.after=poweroff" lin$try
-	timeout 400 /bhyve/bhyve -c 1 -m 256M -H -P -s 0,hostbridge -s 1,lpc -l com1,stdio \
+	timeout -s KILL 400 /bhyve/bhyve -c 1 -m 256M -H -P -s 0,hostbridge -s 1,lpc -l com1,stdio \
 		-o vmm.backend=kvm lin$try > /tmp/o 2>&1
 	rc=$?
 	cat /tmp/o
