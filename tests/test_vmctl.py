@@ -311,8 +311,9 @@ def test_sigterm_presses_power_button(vmname):
     assert p.returncode == 1, out + err
 
 
-def test_bootrom_vm_not_left_behind_on_setup_error(vmname, tmp_path):
+def test_bootrom_vm_not_left_behind_on_setup_error(vmname, tmp_path, monkeypatch):
     """-l bootrom makes bhyve create the VM; a set-up failure removes what it made."""
+    monkeypatch.setenv("BHYVE_KVM_DEVICE", "/nonexistent")   # KVM forced where it is absent
     rom = tmp_path / "rom.bin"
     rom.write_bytes(b"\xf4" * 65536)
     r = run(prog("bhyve"), "-m", "32M", "-l", f"bootrom,{rom}", "-o", "vmm.backend=kvm",
