@@ -18,10 +18,11 @@ generic) meta=linux-image-amd64 ;;
 *) echo "build-guest: flavor must be cloud or generic" >&2; exit 2 ;;
 esac
 
-# Drivers for what bhyve emulates; modules that are built in or absent are skipped.
+# Drivers for what bhyve emulates (button: the ACPI power button, which -A guests power off
+# on); modules that are built in or absent are skipped.
 modules="virtio_pci virtio_blk virtio_net virtio_console virtio_rng virtio_scsi virtio_input
 	 virtio_balloon 9pnet_virtio 9p sd_mod sr_mod
-	 ahci e1000 e1000e nvme xhci_pci usbhid hid_generic evdev"
+	 ahci e1000 e1000e nvme xhci_pci usbhid hid_generic evdev button"
 
 mkdir -p "$out/cache"
 out=$(cd "$out" && pwd)

@@ -36,8 +36,22 @@ reboot) reboot -f ;;
 halt) halt -f ;;
 esac
 
+# busybox halt/poweroff/reboot (without -f) signal PID 1 (USR1/USR2/TERM) and expect it to
+# do the rest, as busybox init would.  A trap only runs while the shell waits in `wait`, not
+# while a foreground command runs, so the console shell runs in the background.
+trap 'halt -f' USR1
+trap 'poweroff -f' USR2
+trap 'reboot -f' TERM
+
+# The ACPI power button (bhyve's SIGTERM) is a key press on an input device: power off on it.
+for e in /sys/class/input/event*; do
+	[ "$(cat "$e/device/name" 2>/dev/null)" = "Power Button" ] || continue
+	(dd if="/dev/input/${e##*/}" of=/dev/null bs=24 count=1 2>/dev/null && poweroff -f) &
+done
+
 while true; do
-	setsid cttyhack sh -l
+	setsid cttyhack sh -l </dev/console >/dev/console 2>&1 &
+	wait $!
 	echo "bhyve-guest: shell exited, powering off"
 	poweroff -f
 	sleep 5

@@ -582,3 +582,12 @@ def test_man_pages_render(page):
     assert r.returncode == 0, r.stderr
     assert r.stderr.strip() == ""
     assert "SYNOPSIS" in r.stdout and "EXIT STATUS" in r.stdout
+
+
+def test_virtio_scsi_image_block_options():
+    """On Linux the virtio-scsi target is an image file that takes the block options."""
+    k = dump("-s 0,hostbridge -s 3,virtio-scsi,/img/s.img,ro,sectorsize=4096,iid=2 vm1")
+    assert k["pci.0.3.0.dev"] == "/img/s.img"
+    assert k["pci.0.3.0.ro"] == "true"
+    assert k["pci.0.3.0.sectorsize"] == "4096"
+    assert k["pci.0.3.0.iid"] == "2"

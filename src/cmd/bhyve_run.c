@@ -37,12 +37,6 @@
 #include "vmm/vm_init_step.h"
 #include "vmm/vmm.h"
 
-/* Parts of other helpers that may not be in the tree yet. */
-#pragma weak platform_create
-#pragma weak platform_destroy
-#pragma weak platform_power_button
-#pragma weak firmware_build
-
 #define RUN_ERRLEN 512
 #define RUN_EXIT_ERROR 4
 
@@ -64,17 +58,12 @@ static int __attribute__((format(printf, 1, 2))) run_fail(const char *fmt, ...)
 
 static int step_platform(struct vm *vm, char *err, size_t errlen)
 {
-	if (platform_create == NULL) {
-		snprintf(err, errlen, "the platform devices are not part of this build yet");
-		return -1;
-	}
 	return platform_create(vm, err, errlen);
 }
 
 static void step_platform_fini(struct vm *vm)
 {
-	if (platform_destroy)
-		platform_destroy(vm);
+	platform_destroy(vm);
 }
 
 /* -S (memory.wired): lock guest RAM in host memory.  Without -C (memory.guest_in_core) guest
@@ -103,8 +92,6 @@ static int step_memory(struct vm *vm, char *err, size_t errlen)
 
 static int step_firmware(struct vm *vm, char *err, size_t errlen)
 {
-	if (firmware_build == NULL)
-		return 0;   /* not in this build yet: the guest finds no tables */
 	return firmware_build(vm, vm_ncpus(vm), err, errlen);
 }
 
@@ -170,10 +157,7 @@ static void *run_signal_thread(void *arg)
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
-		if (platform_power_button)
-			platform_power_button(vm);
-		else
-			vm_suspend(vm, VM_SUSPEND_POWEROFF, "SIGTERM");
+		platform_power_button(vm);
 	}
 	return NULL;
 }

@@ -227,17 +227,32 @@ static uint64_t do_shift(struct cpu *c, int kind, int size, uint64_t a, unsigned
 		return r;
 	}
 	case 4: case 6: /* SHL/SAL */
+		if (cnt < (unsigned)bits) {
+			r = (a << cnt) & m;
+			set_lf(c, CPU_LF_SHL, size, a, cnt, r);
+			return r;
+		}
 		r = cnt < 64 ? (a << cnt) & m : 0;
 		cf = cnt <= (unsigned)bits ? (uint32_t)(a >> (bits - cnt)) & 1 : 0;
 		of = (uint32_t)msb(r, size) ^ cf;
 		break;
 	case 5: /* SHR */
+		if (cnt < (unsigned)bits) {
+			r = a >> cnt;
+			set_lf(c, CPU_LF_SHR, size, a, cnt, r);
+			return r;
+		}
 		r = cnt < 64 ? a >> cnt : 0;
 		cf = cnt <= (unsigned)bits ? (uint32_t)(a >> (cnt - 1)) & 1 : 0;
 		of = (uint32_t)msb(a, size);
 		break;
 	default: { /* SAR */
 		int64_t s = (int64_t)sx(a, size);
+		if (cnt < (unsigned)bits) {
+			r = (uint64_t)(s >> cnt) & m;
+			set_lf(c, CPU_LF_SAR, size, a, cnt, r);
+			return r;
+		}
 		r = (uint64_t)(s >> (cnt > 63 ? 63 : cnt)) & m;
 		cf = (uint32_t)(s >> (cnt - 1 > 63 ? 63 : cnt - 1)) & 1;
 		of = 0;
@@ -272,9 +287,7 @@ H(shl_r_imm) {
 	if (cnt && cnt < (unsigned)i->osz * 8 && i->osz >= 4) {
 		uint64_t a = cpu_get_reg(c, i->rm, i->osz), m = cpu_size_mask(i->osz);
 		uint64_t r = (a << cnt) & m;
-		uint32_t cf = (a >> (i->osz * 8 - cnt)) & 1;
-		set_flags(c, szp_flags(r, i->osz) | (cf ? CPU_CF : 0) |
-			  ((msb(r, i->osz) ^ cf) ? CPU_OF : 0), CPU_STATUS_FLAGS);
+		set_lf(c, CPU_LF_SHL, i->osz, a, cnt, r);
 		cpu_set_reg(c, i->rm, i->osz, r);
 		NEXT;
 	}

@@ -280,6 +280,7 @@ H(call_rel) {
 }
 H(call_rel64) {
 	uint64_t next = CPU_NEXT_RIP(c, i), sp = c->r.gpr[CPU_RSP] - 8;
+	cpu_seg_lin(c, CPU_SS, sp, 8, CPU_ACC_W);
 	check_target(c, next + i->imm);
 	cpu_wr(c, CPU_SS, sp, 8, next);
 	c->r.gpr[CPU_RSP] = sp;
@@ -302,6 +303,8 @@ H(ret64) {
 H(jmp_rm) { return branch_to(c, ip_mask(i, rd_rm(c, i, i->osz))); }
 H(call_rm) {
 	uint64_t t = ip_mask(i, rd_rm(c, i, i->osz));
+	/* a bad stack (#SS) is reported before a non-canonical target (#GP) */
+	cpu_seg_lin(c, CPU_SS, (c->r.gpr[CPU_RSP] - i->osz) & cpu_stack_mask(c), i->osz, CPU_ACC_W);
 	check_target(c, t);
 	cpu_push(c, i->osz, CPU_NEXT_RIP(c, i));
 	return branch_to(c, ip_mask(i, t));

@@ -293,6 +293,7 @@ void cpu_interrupt(struct cpu *c, int vec, int kind, bool has_err, uint32_t err)
 {
 	c->deliver_vec = kind == CPU_INT_EXC ? vec : -1;
 	c->halted = false;
+	c->int_count++;
 	if (!(c->r.cr0 & CPU_CR0_PE))
 		int_real(c, vec);
 	else if (c->long_mode)

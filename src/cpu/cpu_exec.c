@@ -160,6 +160,27 @@ void cpu_flush_blocks(struct cpu *c)
 
 /* ---- block execution ---- */
 
+/* Replaces the handlers after the current instruction of a block whose code was just
+ * overwritten: the block is stale (its page generation moved on) and is never run again, so
+ * patching it in place is safe; the run loop then decodes the new code. */
+static int h_cut(struct cpu *c, const struct insn *i)
+{
+	c->r.rip = CPU_CUR_RIP(c, i);
+	if (i->len)
+		c->icount--;   /* not executed: compensate the block's count */
+	return CPU_H_BRANCH;
+}
+
+void cpu_block_cut(struct cpu *c, uint64_t page)
+{
+	/* blocks lie within one page; only the uncached block can span two */
+	if (!c->cur || !c->blk || (c->blk != &c->tmpblk && c->blk->page != page))
+		return;
+	struct insn *end = c->blk->insns + c->blk->n;
+	for (struct insn *p = (struct insn *)c->cur + 1; p <= end; p++)
+		p->h = h_cut;
+}
+
 static void exec_block(struct cpu *c, struct cpu_block *b)
 {
 	const struct insn *i = b->insns;
@@ -169,15 +190,11 @@ static void exec_block(struct cpu *c, struct cpu_block *b)
 		c->cur = i;
 		if (i->h(c, i))
 			break;
-		if (CPU_UNLIKELY(c->stop)) {
-			c->stop = 0;
-			c->r.rip = CPU_NEXT_RIP(c, i);
-			break;
-		}
 		i++;
 	}
 	c->icount += (uint64_t)(i - b->insns) + (i->len != 0);
 	c->cur = NULL;
+	c->stop = 0;
 }
 
 /* Execute exactly one instruction of b (interrupt shadow, budget end). */
@@ -192,6 +209,19 @@ static void exec_one(struct cpu *c, struct cpu_block *b)
 	c->stop = 0;
 	c->icount += i->len != 0;
 	c->cur = NULL;
+}
+
+/* RFLAGS.TF set before an instruction: run it alone, then a single-step trap (#DB with
+ * DR6.BS), also when the instruction cleared TF (POPF), but not when it faulted or delivered
+ * an interrupt. */
+static void single_step(struct cpu *c, struct cpu_block *b)
+{
+	uint64_t ints = c->int_count;
+	exec_one(c, b);
+	if (c->exit_reason || c->int_count != ints)
+		return;
+	c->r.dr[6] |= 0x4000;
+	cpu_interrupt(c, CPU_EXC_DB, CPU_INT_EXC, false, 0);
 }
 
 /* ---- events at instruction boundaries ---- */
@@ -307,6 +337,10 @@ static void run_loop(struct cpu *c)
 		struct cpu_block *b = next_block(c, prev);
 		sync_epochs(c);
 		prev = b;
+		if (CPU_UNLIKELY(c->r.rflags & CPU_TF)) {
+			single_step(c, b);
+			continue;
+		}
 		if (CPU_UNLIKELY(c->icount + b->n > c->budget_end))
 			exec_one(c, b);
 		else

@@ -32,6 +32,12 @@ static uint32_t lf_cf(struct cpu *c)
 	case CPU_LF_SBB: return s1 < s2 || (s1 == s2 && c->lf_cf);
 	case CPU_LF_NEG: return r != 0;
 	case CPU_LF_INC: case CPU_LF_DEC: return (uint32_t)c->lf_cf;
+	case CPU_LF_SHL: return (uint32_t)(s1 >> (c->lf_size * 8 - c->lf_s2)) & 1;
+	case CPU_LF_SHR: return (uint32_t)(s1 >> (c->lf_s2 - 1)) & 1;
+	case CPU_LF_SAR: {
+		int sh = 64 - c->lf_size * 8;
+		return (uint32_t)(((int64_t)(s1 << sh) >> sh) >> (c->lf_s2 - 1)) & 1;
+	}
 	default: return 0;
 	}
 }
@@ -46,6 +52,8 @@ static uint32_t lf_of(struct cpu *c)
 	case CPU_LF_INC: return (r & cpu_size_mask(sz)) == (1ull << (sz * 8 - 1));
 	case CPU_LF_DEC: return (r & cpu_size_mask(sz)) == (1ull << (sz * 8 - 1)) - 1;
 	case CPU_LF_NEG: return (r & cpu_size_mask(sz)) == (1ull << (sz * 8 - 1));
+	case CPU_LF_SHL: return (uint32_t)lf_sign(r, sz) ^ lf_cf(c);
+	case CPU_LF_SHR: return (uint32_t)lf_sign(s1, sz);
 	default: return 0;
 	}
 }
@@ -53,7 +61,7 @@ static uint32_t lf_of(struct cpu *c)
 static uint32_t lf_af(struct cpu *c)
 {
 	switch (c->lf_op) {
-	case CPU_LF_LOGIC: return 0;
+	case CPU_LF_LOGIC: case CPU_LF_SHL: case CPU_LF_SHR: case CPU_LF_SAR: return 0;
 	case CPU_LF_INC: return (c->lf_res & 0xf) == 0;
 	case CPU_LF_DEC: return (c->lf_res & 0xf) == 0xf;
 	case CPU_LF_NEG: return (c->lf_res & 0xf) != 0;

@@ -148,6 +148,7 @@ enum cpu_lf_op {
 	CPU_LF_NONE = 0,   /* status flags are valid in c->r.rflags */
 	CPU_LF_ADD, CPU_LF_ADC, CPU_LF_SUB, CPU_LF_SBB, CPU_LF_LOGIC, CPU_LF_INC, CPU_LF_DEC,
 	CPU_LF_NEG,
+	CPU_LF_SHL, CPU_LF_SHR, CPU_LF_SAR,   /* s1 = operand, s2 = count (1..bits-1) */
 };
 
 /* ---- Software TLB ---- */
@@ -158,7 +159,7 @@ enum { CPU_ACC_R = 0, CPU_ACC_W = 1, CPU_ACC_X = 2 };
 struct cpu_tlb_entry {
 	uint64_t tag;       /* linear page number, or ~0 when empty */
 	uintptr_t addend;   /* host address = linear address + addend */
-	uint64_t gpa;       /* guest-physical page address (low bit 0: global flag in bit 0) */
+	uint64_t gpa;       /* guest-physical page address | 1 if global | 2 if from a large page */
 };
 
 /* ---- Decoded blocks ---- */
@@ -231,6 +232,7 @@ struct cpu {
 	bool exc_has_err;
 	uint32_t exc_err;
 	int deliver_vec;             /* vector being delivered (for #DF), -1 none */
+	uint64_t int_count;          /* events delivered (single-step bookkeeping) */
 	bool exc_soft;               /* INT n / INT3 / INTO: software interrupt */
 
 	/* cross-thread */
@@ -246,6 +248,8 @@ struct cpu {
 	uint32_t code_epoch;
 	uint32_t memmap_epoch;
 	uint64_t xlat_gen;           /* bumped on TLB flushes and mode/CPL/CS changes */
+	bool walk_large;             /* the last page walk ended in a 2M/4M/1G page */
+	bool tlb_has_large;          /* some TLB entry maps part of a large page */
 
 	/* decoded block cache */
 	struct cpu_block *blocks;    /* 1 << CPU_BLOCK_HASH_BITS entries */
@@ -334,6 +338,8 @@ uint64_t cpu_seg_lin(struct cpu *c, int seg, uint64_t off, int size, int acc);
 void cpu_tlb_flush(struct cpu *c, bool keep_global);
 void cpu_tlb_flush_page(struct cpu *c, uint64_t la);
 void cpu_code_invalidate(struct cpu_vm *vm, uint64_t page);
+/* Self-modifying code hit: make the running block stop after the current instruction. */
+void cpu_block_cut(struct cpu *c, uint64_t page);
 /* Fetch-side: translate la for execution; returns gpa or faults. */
 uint64_t cpu_translate_exec(struct cpu *c, uint64_t la, void **host);
 int cpu_walk(struct cpu *c, uint64_t la, int acc, bool user, uint64_t *gpa, bool *global,

@@ -38,7 +38,8 @@ static void phys_note_write(struct cpu *c, uint64_t gpa)
 	uint64_t pg = gpa >> 12;
 	if (pg < c->vm->npages && c->vm->page_code[pg]) {
 		cpu_code_invalidate(c->vm, pg);
-		c->stop = 1;
+		c->stop = 1;              /* for REP string loops */
+		cpu_block_cut(c, pg);     /* the rest of the running block may be stale */
 	}
 }
 
@@ -157,6 +158,7 @@ int cpu_walk(struct cpu *c, uint64_t la, int acc, bool user, uint64_t *gpa, bool
 			w.nx = 1;
 		bool large = (e & PTE_PS) && ((level == 2 && (pae || (c->r.cr4 & CPU_CR4_PSE))) ||
 					      (level == 3 && lm));
+		c->walk_large = large;
 		if (level == 1 || large) {
 			if (w.esz == 4 && large)
 				pa = (e & 0xffc00000ull) | (((e >> 13) & 0xff) << 32);
@@ -201,6 +203,7 @@ static uint64_t translate(struct cpu *c, uint64_t la, int acc, bool user, bool *
 {
 	uint64_t gpa;
 	uint32_t err;
+	c->walk_large = false;
 	if (!c->paging) {
 		*global = true;
 		return la & 0xffffffffull;
@@ -217,6 +220,8 @@ void cpu_tlb_flush(struct cpu *c, bool keep_global)
 	struct cpu_tlb_entry *e = &c->tlb[0][0][0];
 	size_t n = sizeof(c->tlb) / sizeof(c->tlb[0][0][0]);
 	c->xlat_gen++;
+	if (!keep_global)
+		c->tlb_has_large = false;
 	for (size_t k = 0; k < n; k++)
 		if (!keep_global || !(e[k].gpa & 1))
 			e[k].tag = ~0ull;
@@ -224,15 +229,29 @@ void cpu_tlb_flush(struct cpu *c, bool keep_global)
 
 void cpu_tlb_flush_page(struct cpu *c, uint64_t la)
 {
+	/* INVLPG: the 4K entries of this page, plus (when large pages are cached) every entry
+	 * that came from a large page in the same 1 GiB region, which covers 2M/4M/1G pages. */
 	uint64_t pn = la >> 12;
+	bool code = false;
 	for (int a = 0; a < 3; a++)
 		for (int u = 0; u < 2; u++) {
 			struct cpu_tlb_entry *e = &c->tlb[a][u][pn & (CPU_TLB_SIZE - 1)];
-			e->tag = ~0ull;
+			if (e->tag == pn) {
+				e->tag = ~0ull;
+				code |= a == CPU_ACC_X;
+			}
 		}
-	/* Large pages map many 4K entries: flush every entry whose linear page is in the same
-	 * 4 MiB / 1 GiB region would be exact; simpler and always correct is a full flush. */
-	cpu_tlb_flush(c, false);
+	if (c->tlb_has_large) {
+		struct cpu_tlb_entry *e = &c->tlb[0][0][0];
+		size_t n = sizeof(c->tlb) / sizeof(c->tlb[0][0][0]);
+		for (size_t k = 0; k < n; k++)
+			if ((e[k].gpa & 2) && e[k].tag != ~0ull && (e[k].tag >> 18) == (pn >> 18)) {
+				e[k].tag = ~0ull;
+				code |= k >= 2 * 2 * CPU_TLB_SIZE;
+			}
+	}
+	if (code)
+		c->xlat_gen++;   /* chained blocks may have used the old code mapping */
 }
 
 /* Translate and (if RAM) return the host pointer to la's page offset; NULL for MMIO, with
@@ -252,7 +271,9 @@ static uint8_t *tlb_fill(struct cpu *c, uint64_t la, int acc, bool user, uint64_
 	struct cpu_tlb_entry *e = &c->tlb[acc][user][(la >> 12) & (CPU_TLB_SIZE - 1)];
 	e->tag = la >> 12;
 	e->addend = (uintptr_t)h - (la & ~0xfffull);
-	e->gpa = (gpa & ~0xfffull) | (global ? 1 : 0);
+	e->gpa = (gpa & ~0xfffull) | (global ? 1 : 0) | (c->walk_large ? 2 : 0);
+	if (c->walk_large)
+		c->tlb_has_large = true;
 	return h + (la & 0xfff);
 }
 

@@ -50,7 +50,7 @@ static inline void set_lf(struct cpu *c, int op, int size, uint64_t a, uint64_t 
 /* Eagerly set status flags: `mask` says which ones are written. */
 static inline void set_flags(struct cpu *c, uint32_t f, uint32_t mask)
 {
-	uint32_t cur = cpu_status_flags(c);
+	uint32_t cur = mask == CPU_STATUS_FLAGS ? 0 : cpu_status_flags(c);
 	c->lf_op = CPU_LF_NONE;
 	c->r.rflags = (c->r.rflags & ~(uint64_t)CPU_STATUS_FLAGS) | ((cur & ~mask) | (f & mask));
 }

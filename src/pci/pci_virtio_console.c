@@ -11,6 +11,7 @@
 #include <sys/un.h>
 
 #include "common/devconf.h"
+#include "pci/virtio_pci_bus.h"
 
 #define VTCON_MAX_PORTS 16
 
@@ -113,5 +114,7 @@ static const struct pci_devemu pci_de_vtcon = {
 	.pe_help = "virtio console: name=/path/to/name.sock[,name2=...] (at most 16 ports)",
 	.pe_legacy_config = vtcon_legacy_config,
 	.pe_validate = vtcon_validate,
+	.pe_init = vtcon_init, .pe_deinit = vtcon_deinit,
+	.pe_barread = vtpci_barread, .pe_barwrite = vtpci_barwrite,
 };
 PCI_EMUL_SET(pci_de_vtcon);

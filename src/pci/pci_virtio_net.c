@@ -9,6 +9,7 @@
 #include "pci/pci_emul.h"
 
 #include "common/devconf.h"
+#include "pci/virtio_pci_bus.h"
 
 static int vtnet_validate(config_node_t *nvl, char *err, size_t errlen)
 {
@@ -24,5 +25,7 @@ static const struct pci_devemu pci_de_vtnet = {
 	.pe_help = "virtio network: tapN[,mac=xx:xx:xx:xx:xx:xx][,mtu=N]",
 	.pe_legacy_config = devconf_net_legacy,
 	.pe_validate = vtnet_validate,
+	.pe_init = vtnet_init, .pe_deinit = vtnet_deinit,
+	.pe_barread = vtpci_barread, .pe_barwrite = vtpci_barwrite,
 };
 PCI_EMUL_SET(pci_de_vtnet);

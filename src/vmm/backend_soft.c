@@ -9,34 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "vmm/layout.h"
 #include "vmm/vclock.h"
 #include "vmm/vm_internal.h"
-
-/* The CPU and the clock are other helpers' work; while they are missing from the tree the
- * symbols are weak and the backend reports that it cannot run. */
-#pragma weak cpu_vm_create
-#pragma weak cpu_vm_destroy
-#pragma weak cpu_vm_notify_write
-#pragma weak cpu_create
-#pragma weak cpu_destroy
-#pragma weak cpu_reset
-#pragma weak cpu_init_signal
-#pragma weak cpu_sipi
-#pragma weak cpu_get_regs
-#pragma weak cpu_set_regs
-#pragma weak cpu_run
-#pragma weak cpu_kick
-#pragma weak cpu_set_irq_pending
-#pragma weak cpu_set_nmi_pending
-#pragma weak cpu_set_exit_on_pause
-#pragma weak cpu_insn_count
-#pragma weak vclock_tsc
-#pragma weak vclock_tsc_hz
-
-#define SOFT_TSC_HZ_DEFAULT 2000000000ULL
 
 struct soft_vcpu {
 	struct cpu *cpu;
@@ -58,10 +34,6 @@ static int soft_vm_init(struct vm *vm, char *err, size_t errlen)
 	uint64_t max_gpa = vm_highmem_size(vm) ? LAYOUT_HIGHMEM_BASE + vm_highmem_size(vm) :
 						 LAYOUT_HIGHMEM_BASE;
 
-	if (cpu_vm_create == NULL || cpu_create == NULL || cpu_run == NULL) {
-		snprintf(err, errlen, "the software CPU is not part of this build yet");
-		return -1;
-	}
 	cvm = cpu_vm_create(soft_gpa_ptr, vm, max_gpa);
 	if (cvm == NULL) {
 		snprintf(err, errlen, "cannot create the software CPU's memory map");
@@ -75,7 +47,7 @@ static void soft_vm_fini(struct vm *vm)
 {
 	struct cpu_vm *cvm = vm_backend_data(vm);
 
-	if (cvm && cpu_vm_destroy)
+	if (cvm)
 		cpu_vm_destroy(cvm);
 	vm_set_backend_data(vm, NULL);
 }
@@ -89,7 +61,7 @@ void vm_notify_write(struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	struct cpu_vm *cvm = vm_soft_cpu_vm(vm);
 
-	if (cvm && cpu_vm_notify_write)
+	if (cvm)
 		cpu_vm_notify_write(cvm, gpa, len);
 }
 
@@ -185,16 +157,12 @@ static int soft_intr_ack(void *ctx)
 	return e.u.intr.vector;
 }
 
-/* Without the platform's clock the TSC follows the host's monotonic clock. */
+/* The TSC is the VM's one virtual clock (vclock.c). */
 static uint64_t soft_rdtsc(void *ctx)
 {
 	struct soft_vcpu *s = ctx;
-	struct timespec ts;
 
-	if (vclock_tsc)
-		return vclock_tsc(vcpu_vm(s->vcpu));
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * SOFT_TSC_HZ_DEFAULT + (uint64_t)ts.tv_nsec * 2;
+	return vclock_tsc(vcpu_vm(s->vcpu));
 }
 
 static const struct cpu_ops soft_cpu_ops = {
@@ -220,9 +188,10 @@ static int soft_vcpu_init(struct vcpu *vcpu, const struct cpu_model *model, char
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	/* The clock is created later (platform_create); its frequency is a constant of the
-	 * clock, not of its state, so it can be asked now. */
-	m.tsc_hz = vclock_tsc_hz ? vclock_tsc_hz(vcpu_vm(vcpu)) : SOFT_TSC_HZ_DEFAULT;
+	/* The clock is created later (platform_create); its frequencies are constants of the
+	 * clock, not of its state, so they can be asked now. */
+	m.tsc_hz = vclock_tsc_hz(vcpu_vm(vcpu));
+	m.crystal_hz = vclock_crystal_hz(vcpu_vm(vcpu));
 	s->vcpu = vcpu;
 	s->cpu = cpu_create(vm_backend_data(vcpu_vm(vcpu)), &soft_cpu_ops, s, &m);
 	if (s->cpu == NULL) {
@@ -230,10 +199,9 @@ static int soft_vcpu_init(struct vcpu *vcpu, const struct cpu_model *model, char
 		free(s);
 		return -1;
 	}
-	if (cpu_reset)
-		cpu_reset(s->cpu);
+	cpu_reset(s->cpu);
 	/* Application processors start in wait-for-SIPI, as after the BIOS's INIT. */
-	if (vcpu_id(vcpu) != 0 && cpu_init_signal)
+	if (vcpu_id(vcpu) != 0)
 		cpu_init_signal(s->cpu);
 	vcpu_set_backend_data(vcpu, s);
 	return 0;
@@ -245,8 +213,7 @@ static void soft_vcpu_fini(struct vcpu *vcpu)
 
 	if (s == NULL)
 		return;
-	if (cpu_destroy)
-		cpu_destroy(s->cpu);
+	cpu_destroy(s->cpu);
 	free(s);
 	vcpu_set_backend_data(vcpu, NULL);
 }
@@ -337,13 +304,12 @@ static void soft_sipi(struct vcpu *vcpu, uint8_t vector)
 
 static void soft_set_exit_on_pause(struct vcpu *vcpu, bool on)
 {
-	if (cpu_set_exit_on_pause)
-		cpu_set_exit_on_pause(soft_cpu(vcpu), on);
+	cpu_set_exit_on_pause(soft_cpu(vcpu), on);
 }
 
 static uint64_t soft_insn_count(struct vcpu *vcpu)
 {
-	return cpu_insn_count ? cpu_insn_count(soft_cpu(vcpu)) : 0;
+	return cpu_insn_count(soft_cpu(vcpu));
 }
 
 const struct vm_backend_ops vm_backend_soft = {

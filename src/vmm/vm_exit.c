@@ -2,9 +2,7 @@
  * The exit table: one handler per exit code, shared by both backends.
  *
  * Devices and the platform are reached through inout_dispatch / mmio_dispatch /
- * platform_rdmsr... (helper "platform").  Until a part has landed in the tree its symbols are
- * weak and NULL here, and the handler falls back to what a PC does with nothing there: reads
- * of all ones, writes dropped, no interrupt controller.
+ * platform_rdmsr / platform_intr_ack.
  */
 #include <sched.h>
 #include <stdio.h>
@@ -13,12 +11,6 @@
 #include "vmm/inout.h"
 #include "vmm/mmio.h"
 #include "vmm/vm_internal.h"
-
-#pragma weak inout_dispatch
-#pragma weak mmio_dispatch
-#pragma weak platform_rdmsr
-#pragma weak platform_wrmsr
-#pragma weak platform_intr_ack
 
 static int vmexit_continue(struct vcpu *vcpu, struct vm_exit *exit)
 {
@@ -32,11 +24,6 @@ static int vmexit_inout(struct vcpu *vcpu, struct vm_exit *exit)
 
 	if (exit->u.inout.bytes != 1 && exit->u.inout.bytes != 2 && exit->u.inout.bytes != 4)
 		return VMEXIT_ABORT;   /* no such access on x86: a backend bug */
-	if (inout_dispatch == NULL) {
-		if (in)
-			exit->u.inout.eax = 0xffffffffu >> (32 - 8 * exit->u.inout.bytes);
-		return VMEXIT_CONTINUE;
-	}
 	if (inout_dispatch(vcpu, in, exit->u.inout.port, exit->u.inout.bytes, &eax) < 0)
 		return VMEXIT_ABORT;
 	if (in) {
@@ -55,11 +42,6 @@ static int vmexit_mmio(struct vcpu *vcpu, struct vm_exit *exit)
 	if (exit->u.mmio.bytes == 0 || exit->u.mmio.bytes > 8 ||
 	    (exit->u.mmio.bytes & (exit->u.mmio.bytes - 1)))
 		return VMEXIT_ABORT;
-	if (mmio_dispatch == NULL) {
-		if (!exit->u.mmio.write)
-			exit->u.mmio.val = ~0ULL >> (64 - 8 * exit->u.mmio.bytes);
-		return VMEXIT_CONTINUE;
-	}
 	if (mmio_dispatch(vcpu, dir, exit->u.mmio.gpa, exit->u.mmio.bytes, &val) < 0)
 		return VMEXIT_ABORT;
 	if (!exit->u.mmio.write)
@@ -76,9 +58,9 @@ static int vmexit_msr(struct vcpu *vcpu, struct vm_exit *exit)
 	int rc = 1;
 
 	exit->u.msr.gp = false;
-	if (wr && platform_wrmsr)
+	if (wr)
 		rc = platform_wrmsr(vm, vcpu_id(vcpu), exit->u.msr.msr, exit->u.msr.val);
-	else if (!wr && platform_rdmsr)
+	else
 		rc = platform_rdmsr(vm, vcpu_id(vcpu), exit->u.msr.msr, &exit->u.msr.val);
 	if (rc == 0)
 		return VMEXIT_CONTINUE;
@@ -93,8 +75,7 @@ static int vmexit_msr(struct vcpu *vcpu, struct vm_exit *exit)
 
 static int vmexit_intr_ack(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	exit->u.intr.vector = platform_intr_ack ?
-		platform_intr_ack(vcpu_vm(vcpu), vcpu_id(vcpu)) : -1;
+	exit->u.intr.vector = platform_intr_ack(vcpu_vm(vcpu), vcpu_id(vcpu));
 	return VMEXIT_CONTINUE;
 }
 

@@ -226,8 +226,57 @@ static void test_mmio_cpuid_ud(void)
 	t_destroy(t);
 }
 
+/* INVLPG drops 4K and large-page translations; MOV CR3 drops non-global ones. */
+static void test_invlpg(void)
+{
+	struct tenv *t = t_create();
+	t_asm(t, T_CODE, 64,
+	      "mov rbx, 0x601000\n mov rax, [rbx]\n"           /* 4K page -> 0x601000 */
+	      "mov qword [0x13008], 0x700007\n invlpg [rbx]\n mov rcx, [rbx]\n"
+	      "mov rbx, 0x800008\n mov rdx, [rbx]\n"           /* 2M page 0x800000 */
+	      "mov qword [0x12020], 0xa00087\n mov rsi, 0x9ff000\n invlpg [rsi]\n"
+	      "mov rdi, [rbx]\n hlt\n");
+	t_long_mode(t, T_CODE);
+	t_put64(t, 0x12000 + 3 * 8, 0x13000 | 7);
+	for (int k = 0; k < 512; k++)
+		t_put64(t, 0x13000 + k * 8, (0x600000ull + k * 4096) | 7);
+	t_put64(t, 0x601000, 0x1111);
+	t_put64(t, 0x700000, 0x2222);
+	t_put64(t, 0x800008, 0x3333);
+	t_put64(t, 0xa00008, 0x4444);
+	CHECK_EQ(t_run(t, 1000), CPU_EXIT_HLT);
+	CHECK_EQ(t_reg(t, CPU_RAX), 0x1111);
+	CHECK_EQ(t_reg(t, CPU_RCX), 0x2222);
+	CHECK_EQ(t_reg(t, CPU_RDX), 0x3333);
+	CHECK_EQ(t_reg(t, CPU_RDI), 0x4444);
+	t_destroy(t);
+}
+
+/* TF: one #DB trap after each instruction; the handler sees the next RIP. */
+static void test_single_step(void)
+{
+	struct tenv *t = t_create();
+	size_t n = t_asm(t, T_CODE, 64,
+	      "xor r8, r8\n pushfq\n or qword [rsp], 0x100\n popfq\n"
+	      "nop\n nop\n nop\n pushfq\n and qword [rsp], ~0x100\n popfq\n hlt\n"
+	      "align 16\ndb: inc r8\n iretq\n");
+	t_long_mode(t, T_CODE);
+	uint64_t h = 0;
+	for (size_t k = 0; k + 5 <= n; k++)
+		if (!memcmp(t->ram + T_CODE + k, "\x49\xff\xc0\x48\xcf", 5))
+			h = T_CODE + k;
+	CHECK(h != 0);
+	t_idt64(t, 1, h, 0, 0);
+	CHECK_EQ(t_run(t, 1000), CPU_EXIT_HLT);
+	/* traps after: nop nop nop pushfq and popfq -> 6 (the first popfq sets TF for later) */
+	CHECK_EQ(t_reg(t, CPU_R8), 6);
+	t_destroy(t);
+}
+
 int main(void)
 {
+	test_single_step();
+	test_invlpg();
 	test_mode_roundtrip();
 	test_page_faults();
 	test_double_triple_fault();

@@ -1,7 +1,6 @@
 /* The software backend end to end: tiny Multiboot guests loaded by the loader run on the
  * software CPU; their port I/O reaches the exit table (COM1 output, an ACPI S5 write that
- * powers off), `cli; hlt` ends as a halt, and a fault with an empty IDT as a triple fault.
- * Skipped (passes with a note) while the software CPU is not in the tree. */
+ * powers off), `cli; hlt` ends as a halt, and a fault with an empty IDT as a triple fault. */
 #include <string.h>
 
 #include "common/config.h"
@@ -10,8 +9,6 @@
 #include "vmm/layout.h"
 #include "vmm/vm_exit.h"
 #include "vmm/vmm.h"
-
-#pragma weak cpu_create
 
 static char out[64];
 static int nout;
@@ -81,10 +78,6 @@ int main(void)
 	static const uint8_t halt[] = { 0xfa, 0xf4, 0xeb, 0xfc };
 	static const uint8_t ud2[] = { 0x0f, 0x0b };
 
-	if (cpu_create == NULL) {
-		printf("test_vmm_soft: the software CPU is not in this build; skipped\n");
-		return unit_report("test_vmm_soft");
-	}
 	config_reset();
 	config_set("x86.vmexit_on_hlt", "true");
 	vm_exit_set_handler(VM_EXITCODE_INOUT, test_inout);
