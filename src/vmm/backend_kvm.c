@@ -188,11 +188,6 @@ static int kvm_vm_init(struct vm *vm, char *err, size_t errlen)
 	sa.sa_handler = kvm_kick_handler;
 	sigemptyset(&sa.sa_mask);
 	sigaction(KVM_KICK_SIGNAL, &sa, NULL);
-	if (pthread_create(&s->ticker, NULL, kvm_ticker, vm) != 0) {
-		snprintf(err, errlen, "KVM: cannot start the halt ticker");
-		goto fail;
-	}
-	s->ticker_started = true;
 	return 0;
 fail:
 	kvm_vm_fini(vm);
@@ -393,6 +388,20 @@ static void *kvm_ticker(void *arg)
 	return NULL;
 }
 
+/* The BSP's thread starts the ticker when the VM first runs (all vCPUs exist by then, and
+ * vm_fini, after the vCPUs are gone, stops it). */
+static bool kvm_start_ticker(struct vm *vm)
+{
+	struct kvm_vmstate *s = kvm_vm_of(vm);
+
+	if (s->ticker_started)
+		return true;
+	if (pthread_create(&s->ticker, NULL, kvm_ticker, vm) != 0)
+		return false;
+	s->ticker_started = true;
+	return true;
+}
+
 /* ---- Exits handled while the guest keeps going ---- */
 
 /* Dispatch one exit the guest waits on; false if the VM must stop. */
@@ -552,6 +561,8 @@ static int kvm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	struct kvm_vcpustate *k = vcpu_backend_data(vcpu);
 
 	if (!atomic_load(&k->thread_known) && kvm_thread_setup(k) < 0)
+		return -1;
+	if (vcpu_id(vcpu) == 0 && !kvm_start_ticker(vcpu_vm(vcpu)))
 		return -1;
 	for (;;) {
 		int rc = ioctl(k->fd, KVM_RUN, 0);
