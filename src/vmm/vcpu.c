@@ -411,6 +411,11 @@ static bool vcpu_events_locked(struct vcpu *v)
 		}
 	}
 	while (v->state == VCPU_WAIT_SIPI && !vm_is_suspended(vm)) {
+		/* An INIT sent before the SIPI must be applied first: woken by INIT with the
+		 * SIPIs already posted, starting on the SIPI and then applying the INIT would
+		 * reset the AP back to wait-for-SIPI with the SIPIs used up (it never starts). */
+		if (v->init_flag)
+			return vcpu_events_locked(v);
 		if (v->sipi_flag) {
 			uint8_t vec = v->sipi_vector;
 			v->sipi_flag = false;
@@ -422,8 +427,6 @@ static bool vcpu_events_locked(struct vcpu *v)
 			pthread_mutex_lock(&vm->lock);
 			break;
 		}
-		if (v->init_flag)
-			return vcpu_events_locked(v);
 		pthread_cond_wait(&v->cond, &vm->lock);
 		vcpu_serve_regs_locked(v);
 	}
