@@ -306,8 +306,9 @@ def test_sigterm_presses_power_button(vmname):
     assert p.returncode == 1, out + err
 
 
-def test_bootrom_vm_not_left_behind_on_setup_error(vmname, tmp_path):
+def test_bootrom_vm_not_left_behind_on_setup_error(vmname, tmp_path, monkeypatch):
     """-l bootrom makes bhyve create the VM; a set-up failure removes what it made."""
+    monkeypatch.setenv("BHYVE_KVM_DEVICE", "/nonexistent")   # KVM forced where it is absent
     rom = tmp_path / "rom.bin"
     rom.write_bytes(b"\xf4" * 65536)
     # A forced KVM backend that cannot work (BHYVE_KVM_DEVICE: kvm_probe.c) fails in vm_setup.

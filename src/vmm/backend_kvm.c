@@ -188,11 +188,6 @@ static int kvm_vm_init(struct vm *vm, char *err, size_t errlen)
 	sa.sa_handler = kvm_kick_handler;
 	sigemptyset(&sa.sa_mask);
 	sigaction(KVM_KICK_SIGNAL, &sa, NULL);
-	if (pthread_create(&s->ticker, NULL, kvm_ticker, vm) != 0) {
-		snprintf(err, errlen, "KVM: cannot start the halt ticker");
-		goto fail;
-	}
-	s->ticker_started = true;
 	return 0;
 fail:
 	kvm_vm_fini(vm);
@@ -219,6 +214,17 @@ static void kvm_vm_fini(struct vm *vm)
 }
 
 /* ---- vCPUs ---- */
+
+/* KVM builds its APIC-ID -> vCPU map while a vCPU is being created, before that vCPU counts as
+ * online, so a new vCPU is missing from the map until some LAPIC state changes: IPIs to it
+ * (INIT/SIPI) would go nowhere.  Writing the LAPIC state back rebuilds the map. */
+static void kvm_lapic_refresh(struct kvm_vcpustate *k)
+{
+	struct kvm_lapic_state ls;
+
+	if (kvm_ioctl(k->fd, KVM_GET_LAPIC, &ls) == 0)
+		(void)kvm_ioctl(k->fd, KVM_SET_LAPIC, &ls);
+}
 
 static int kvm_vcpu_init(struct vcpu *vcpu, const struct cpu_model *model, char *err,
 			 size_t errlen)
@@ -252,6 +258,7 @@ static int kvm_vcpu_init(struct vcpu *vcpu, const struct cpu_model *model, char 
 		free(k);
 		return -1;
 	}
+	kvm_lapic_refresh(k);
 	vcpu_set_backend_data(vcpu, k);
 	return 0;
 }
@@ -379,6 +386,20 @@ static void *kvm_ticker(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/* The BSP's thread starts the ticker when the VM first runs (all vCPUs exist by then, and
+ * vm_fini, after the vCPUs are gone, stops it). */
+static bool kvm_start_ticker(struct vm *vm)
+{
+	struct kvm_vmstate *s = kvm_vm_of(vm);
+
+	if (s->ticker_started)
+		return true;
+	if (pthread_create(&s->ticker, NULL, kvm_ticker, vm) != 0)
+		return false;
+	s->ticker_started = true;
+	return true;
 }
 
 /* ---- Exits handled while the guest keeps going ---- */
@@ -540,6 +561,8 @@ static int kvm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	struct kvm_vcpustate *k = vcpu_backend_data(vcpu);
 
 	if (!atomic_load(&k->thread_known) && kvm_thread_setup(k) < 0)
+		return -1;
+	if (vcpu_id(vcpu) == 0 && !kvm_start_ticker(vcpu_vm(vcpu)))
 		return -1;
 	for (;;) {
 		int rc = ioctl(k->fd, KVM_RUN, 0);
