@@ -90,6 +90,7 @@ def boot(bhyve_args, cmdline="console=ttyS0", mem="512M", guest=None):
         child.expect(PROMPT, timeout=120)
     except Exception:
         child.terminate(force=True)
+        subprocess.run([prog("bhyvectl"), f"--vm={name}", "--destroy"], capture_output=True)
         raise
     return Guest(child, name)
 
