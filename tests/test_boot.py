@@ -14,21 +14,14 @@ import uuid as uuidlib
 
 import pytest
 
-from conftest import BUILD, ROOT, prog
+from conftest import (BOOT_TIMEOUT, BUILD, GUEST, INITRD, KERNEL, MARKER, PROMPT, ROOT, needs_guest,
+                      prog)
 
 pexpect = pytest.importorskip("pexpect")
 
-GUEST = ROOT / os.environ.get("BHYVE_GUEST_DIR", "build/guest")
-KERNEL = GUEST / "vmlinuz"
-INITRD = GUEST / "initrd.img"
-TIMEOUT = int(os.environ.get("BHYVE_BOOT_TIMEOUT", "900"))
-MARKER = "bhyve-guest: init reached"
-# busybox's line editor asks the terminal for the cursor position (ESC [ 6 n) right after
-# printing the prompt, so the prompt need not end the output.
-PROMPT = r"[#$] (\x1b\[6n)?"
+TIMEOUT = BOOT_TIMEOUT
 
-pytestmark = pytest.mark.skipif(not (KERNEL.exists() and INITRD.exists()),
-                                reason="no default guest: run `make guest`")
+pytestmark = needs_guest
 
 _count = [0]
 

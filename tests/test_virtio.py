@@ -21,20 +21,15 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, prog
+from conftest import (BOOT_TIMEOUT, BUILD, INITRD, KERNEL, MARKER, PROMPT, needs_guest,
+                      prog)
 
 pexpect = pytest.importorskip("pexpect")
 
-GUEST = ROOT / os.environ.get("BHYVE_GUEST_DIR", "build/guest")
-KERNEL = GUEST / "vmlinuz"
-INITRD = GUEST / "initrd.img"
-TIMEOUT = int(os.environ.get("BHYVE_BOOT_TIMEOUT", "900"))
-MARKER = "bhyve-guest: init reached"
-PROMPT = r"[#$] "
+TIMEOUT = BOOT_TIMEOUT
 MIB = 1 << 20
 
-pytestmark = pytest.mark.skipif(not (KERNEL.exists() and INITRD.exists()),
-                                reason="no default guest: run `make guest`")
+pytestmark = needs_guest
 
 # Disk sizes double as the guest's way to tell the disks apart (/sys/block/*/size).
 RW_MIB, RO_MIB, SS4K_MIB, SCSI_MIB, DUR_MIB = 256, 8, 16, 32, 24
