@@ -162,22 +162,31 @@ struct cpu_tlb_entry {
 	uint64_t gpa;       /* guest-physical page address | 1 if global | 2 if from a large page */
 };
 
-/* ---- Decoded blocks ---- */
+/* ---- Decoded blocks ----
+ * A block is a header followed by its n insns and a terminator, allocated from the CPU's
+ * arena (variable size).  The block table maps hash(gpa, mode) to the newest block; the jump
+ * cache maps a RIP to its block directly while the translation generation (c->xlat_gen) is
+ * unchanged, so most block-to-block transitions skip the TLB and the table.  A block is valid
+ * while its page generation matches vm->page_gen[page]. */
 #define CPU_BLOCK_MAX 32
 #define CPU_BLOCK_HASH_BITS 14
+#define CPU_JC_BITS 12
+#define CPU_JC_SIZE (1u << CPU_JC_BITS)
 struct cpu_block {
-	uint64_t key;           /* gpa of the first byte | mode bits; ~0 = free */
+	uint64_t key;           /* gpa of the first byte << 2 | mode; ~0 = uncached */
 	uint64_t page;          /* gpa page number the block's code lies in */
 	uint32_t gen;           /* page generation when decoded */
+	uint32_t fgen;          /* c->blk_fgen when decoded (cpu_flush_blocks bumps it) */
 	uint16_t n;             /* number of guest instructions (excludes a terminator) */
 	uint16_t bytes;
-	uint32_t link_next;     /* which link slot to replace next */
-	/* chaining: cached successors (rip -> block), valid while the key, the page generation
-	 * and the CPU's translation generation (c->xlat_gen) still match */
-	struct cpu_block *link[2];
-	uint64_t link_rip[2], link_key[2];
-	uint64_t link_xgen[2];
-	struct insn *insns;     /* n insns + terminator, packed in the CPU's insn arena */
+	uint32_t pad;
+	struct insn *insns;     /* n insns + terminator, right after the header in the arena */
+};
+
+struct cpu_jc_entry {
+	uint64_t rip;
+	uint64_t xgen;          /* c->xlat_gen when the entry was made */
+	struct cpu_block *b;
 };
 
 /* Shared per VM. */
@@ -215,14 +224,26 @@ struct cpu {
 	const struct insn *cur;      /* insn being executed (NULL outside a block) */
 	uint64_t blk_rip;            /* RIP of the first insn of blk */
 	volatile int stop;           /* end the current block after this insn */
-	int exit_reason;
+	/* Block-boundary events, tested together as one word (`events`) before each block. */
+	union {
+		struct {
+			volatile uint8_t kick;
+			volatile uint8_t irq_pending;
+			volatile uint8_t nmi_pending;
+			uint8_t shadow;          /* interrupt shadow (STI / MOV SS / POP SS) pending */
+			bool halted;
+			uint8_t inject_pending;  /* inject_vec is valid */
+			uint8_t exit_reason;     /* enum cpu_exit_reason */
+			uint8_t events_pad;
+		};
+		uint64_t events;
+	};
 	const char *exit_msg;
 	uint64_t icount;
 	int64_t tsc_offset;           /* guest TSC = ops->rdtsc() + tsc_offset (WRMSR TSC) */
 	uint64_t budget_end;
 	void *jb[5];                 /* __builtin_setjmp buffer for faults */
-	int shadow;                  /* interrupt shadow (STI / MOV SS / POP SS) pending */
-	bool halted, wait_sipi, is_bsp;
+	bool wait_sipi, is_bsp;
 	bool exit_on_pause;
 	bool nmi_blocked;
 	int trace;                    /* BHYVE_CPU_TRACE=1: log exceptions to stderr */
@@ -236,9 +257,6 @@ struct cpu {
 	bool exc_soft;               /* INT n / INT3 / INTO: software interrupt */
 
 	/* cross-thread */
-	volatile int kick;
-	volatile int irq_pending;
-	volatile int nmi_pending;
 	int inject_vec;
 	bool inject_err;
 	uint32_t inject_code;
@@ -252,11 +270,13 @@ struct cpu {
 	bool tlb_has_large;          /* some TLB entry maps part of a large page */
 
 	/* decoded block cache */
-	struct cpu_block *blocks;    /* 1 << CPU_BLOCK_HASH_BITS entries */
+	struct cpu_block **btab;     /* 1 << CPU_BLOCK_HASH_BITS entries */
+	uint32_t blk_fgen;           /* blocks decoded under another value are stale */
 	struct cpu_block tmpblk;     /* for instructions crossing a page (not cached) */
 	struct insn tmp_insns[2];
-	struct insn *arena;          /* decoded instructions of all cached blocks */
+	uint8_t *arena;              /* cached blocks (header + insns), bump-allocated */
 	size_t arena_used, arena_size;
+	struct cpu_jc_entry jc[CPU_JC_SIZE];
 
 	struct cpu_vm *vm;
 	const struct cpu_ops *ops;
@@ -366,27 +386,33 @@ static inline void cpu_st_host(void *p, int size, uint64_t v)
 }
 
 /* Fast paths: 64-bit mode, TLB hit, access inside one page (entries exist only for
- * canonical pages, so a non-canonical address always takes the slow path and faults). */
-static inline uint64_t cpu_rd(struct cpu *c, int seg, uint64_t off, int size)
+ * canonical pages, so a non-canonical address always takes the slow path and faults).
+ * cpu_tlb_hit returns the host pointer on such a hit, else NULL (then use the slow path). */
+static inline void *cpu_tlb_hit(struct cpu *c, int seg, uint64_t off, int size, int acc)
 {
 	if (CPU_LIKELY(c->code_mode == 64)) {
 		uint64_t la = off + (seg >= CPU_FS ? c->r.seg[seg].base : 0);
-		const struct cpu_tlb_entry *e = &c->tlb[CPU_ACC_R][c->user][(la >> 12) & (CPU_TLB_SIZE - 1)];
+		const struct cpu_tlb_entry *e = &c->tlb[acc][c->user][(la >> 12) & (CPU_TLB_SIZE - 1)];
 		if (CPU_LIKELY(e->tag == la >> 12 && (la & 0xfff) <= 0x1000u - size))
-			return cpu_ld_host((const void *)(uintptr_t)(la + e->addend), size);
+			return (void *)(uintptr_t)(la + e->addend);
 	}
+	return NULL;
+}
+
+static inline uint64_t cpu_rd(struct cpu *c, int seg, uint64_t off, int size)
+{
+	void *p = cpu_tlb_hit(c, seg, off, size, CPU_ACC_R);
+	if (CPU_LIKELY(p != NULL))
+		return cpu_ld_host(p, size);
 	return cpu_rd_slow(c, seg, off, size);
 }
 
 static inline void cpu_wr(struct cpu *c, int seg, uint64_t off, int size, uint64_t val)
 {
-	if (CPU_LIKELY(c->code_mode == 64)) {
-		uint64_t la = off + (seg >= CPU_FS ? c->r.seg[seg].base : 0);
-		const struct cpu_tlb_entry *e = &c->tlb[CPU_ACC_W][c->user][(la >> 12) & (CPU_TLB_SIZE - 1)];
-		if (CPU_LIKELY(e->tag == la >> 12 && (la & 0xfff) <= 0x1000u - size)) {
-			cpu_st_host((void *)(uintptr_t)(la + e->addend), size, val);
-			return;
-		}
+	void *p = cpu_tlb_hit(c, seg, off, size, CPU_ACC_W);
+	if (CPU_LIKELY(p != NULL)) {
+		cpu_st_host(p, size, val);
+		return;
 	}
 	cpu_wr_slow(c, seg, off, size, val);
 }
