@@ -12,13 +12,15 @@ int cpu_h_ud(struct cpu *c, const struct insn *i);
 void cpu_deliver_pending_exception(struct cpu *c);
 
 #define BLOCK_HASH_SIZE (1u << CPU_BLOCK_HASH_BITS)
-#define CPU_ARENA_BYTES (16u << 20)  /* decoded blocks (touched lazily) */
+#define CPU_ARENA_BYTES (32u << 20)  /* decoded blocks (touched lazily) */
 
 /* ---- mode ---- */
 
 void cpu_update_mode(struct cpu *c)
 {
 	const struct cpu_segment *cs = &c->r.seg[CPU_CS];
+	uint8_t old_mode = c->code_mode;
+	bool old_paging = c->paging;
 	c->long_mode = (c->r.efer & CPU_EFER_LMA) != 0;
 	c->paging = (c->r.cr0 & CPU_CR0_PG) && (c->r.cr0 & CPU_CR0_PE);
 	if (c->long_mode && (cs->attr & 0x2000))
@@ -34,7 +36,12 @@ void cpu_update_mode(struct cpu *c)
 	else
 		c->cpl = (c->r.seg[CPU_SS].attr >> 5) & 3;
 	c->user = c->cpl == 3;
-	c->xlat_gen++;
+	/* cached RIP -> block lookups depend on the code mode, paging and CS base (and on CPL:
+	 * the jump cache tags user-mode entries, see jc_tag) */
+	if (c->code_mode != old_mode || c->paging != old_paging || cs->base != c->code_base) {
+		c->code_base = cs->base;
+		cpu_xlat_bump(c, true);
+	}
 	c->stack32 = (c->r.seg[CPU_SS].attr & 0x4000) != 0;
 }
 
@@ -131,13 +138,16 @@ static struct cpu_block *block_decode(struct cpu *c, const uint8_t *host, uint64
 	return b;
 }
 
-static struct cpu_block *block_get(struct cpu *c)
+/* The block at c->r.rip (decoded now if needed); *glob = 1 when the code page's translation
+ * is global (cached lookups then survive CR3 writes). */
+static struct cpu_block *block_get(struct cpu *c, uint64_t *glob)
 {
 	uint64_t rip = c->r.rip;
 	uint64_t la = c->code_mode == 64 ? rip : (c->r.seg[CPU_CS].base + rip) & 0xffffffffull;
 	void *host;
 	uint64_t gpa = cpu_translate_exec(c, la, &host);
 	uint64_t pg = gpa >> 12;
+	*glob = c->tlb[CPU_ACC_X][c->user][(la >> 12) & (CPU_TLB_SIZE - 1)].gpa & 1;
 	if (!host || pg >= c->vm->npages)
 		return block_uncached(c, la);
 	uint64_t key = (gpa << 2) | (c->code_mode == 64 ? 2 : c->code_mode == 32 ? 1 : 0);
@@ -159,7 +169,7 @@ void cpu_flush_blocks(struct cpu *c)
 {
 	c->blk_fgen++;
 	c->arena_used = 0;
-	c->xlat_gen++;
+	cpu_xlat_bump(c, true);
 	if (c->blk_fgen == 0) {   /* wrapped: really clear the table once */
 		memset(c->btab, 0, BLOCK_HASH_SIZE * sizeof(c->btab[0]));
 		c->blk_fgen = 1;
@@ -286,16 +296,21 @@ static void set_exit(struct cpu *c, int reason)
 static inline struct cpu_block *next_block(struct cpu *c)
 {
 	uint64_t rip = c->r.rip;
+	/* CPL 3 lookups get a tag no kernel-mode RIP has (bit 52 flipped: not canonical), so a
+	 * user-mode jump never reuses a translation checked for supervisor mode */
+	uint64_t tag = rip ^ ((uint64_t)c->user << 52);
 	struct cpu_jc_entry *e = &c->jc[(rip ^ (rip >> CPU_JC_BITS)) & (CPU_JC_SIZE - 1)];
-	if (CPU_LIKELY(e->rip == rip && e->xgen == c->xlat_gen)) {
+	if (CPU_LIKELY(e->rip == tag && e->xgen == c->xlat_gen[e->glob])) {
 		struct cpu_block *b = e->b;
 		if (CPU_LIKELY(b->gen == __atomic_load_n(&c->vm->page_gen[b->page], __ATOMIC_RELAXED)))
 			return b;
 	}
-	struct cpu_block *b = block_get(c);
+	uint64_t glob;
+	struct cpu_block *b = block_get(c, &glob);
 	if (b->key != ~0ull) {
-		e->rip = rip;
-		e->xgen = c->xlat_gen;
+		e->rip = tag;
+		e->glob = glob;
+		e->xgen = c->xlat_gen[glob];
 		e->b = b;
 	}
 	return b;
@@ -323,7 +338,8 @@ static int boundary_events(struct cpu *c)
 	}
 	if (CPU_UNLIKELY(c->shadow)) {
 		c->shadow = 0;
-		struct cpu_block *b = block_get(c);
+		uint64_t glob;
+		struct cpu_block *b = block_get(c, &glob);
 		sync_epochs(c);
 		exec_one(c, b);
 		return c->exit_reason ? -1 : 0;

@@ -169,7 +169,7 @@ struct cpu_tlb_entry {
  * unchanged, so most block-to-block transitions skip the TLB and the table.  A block is valid
  * while its page generation matches vm->page_gen[page]. */
 #define CPU_BLOCK_MAX 32
-#define CPU_BLOCK_HASH_BITS 14
+#define CPU_BLOCK_HASH_BITS 16
 #define CPU_JC_BITS 12
 #define CPU_JC_SIZE (1u << CPU_JC_BITS)
 struct cpu_block {
@@ -185,8 +185,9 @@ struct cpu_block {
 
 struct cpu_jc_entry {
 	uint64_t rip;
-	uint64_t xgen;          /* c->xlat_gen when the entry was made */
+	uint64_t xgen;          /* c->xlat_gen[glob] when the entry was made */
 	struct cpu_block *b;
+	uint64_t glob;          /* 1: the code page's translation is global */
 };
 
 /* Shared per VM. */
@@ -265,7 +266,10 @@ struct cpu {
 	struct cpu_tlb_entry tlb[3][2][CPU_TLB_SIZE];
 	uint32_t code_epoch;
 	uint32_t memmap_epoch;
-	uint64_t xlat_gen;           /* bumped on TLB flushes and mode/CPL/CS changes */
+	/* translation generations: [0] bumped on every TLB flush and mode/CPL/CS change, [1] the
+	 * same except flushes that keep global pages (CR3 writes with CR4.PGE) */
+	uint64_t xlat_gen[2];
+	uint64_t code_base;          /* CS base the cached lookups were made for */
 	bool walk_large;             /* the last page walk ended in a 2M/4M/1G page */
 	bool tlb_has_large;          /* some TLB entry maps part of a large page */
 
@@ -289,6 +293,14 @@ struct cpu {
 
 #define CPU_NEXT_RIP(c, i) ((c)->blk_rip + (i)->end)
 #define CPU_CUR_RIP(c, i)  ((c)->blk_rip + (i)->end - (i)->len)
+
+/* Code translations changed: `global` also for global pages. */
+static inline void cpu_xlat_bump(struct cpu *c, bool global)
+{
+	c->xlat_gen[0]++;
+	if (global)
+		c->xlat_gen[1]++;
+}
 
 /* ---- Exceptions (cpu_exc.c): none of these return ---- */
 CPU_NORETURN void cpu_raise(struct cpu *c, int vec, bool has_err, uint32_t err);

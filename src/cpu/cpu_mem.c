@@ -219,7 +219,7 @@ void cpu_tlb_flush(struct cpu *c, bool keep_global)
 {
 	struct cpu_tlb_entry *e = &c->tlb[0][0][0];
 	size_t n = sizeof(c->tlb) / sizeof(c->tlb[0][0][0]);
-	c->xlat_gen++;
+	cpu_xlat_bump(c, !keep_global);
 	if (!keep_global)
 		c->tlb_has_large = false;
 	for (size_t k = 0; k < n; k++)
@@ -232,26 +232,21 @@ void cpu_tlb_flush_page(struct cpu *c, uint64_t la)
 	/* INVLPG: the 4K entries of this page, plus (when large pages are cached) every entry
 	 * that came from a large page in the same 1 GiB region, which covers 2M/4M/1G pages. */
 	uint64_t pn = la >> 12;
-	bool code = false;
 	for (int a = 0; a < 3; a++)
 		for (int u = 0; u < 2; u++) {
 			struct cpu_tlb_entry *e = &c->tlb[a][u][pn & (CPU_TLB_SIZE - 1)];
-			if (e->tag == pn) {
+			if (e->tag == pn)
 				e->tag = ~0ull;
-				code |= a == CPU_ACC_X;
-			}
 		}
 	if (c->tlb_has_large) {
 		struct cpu_tlb_entry *e = &c->tlb[0][0][0];
 		size_t n = sizeof(c->tlb) / sizeof(c->tlb[0][0][0]);
 		for (size_t k = 0; k < n; k++)
-			if ((e[k].gpa & 2) && e[k].tag != ~0ull && (e[k].tag >> 18) == (pn >> 18)) {
+			if ((e[k].gpa & 2) && e[k].tag != ~0ull && (e[k].tag >> 18) == (pn >> 18))
 				e[k].tag = ~0ull;
-				code |= k >= 2 * 2 * CPU_TLB_SIZE;
-			}
 	}
-	if (code)
-		c->xlat_gen++;   /* chained blocks may have used the old code mapping */
+	cpu_xlat_bump(c, true);   /* cached block lookups may have used the old mapping, even
+				   * when its TLB entry was already evicted */
 }
 
 /* Translate and (if RAM) return the host pointer to la's page offset; NULL for MMIO, with
