@@ -353,6 +353,14 @@ void cpu_block_cut(struct cpu *c, uint64_t page);
 uint64_t cpu_translate_exec(struct cpu *c, uint64_t la, void **host);
 int cpu_walk(struct cpu *c, uint64_t la, int acc, bool user, uint64_t *gpa, bool *global,
 	     bool *writable, uint32_t *pferr, bool set_ad);
+/* Alignment checking (#AC): CR0.AM, RFLAGS.AC and CPL 3.  While it is on, user-mode TLB entries
+ * are not installed so that every access reaches the checking slow path; call
+ * cpu_ac_changed() when RFLAGS.AC or CR0.AM goes from 0 to 1. */
+static inline bool cpu_ac_on(const struct cpu *c)
+{
+	return c->user && (c->r.cr0 & CPU_CR0_AM) && (c->r.rflags & CPU_AC);
+}
+void cpu_ac_changed(struct cpu *c);
 /* PAE paging: load the four PDPTE registers from cr3; false (nothing loaded) when a present
  * entry sets a reserved bit (the caller raises #GP(0)). */
 bool cpu_pae_load_pdptes(struct cpu *c, uint64_t cr3);

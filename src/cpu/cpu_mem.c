@@ -353,6 +353,8 @@ static uint8_t *tlb_fill(struct cpu *c, uint64_t la, int acc, bool user, uint64_
 	if (acc == CPU_ACC_W && pg < c->vm->npages && c->vm->page_code[pg]) {
 		phys_note_write(c, gpa);
 	}
+	if (CPU_UNLIKELY(user && acc != CPU_ACC_X && cpu_ac_on(c)))
+		return h + (la & 0xfff);   /* alignment checks: keep user accesses on the slow path */
 	struct cpu_tlb_entry *e = &c->tlb[acc][user][(la >> 12) & (CPU_TLB_SIZE - 1)];
 	e->tag = la >> 12;
 	e->addend = (uintptr_t)h - (la & ~0xfffull);
@@ -471,14 +473,31 @@ uint64_t cpu_seg_lin(struct cpu *c, int seg, uint64_t off, int size, int acc)
 	return (s->base + off) & 0xffffffffull;
 }
 
+void cpu_ac_changed(struct cpu *c)
+{
+	if ((c->r.cr0 & CPU_CR0_AM) && (c->r.rflags & CPU_AC))
+		cpu_tlb_flush(c, false);
+}
+
+/* #AC(0) for a misaligned 2/4/8-byte data access while alignment checking is on. */
+static inline void ac_check(struct cpu *c, uint64_t la, int size)
+{
+	if (CPU_UNLIKELY(cpu_ac_on(c)) && size <= 8 && (la & (size - 1)))
+		cpu_raise(c, CPU_EXC_AC, true, 0);
+}
+
 uint64_t cpu_rd_slow(struct cpu *c, int seg, uint64_t off, int size)
 {
-	return cpu_rd_lin(c, cpu_seg_lin(c, seg, off, size, CPU_ACC_R), size, false);
+	uint64_t la = cpu_seg_lin(c, seg, off, size, CPU_ACC_R);
+	ac_check(c, la, size);
+	return cpu_rd_lin(c, la, size, false);
 }
 
 void cpu_wr_slow(struct cpu *c, int seg, uint64_t off, int size, uint64_t val)
 {
-	cpu_wr_lin(c, cpu_seg_lin(c, seg, off, size, CPU_ACC_W), size, val, false);
+	uint64_t la = cpu_seg_lin(c, seg, off, size, CPU_ACC_W);
+	ac_check(c, la, size);
+	cpu_wr_lin(c, la, size, val, false);
 }
 
 void cpu_rd_buf(struct cpu *c, int seg, uint64_t off, void *dst, size_t n)
@@ -514,6 +533,7 @@ void cpu_wr_buf(struct cpu *c, int seg, uint64_t off, const void *src, size_t n)
 void *cpu_ptr_rmw(struct cpu *c, int seg, uint64_t off, int size)
 {
 	uint64_t la = cpu_seg_lin(c, seg, off, size, CPU_ACC_W), gpa;
+	ac_check(c, la, size);
 	if ((la & 0xfff) > 0x1000u - size)
 		return NULL;
 	uint8_t *h = tlb_lookup(c, la, CPU_ACC_W, c->user);

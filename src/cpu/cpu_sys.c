@@ -62,7 +62,7 @@ static void write_cr0(struct cpu *c, uint64_t v)
 	    !cpu_pae_load_pdptes(c, c->r.cr3))
 		cpu_raise_gp(c, 0);
 	c->r.cr0 = v;
-	if ((old ^ v) & (CPU_CR0_PG | CPU_CR0_WP | CPU_CR0_PE))
+	if ((old ^ v) & (CPU_CR0_PG | CPU_CR0_WP | CPU_CR0_PE | CPU_CR0_AM))
 		cpu_tlb_flush(c, false);
 	cpu_update_mode(c);
 }
@@ -446,6 +446,7 @@ H(sysret) {
 	if (c->long_mode) {
 		c->r.rflags = (c->r.gpr[CPU_R11] & 0x3c7fd7) | 2;
 		c->lf_op = CPU_LF_NONE;
+		cpu_ac_changed(c);
 	} else {
 		c->r.rflags |= CPU_IF;
 	}
