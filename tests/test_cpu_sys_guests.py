@@ -131,3 +131,16 @@ def test_long_page_fault_reserved_bits(long_run):
             for m in re.finditer(r"^pfs (\d) ([0-9A-F]{2}) ([0-9A-F]{2})$", long_run.stdout,
                                  re.M)}
     assert seen == PF_SPECIAL, long_run.stdout
+
+
+def test_nested_faults_double_and_triple_fault():
+    r = run("df")
+    out = r.stdout + r.stderr
+    assert "FAIL" not in r.stdout, out
+    for m in ["df-np-during-gp", "df-on-ist2", "df-pf-during-pf", "df-pf-during-pf-cr2",
+              "df-gp-during-pf", "pf-during-gp-no-df", "np-during-int-n-no-df",
+              "np-during-ud-no-df"]:
+        assert f"cpusys: {m} ok" in r.stdout, out
+    assert "cpusys: done failures=00000000" in r.stdout, out
+    assert r.returncode == 3, out          # the final fault during #DF: triple fault
+    assert "triple fault" in r.stderr, out
