@@ -144,3 +144,13 @@ def test_nested_faults_double_and_triple_fault():
     assert "cpusys: done failures=00000000" in r.stdout, out
     assert r.returncode == 3, out          # the final fault during #DF: triple fault
     assert "triple fault" in r.stderr, out
+
+
+def test_modes_real_protected_long_compat_and_back():
+    checks(run("modes"), [
+        "pm32-entry-pe", "pm32-entry-cs", "real-to-pm32", "real1-pe-clear",
+        "real1-segment-arithmetic", "real1-ivt-int", "real1-int-frame", "real1-32bit-operand",
+        "real1-cs", "long-lma", "long-64bit-register", "long-cs", "compat-lma-still-set",
+        "compat-cs", "compat-32bit-operand", "long-off-lma-clear", "long-off-pg-clear",
+        "real2-pe-clear", "real2-segment-arithmetic", "real2-ivt-int", "real2-32bit-operand",
+        "real-mode-twice"])
