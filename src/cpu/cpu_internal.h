@@ -273,6 +273,15 @@ struct cpu {
 	bool walk_large;             /* the last page walk ended in a 2M/4M/1G page */
 	bool tlb_has_large;          /* some TLB entry maps part of a large page */
 
+	/* paging model (from CPUID, filled by the first page walk) and the PAE PDPTE registers,
+	 * loaded and checked when CR3/CR0/CR4 are written in PAE mode (cpu_mem.c) */
+	bool pg_model_ready;
+	bool pg_gbpages;             /* 1 GiB pages advertised (CPUID 80000001h:EDX[26]) */
+	uint64_t pg_phys_rsvd;       /* bits 51:MAXPHYADDR */
+	bool pdpte_valid;
+	uint64_t pdpte_cr3;          /* the CR3 the PDPTE registers were loaded from */
+	uint64_t pdpte[4];
+
 	/* decoded block cache */
 	struct cpu_block **btab;     /* 1 << CPU_BLOCK_HASH_BITS entries */
 	uint32_t blk_fgen;           /* blocks decoded under another value are stale */
@@ -376,6 +385,22 @@ void cpu_block_cut(struct cpu *c, uint64_t page);
 uint64_t cpu_translate_exec(struct cpu *c, uint64_t la, void **host);
 int cpu_walk(struct cpu *c, uint64_t la, int acc, bool user, uint64_t *gpa, bool *global,
 	     bool *writable, uint32_t *pferr, bool set_ad);
+/* Alignment checking (#AC): CR0.AM, RFLAGS.AC and CPL 3.  While it is on, user-mode TLB entries
+ * are not installed so that every access reaches the checking slow path; call
+ * cpu_ac_changed() when RFLAGS.AC or CR0.AM goes from 0 to 1. */
+static inline bool cpu_ac_on(const struct cpu *c)
+{
+	return c->user && (c->r.cr0 & CPU_CR0_AM) && (c->r.rflags & CPU_AC);
+}
+void cpu_ac_changed(struct cpu *c);
+/* PAE paging: load the four PDPTE registers from cr3; false (nothing loaded) when a present
+ * entry sets a reserved bit (the caller raises #GP(0)). */
+bool cpu_pae_load_pdptes(struct cpu *c, uint64_t cr3);
+/* True when CR0/CR4/EFER select PAE paging outside long mode. */
+static inline bool cpu_pae_legacy(uint64_t cr0, uint64_t cr4, uint64_t efer)
+{
+	return (cr0 & CPU_CR0_PG) && (cr4 & CPU_CR4_PAE) && !(efer & CPU_EFER_LMA);
+}
 
 static inline uint64_t cpu_ld_host(const void *p, int size)
 {
