@@ -154,3 +154,52 @@ def test_modes_real_protected_long_compat_and_back():
         "compat-cs", "compat-32bit-operand", "long-off-lma-clear", "long-off-pg-clear",
         "real2-pe-clear", "real2-segment-arithmetic", "real2-ivt-int", "real2-32bit-operand",
         "real-mode-twice"])
+
+
+def pf32_expect(case):
+    """(vector, error code) for cpusys_prot's 32-bit paging matrix: bits 0-2 P, W, U of the
+    PDE (bit 7 set) or PTE, bits 3-4 the access, bit 5 CPL 3, bit 6 CR0.WP.  No XD and no
+    I/D error-code bit without PAE."""
+    p, w, u = case & 1, (case >> 1) & 1, (case >> 2) & 1
+    acc, user, wp = (case >> 3) & 3, (case >> 5) & 1, (case >> 6) & 1
+    if acc == 3:
+        return None
+    err = (2 if acc == ACC_W else 0) | (4 if user else 0)
+    if not p:
+        return 14, err
+    if user and not u:
+        return 14, err | 1
+    if acc == ACC_W and not w and (user or wp):
+        return 14, err | 1
+    return 0xFF, 0xFF
+
+
+def test_protected_mode_exceptions_rings_paging_pae():
+    r = run("prot")
+    checks(r, [
+        "p32-exc-de", "p32-exc-of-into", "p32-into-no-of", "p32-exc-br-bound",
+        "p32-bound-in-range", "p32-exc-ud", "p32-exc-np", "p32-exc-ss", "p32-exc-gp-selector",
+        "p32-exc-gp-ss-code", "p32-exc-gp-limit", "p32-exc-gp-write-code",
+        "p32-ring3-int-iretd", "p32-ring3-hlt-gp", "p32-ring3-gp-on-esp0",
+        "p32-pf-pse36-reserved", "p32-pf-4m-page-ok",
+        "pae-pg-bad-pdpte-gp", "pae-pg-bad-pdpte-unchanged", "pae-read-ok",
+        "pae-cr3-bad-pdpte-gp", "pae-cr3-pdpte-xd-gp", "pae-pdpte-cached",
+        "pae-pdpte-reloaded-not-present", "pae-pf-xd-fetch", "pae-pf-not-present-fetch",
+        "pae-xd-read-ok", "pae-pf-bit62-reserved", "pae-pf-bit40-reserved",
+        "pae-pf-2m-bit13-reserved", "pae-pf-cr2", "pae-pf-xd-without-nxe-reserved"])
+    assert r.stdout.count("cpusys: p32-int-n ok") == 32, r.stdout
+    seen = {}
+    for m in re.finditer(r"^pf32 ([0-9A-F]{2}) ([0-9A-F]{2}) ([0-9A-F]{2}) ([01])$", r.stdout,
+                         re.M):
+        seen[int(m.group(1), 16)] = (int(m.group(2), 16), int(m.group(3), 16), m.group(4))
+    bad, n = [], 0
+    for case in range(0x100):
+        exp = pf32_expect(case)
+        if exp is None:
+            continue
+        n += 1
+        got = seen.get(case)
+        if got is None or got[:2] != exp or got[2] != "1":
+            bad.append(f"case {case:02x}: got {got} want {exp}")
+    assert n == 192
+    assert not bad, "\n".join(bad[:40])
