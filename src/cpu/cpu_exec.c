@@ -277,6 +277,12 @@ static bool take_interrupt(struct cpu *c)
 
 static inline void sync_epochs(struct cpu *c)
 {
+	/* both epochs at once (adjacent in both structures); the usual case is "unchanged" */
+	uint64_t both = __atomic_load_n((const volatile uint64_t *)&c->vm->code_epoch, __ATOMIC_ACQUIRE);
+	uint64_t mine;
+	memcpy(&mine, &c->code_epoch, sizeof(mine));
+	if (CPU_LIKELY(both == mine))
+		return;
 	uint32_t e = __atomic_load_n(&c->vm->code_epoch, __ATOMIC_ACQUIRE);
 	if (CPU_UNLIKELY(e != c->code_epoch)) {
 		c->code_epoch = e;

@@ -199,7 +199,9 @@ struct cpu_vm {
 	uint64_t npages;
 	uint8_t *page_code;          /* 1 = decoded code exists in this page */
 	uint32_t *page_gen;          /* bumped whenever the page's code is invalidated */
-	volatile uint32_t code_epoch;  /* bumped when a page becomes a code page */
+	/* code_epoch and memmap_epoch are adjacent and 8-aligned here and in struct cpu: the run
+	 * loop compares both with one load */
+	volatile uint32_t code_epoch __attribute__((aligned(8)));  /* a page became a code page */
 	volatile uint32_t memmap_epoch;
 };
 
@@ -265,7 +267,7 @@ struct cpu {
 
 	/* soft TLB: [access][user] */
 	struct cpu_tlb_entry tlb[3][2][CPU_TLB_SIZE];
-	uint32_t code_epoch;
+	uint32_t code_epoch __attribute__((aligned(8)));   /* see struct cpu_vm */
 	uint32_t memmap_epoch;
 	/* translation generations: [0] bumped on every TLB flush and mode/CPL/CS change, [1] the
 	 * same except flushes that keep global pages (CR3 writes with CR4.PGE) */
