@@ -102,7 +102,9 @@ def test_long_exceptions_syscall_rings(long_run):
         "syscall-rsp-unchanged", "sysretq-to-ring3", "syscall-compat-rcx", "syscall-compat-cs",
         "sysretl-to-compat", "sysret-noncanonical-gp", "sysret-gp-stays-ring0",
         "syscall-sce-clear-ud", "rings-int-iretq-stages", "ring3-hlt-gp", "ring3-mov-cr3-gp",
-        "ring3-cli-gp", "ring3-in-gp", "ring3-int-dpl0-gate-gp"])
+        "ring3-cli-gp", "ring3-in-gp", "ring3-int-dpl0-gate-gp",
+        "lapic-nmi", "cr8-writes-tpr", "cr8-reads-tpr", "cr8-masks-interrupt",
+        "cr8-lowered-delivers"])
     # INT n for vectors 0-31, 0x80 and 0xFF: delivered with no error code
     assert long_run.stdout.count("cpusys: int-n ok") == 34, long_run.stdout
 

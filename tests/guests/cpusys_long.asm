@@ -28,6 +28,7 @@ long_main:
         call t_rings
         call t_pf_matrix
         call t_pf_special
+        call t_lapic
         SAY64 "cpusys: done failures="
         mov eax, [rel failures]
         PUTHEX64 rax, 8
@@ -743,6 +744,85 @@ t_pf_special:
         mov ebx, 8
         call pfs_go
         ret
+
+; ---------------------------------------------------------------- NMI, CR8 and the TPR
+
+LAPIC       equ 0xFEE00000
+
+t_lapic:
+        mov rax, PD_HI | 3                       ; map 3-4 GiB, uncached
+        mov [PDPT0 + 24], rax
+        xor ecx, ecx
+.pd:
+        mov rax, rcx
+        shl rax, 21
+        mov rdx, 0xC0000000
+        add rax, rdx
+        or rax, 0x9B
+        mov [PD_HI + rcx * 8], rax
+        inc ecx
+        cmp ecx, 512
+        jb .pd
+        mov rax, cr3
+        mov cr3, rax
+        mov ebx, LAPIC
+        mov dword [rbx + 0xF0], 0x1FF            ; software enable
+
+        ; an NMI sent to ourselves through the ICR arrives as vector 2
+        TRY
+        mov dword [rbx + 0x310], 0
+        mov dword [rbx + 0x300], 0x4400          ; NMI, assert, physical, APIC ID 0
+        mov ecx, 100000
+.w:     cmp qword [rel got_vec], 2
+        je .got
+        pause
+        loop .w
+.got:
+        CATCH "lapic-nmi", 2, -1, 0
+
+        ; CR8 is the TPR's priority class
+        mov ebx, LAPIC
+        mov eax, 5
+        mov cr8, rax
+        mov eax, [rbx + 0x80]
+        cmp eax, 0x50
+        CHECK64 e, "cr8-writes-tpr"
+        mov dword [rbx + 0x80], 0x30
+        mov rax, cr8
+        cmp rax, 3
+        CHECK64 e, "cr8-reads-tpr"
+
+        ; CR8 = 4 holds a vector 0x45 interrupt until CR8 drops
+        mov eax, 4
+        mov cr8, rax
+        TRY
+        mov qword [rel iret_rip], 0              ; return to the interrupted instruction
+        mov ebx, LAPIC
+        sti
+        mov dword [rbx + 0x300], 0x40045         ; self, fixed, vector 0x45
+        mov ecx, 20000
+.d1:    pause
+        loop .d1
+        mov rax, [rel got_vec]
+        mov [rel held_vec], rax
+        xor eax, eax
+        mov cr8, rax
+        mov ecx, 20000
+.d2:    cmp qword [rel got_vec], 0x45
+        je .d3
+        pause
+        loop .d2
+.d3:    cli
+        mov dword [rbx + 0xB0], 0                ; EOI
+        TRY_END
+        cmp qword [rel held_vec], -1
+        CHECK64 e, "cr8-masks-interrupt"
+        cmp qword [rel got_vec], 0x45
+        CHECK64 e, "cr8-lowered-delivers"
+        ret
+
+align 8
+held_vec    dq 0
 
 align 4
 pf_acc      dd 0
