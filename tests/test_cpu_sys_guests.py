@@ -104,7 +104,9 @@ def test_long_exceptions_syscall_rings(long_run):
         "syscall-sce-clear-ud", "rings-int-iretq-stages", "ring3-hlt-gp", "ring3-mov-cr3-gp",
         "ring3-cli-gp", "ring3-in-gp", "ring3-int-dpl0-gate-gp",
         "lapic-nmi", "cr8-writes-tpr", "cr8-reads-tpr", "cr8-masks-interrupt",
-        "cr8-lowered-delivers"])
+        "cr8-lowered-delivers", "dr-exec-breakpoint", "dr-exec-dr6-b0", "dr-exec-rf-one-db",
+        "dr-exec-rf-resumes", "dr-data-write-trap", "dr-data-dr6-b1", "dr-data-write-done",
+        "dr-data-outside", "dr-data-read-trap"])
     # INT n for vectors 0-31, 0x80 and 0xFF: delivered with no error code
     assert long_run.stdout.count("cpusys: int-n ok") == 34, long_run.stdout
 

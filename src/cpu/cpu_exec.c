@@ -217,10 +217,16 @@ static void exec_one(struct cpu *c, struct cpu_block *b)
 static void single_step(struct cpu *c, struct cpu_block *b)
 {
 	uint64_t ints = c->int_count;
+	bool tf = c->r.rflags & CPU_TF, dbg = CPU_DR7_ENABLED(c);
+	if (dbg && cpu_dbg_before(c))
+		return;              /* instruction breakpoint (cpu_dbg.c) */
 	exec_one(c, b);
 	if (c->exit_reason || c->int_count != ints)
 		return;
-	c->r.dr[6] |= 0x4000;
+	uint32_t bits = (dbg ? cpu_dbg_after(c) : 0) | (tf ? 0x4000 : 0);
+	if (!bits)
+		return;
+	c->r.dr[6] |= bits;
 	cpu_interrupt(c, CPU_EXC_DB, CPU_INT_EXC, false, 0);
 }
 
@@ -337,7 +343,7 @@ static void run_loop(struct cpu *c)
 		struct cpu_block *b = next_block(c, prev);
 		sync_epochs(c);
 		prev = b;
-		if (CPU_UNLIKELY(c->r.rflags & CPU_TF)) {
+		if (CPU_UNLIKELY((c->r.rflags & CPU_TF) | CPU_DR7_ENABLED(c))) {
 			single_step(c, b);
 			continue;
 		}

@@ -355,6 +355,8 @@ static uint8_t *tlb_fill(struct cpu *c, uint64_t la, int acc, bool user, uint64_
 	}
 	if (CPU_UNLIKELY(user && acc != CPU_ACC_X && cpu_ac_on(c)))
 		return h + (la & 0xfff);   /* alignment checks: keep user accesses on the slow path */
+	if (CPU_UNLIKELY(CPU_DR7_ENABLED(c)) && acc != CPU_ACC_X && cpu_dbg_data_page(c, la))
+		return h + (la & 0xfff);   /* a data breakpoint here: every access checks it */
 	struct cpu_tlb_entry *e = &c->tlb[acc][user][(la >> 12) & (CPU_TLB_SIZE - 1)];
 	e->tag = la >> 12;
 	e->addend = (uintptr_t)h - (la & ~0xfffull);
@@ -479,24 +481,27 @@ void cpu_ac_changed(struct cpu *c)
 		cpu_tlb_flush(c, false);
 }
 
-/* #AC(0) for a misaligned 2/4/8-byte data access while alignment checking is on. */
-static inline void ac_check(struct cpu *c, uint64_t la, int size)
+/* #AC(0) for a misaligned 2/4/8-byte data access while alignment checking is on; data
+ * breakpoints (checked here: their pages have no TLB entries). */
+static inline void ac_check(struct cpu *c, uint64_t la, int size, bool write)
 {
 	if (CPU_UNLIKELY(cpu_ac_on(c)) && size <= 8 && (la & (size - 1)))
 		cpu_raise(c, CPU_EXC_AC, true, 0);
+	if (CPU_UNLIKELY(CPU_DR7_ENABLED(c)))
+		cpu_dbg_data(c, la, size, write);
 }
 
 uint64_t cpu_rd_slow(struct cpu *c, int seg, uint64_t off, int size)
 {
 	uint64_t la = cpu_seg_lin(c, seg, off, size, CPU_ACC_R);
-	ac_check(c, la, size);
+	ac_check(c, la, size, false);
 	return cpu_rd_lin(c, la, size, false);
 }
 
 void cpu_wr_slow(struct cpu *c, int seg, uint64_t off, int size, uint64_t val)
 {
 	uint64_t la = cpu_seg_lin(c, seg, off, size, CPU_ACC_W);
-	ac_check(c, la, size);
+	ac_check(c, la, size, true);
 	cpu_wr_lin(c, la, size, val, false);
 }
 
@@ -504,6 +509,8 @@ void cpu_rd_buf(struct cpu *c, int seg, uint64_t off, void *dst, size_t n)
 {
 	uint8_t *d = dst;
 	uint64_t la = cpu_seg_lin(c, seg, off, (int)n, CPU_ACC_R);
+	if (CPU_UNLIKELY(CPU_DR7_ENABLED(c)))
+		cpu_dbg_data(c, la, (int)n, false);
 	for (size_t k = 0; k < n;) {
 		int chunk = n - k >= 8 ? 8 : (int)(n - k);
 		uint64_t v = cpu_rd_lin(c, la + k, chunk, false);
@@ -516,6 +523,8 @@ void cpu_wr_buf(struct cpu *c, int seg, uint64_t off, const void *src, size_t n)
 {
 	const uint8_t *s = src;
 	uint64_t la = cpu_seg_lin(c, seg, off, (int)n, CPU_ACC_W);
+	if (CPU_UNLIKELY(CPU_DR7_ENABLED(c)))
+		cpu_dbg_data(c, la, (int)n, true);
 	bool g, user = c->user;
 	/* probe every page first so a fault leaves memory untouched */
 	for (uint64_t p = la & ~0xfffull; p < la + n; p += 0x1000)
@@ -533,7 +542,7 @@ void cpu_wr_buf(struct cpu *c, int seg, uint64_t off, const void *src, size_t n)
 void *cpu_ptr_rmw(struct cpu *c, int seg, uint64_t off, int size)
 {
 	uint64_t la = cpu_seg_lin(c, seg, off, size, CPU_ACC_W), gpa;
-	ac_check(c, la, size);
+	ac_check(c, la, size, true);
 	if ((la & 0xfff) > 0x1000u - size)
 		return NULL;
 	uint8_t *h = tlb_lookup(c, la, CPU_ACC_W, c->user);
@@ -552,6 +561,8 @@ void *cpu_lin_ptr(struct cpu *c, uint64_t la, int acc, bool user)
 	uint8_t *h = tlb_lookup(c, la, acc, user);
 	if (!h)
 		h = tlb_fill(c, la, acc, user, &gpa);
+	if (CPU_UNLIKELY(CPU_DR7_ENABLED(c)) && acc != CPU_ACC_X && cpu_dbg_data_page(c, la))
+		return NULL;               /* element by element, through the checks */
 	return h;
 }
 

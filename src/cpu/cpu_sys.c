@@ -198,7 +198,9 @@ H(mov_dr) {
 	if (n == 7)
 		v = (v & 0xffff2bff) | 0x400;
 	c->r.dr[n] = v;
-	NEXT;
+	if (n != 6)
+		cpu_tlb_flush(c, false);   /* pages with data breakpoints lose their entries */
+	return end_block(c, i);        /* DR7 may switch breakpoint checks on */
 }
 
 H(clts) { need_cpl0(c); c->r.cr0 &= ~CPU_CR0_TS; NEXT; }

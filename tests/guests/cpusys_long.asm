@@ -29,6 +29,7 @@ long_main:
         call t_pf_matrix
         call t_pf_special
         call t_lapic
+        call t_debug
         SAY64 "cpusys: done failures="
         mov eax, [rel failures]
         PUTHEX64 rax, 8
@@ -823,6 +824,93 @@ t_lapic:
 
 align 8
 held_vec    dq 0
+
+; ---------------------------------------------------------------- debug registers
+
+t_debug:
+        ; instruction breakpoint: a fault before the instruction, DR6.B0
+        xor eax, eax
+        mov dr6, rax
+        lea rax, [rel .bp]
+        mov dr0, rax
+        mov eax, 1                               ; L0, execute, 1 byte
+        mov dr7, rax
+        TRY
+        nop
+.bp:    nop
+        CATCH "dr-exec-breakpoint", 1, -1, .bp
+        mov rax, [rel got_dr6]
+        test eax, 1
+        CHECK64 nz, "dr-exec-dr6-b0"
+
+        ; the handler returns with RF set: the instruction then runs once, no new #DB
+        lea rax, [rel dbg_rf_hook]
+        mov [rel int_hook], rax
+        mov dword [rel dbg_count], 0
+        mov dword [rel dbg_ran], 0
+        TRY
+        mov qword [rel iret_rip], 0              ; back to the instruction
+        lea rax, [rel .bp2]
+        mov dr0, rax
+.bp2:   inc dword [rel dbg_ran]
+        TRY_END
+        mov qword [rel int_hook], 0
+        cmp dword [rel dbg_count], 1
+        CHECK64 e, "dr-exec-rf-one-db"
+        cmp dword [rel dbg_ran], 1
+        CHECK64 e, "dr-exec-rf-resumes"
+
+        ; data breakpoint on writes (4 bytes at dbg_var): a trap after the write, DR6.B1
+        xor eax, eax
+        mov dr6, rax
+        lea rax, [rel dbg_var]
+        mov dr1, rax
+        mov eax, (1 << 2) | (1 << 20) | (3 << 22)    ; L1, write, 4 bytes
+        mov dr7, rax
+        TRY
+        mov eax, [rel dbg_var]                   ; a read does not trigger it
+        mov byte [rel dbg_var + 2], 7
+.w:
+        CATCH "dr-data-write-trap", 1, -1, .w
+        mov rax, [rel got_dr6]
+        test eax, 2
+        CHECK64 nz, "dr-data-dr6-b1"
+        cmp byte [rel dbg_var + 2], 7
+        CHECK64 e, "dr-data-write-done"
+        TRY
+        mov eax, [rel dbg_var + 4]               ; next to it: nothing
+        mov qword [rel got_vec], 0x55
+        CATCH "dr-data-outside", 0x55, -2, 0
+
+        ; read/write breakpoint: a read triggers it too
+        mov eax, (1 << 2) | (3 << 20) | (3 << 22)    ; L1, read/write, 4 bytes
+        mov dr7, rax
+        TRY
+        mov eax, [rel dbg_var]
+.r:
+        CATCH "dr-data-read-trap", 1, -1, .r
+        xor eax, eax
+        mov dr7, rax
+        ret
+
+dbg_rf_hook:                                     ; frame at rsp + 8
+        cmp qword [rel got_vec], 1
+        jne .no
+        inc dword [rel dbg_count]
+        cmp dword [rel dbg_count], 1
+        ja .no
+        or qword [rsp + 8 + 16], 0x10000         ; RF in the saved RFLAGS
+        mov eax, 1
+        ret
+.no:
+        xor eax, eax
+        mov dr7, rax
+        ret
+
+align 8
+dbg_var     dq 0
+dbg_count   dd 0
+dbg_ran     dd 0
 
 align 4
 pf_acc      dd 0
