@@ -304,9 +304,11 @@ void cpu_tlb_flush(struct cpu *c, bool keep_global)
 {
 	struct cpu_tlb_entry *e = &c->tlb[0][0][0];
 	size_t n = sizeof(c->tlb) / sizeof(c->tlb[0][0][0]);
-	c->xlat_gen++;
-	if (!keep_global)
+	cpu_xlat_bump(c, !keep_global);
+	if (!keep_global) {
 		c->tlb_has_large = false;
+		c->dbg_on = CPU_DR7_ENABLED(c) != 0;   /* DR7 writes and state loads come here */
+	}
 	for (size_t k = 0; k < n; k++)
 		if (!keep_global || !(e[k].gpa & 1))
 			e[k].tag = ~0ull;
@@ -317,26 +319,21 @@ void cpu_tlb_flush_page(struct cpu *c, uint64_t la)
 	/* INVLPG: the 4K entries of this page, plus (when large pages are cached) every entry
 	 * that came from a large page in the same 1 GiB region, which covers 2M/4M/1G pages. */
 	uint64_t pn = la >> 12;
-	bool code = false;
 	for (int a = 0; a < 3; a++)
 		for (int u = 0; u < 2; u++) {
 			struct cpu_tlb_entry *e = &c->tlb[a][u][pn & (CPU_TLB_SIZE - 1)];
-			if (e->tag == pn) {
+			if (e->tag == pn)
 				e->tag = ~0ull;
-				code |= a == CPU_ACC_X;
-			}
 		}
 	if (c->tlb_has_large) {
 		struct cpu_tlb_entry *e = &c->tlb[0][0][0];
 		size_t n = sizeof(c->tlb) / sizeof(c->tlb[0][0][0]);
 		for (size_t k = 0; k < n; k++)
-			if ((e[k].gpa & 2) && e[k].tag != ~0ull && (e[k].tag >> 18) == (pn >> 18)) {
+			if ((e[k].gpa & 2) && e[k].tag != ~0ull && (e[k].tag >> 18) == (pn >> 18))
 				e[k].tag = ~0ull;
-				code |= k >= 2 * 2 * CPU_TLB_SIZE;
-			}
 	}
-	if (code)
-		c->xlat_gen++;   /* chained blocks may have used the old code mapping */
+	cpu_xlat_bump(c, true);   /* cached block lookups may have used the old mapping, even
+				   * when its TLB entry was already evicted */
 }
 
 /* Translate and (if RAM) return the host pointer to la's page offset; NULL for MMIO, with
@@ -355,7 +352,7 @@ static uint8_t *tlb_fill(struct cpu *c, uint64_t la, int acc, bool user, uint64_
 	}
 	if (CPU_UNLIKELY(user && acc != CPU_ACC_X && cpu_ac_on(c)))
 		return h + (la & 0xfff);   /* alignment checks: keep user accesses on the slow path */
-	if (CPU_UNLIKELY(CPU_DR7_ENABLED(c)) && acc != CPU_ACC_X && cpu_dbg_data_page(c, la))
+	if (CPU_UNLIKELY(c->dbg_on) && acc != CPU_ACC_X && cpu_dbg_data_page(c, la))
 		return h + (la & 0xfff);   /* a data breakpoint here: every access checks it */
 	struct cpu_tlb_entry *e = &c->tlb[acc][user][(la >> 12) & (CPU_TLB_SIZE - 1)];
 	e->tag = la >> 12;
@@ -487,7 +484,7 @@ static inline void ac_check(struct cpu *c, uint64_t la, int size, bool write)
 {
 	if (CPU_UNLIKELY(cpu_ac_on(c)) && size <= 8 && (la & (size - 1)))
 		cpu_raise(c, CPU_EXC_AC, true, 0);
-	if (CPU_UNLIKELY(CPU_DR7_ENABLED(c)))
+	if (CPU_UNLIKELY(c->dbg_on))
 		cpu_dbg_data(c, la, size, write);
 }
 
@@ -509,7 +506,7 @@ void cpu_rd_buf(struct cpu *c, int seg, uint64_t off, void *dst, size_t n)
 {
 	uint8_t *d = dst;
 	uint64_t la = cpu_seg_lin(c, seg, off, (int)n, CPU_ACC_R);
-	if (CPU_UNLIKELY(CPU_DR7_ENABLED(c)))
+	if (CPU_UNLIKELY(c->dbg_on))
 		cpu_dbg_data(c, la, (int)n, false);
 	for (size_t k = 0; k < n;) {
 		int chunk = n - k >= 8 ? 8 : (int)(n - k);
@@ -523,7 +520,7 @@ void cpu_wr_buf(struct cpu *c, int seg, uint64_t off, const void *src, size_t n)
 {
 	const uint8_t *s = src;
 	uint64_t la = cpu_seg_lin(c, seg, off, (int)n, CPU_ACC_W);
-	if (CPU_UNLIKELY(CPU_DR7_ENABLED(c)))
+	if (CPU_UNLIKELY(c->dbg_on))
 		cpu_dbg_data(c, la, (int)n, true);
 	bool g, user = c->user;
 	/* probe every page first so a fault leaves memory untouched */
@@ -561,7 +558,7 @@ void *cpu_lin_ptr(struct cpu *c, uint64_t la, int acc, bool user)
 	uint8_t *h = tlb_lookup(c, la, acc, user);
 	if (!h)
 		h = tlb_fill(c, la, acc, user, &gpa);
-	if (CPU_UNLIKELY(CPU_DR7_ENABLED(c)) && acc != CPU_ACC_X && cpu_dbg_data_page(c, la))
+	if (CPU_UNLIKELY(c->dbg_on) && acc != CPU_ACC_X && cpu_dbg_data_page(c, la))
 		return NULL;               /* element by element, through the checks */
 	return h;
 }
