@@ -101,7 +101,7 @@ def test_long_exceptions_syscall_rings(long_run):
         "syscall-rcx", "syscall-r11", "syscall-sfmask", "syscall-cs", "syscall-ss",
         "syscall-rsp-unchanged", "sysretq-to-ring3", "syscall-compat-rcx", "syscall-compat-cs",
         "sysretl-to-compat", "sysret-noncanonical-gp", "sysret-gp-stays-ring0",
-        "syscall-sce-clear-ud", "rings-int-iretq-stages", "ring3-hlt-gp", "ring3-mov-cr3-gp",
+        "syscall-sce-clear-ud", "sysenter-ring0-state", "sysexit-to-ring3", "rings-int-iretq-stages", "ring3-hlt-gp", "ring3-mov-cr3-gp",
         "ring3-cli-gp", "ring3-in-gp", "ring3-int-dpl0-gate-gp",
         "lapic-nmi", "cr8-writes-tpr", "cr8-reads-tpr", "cr8-masks-interrupt",
         "cr8-lowered-delivers", "dr-exec-breakpoint", "dr-exec-dr6-b0", "dr-exec-rf-one-db",

@@ -25,6 +25,7 @@ long_main:
         call t_exceptions
         call t_int_n
         call t_syscall
+        call t_sysenter
         call t_rings
         call t_pf_matrix
         call t_pf_special
@@ -342,6 +343,72 @@ user_compat:
         xor eax, eax
         syscall
 bits 64
+
+;---------------------------------------------------------------- SYSENTER / SYSEXIT
+
+SE_STACK    equ USTACK_TOP - 0x800
+
+t_sysenter:
+        mov ecx, 0x174                           ; SYSENTER_CS
+        mov eax, KCODE64
+        xor edx, edx
+        wrmsr
+        mov ecx, 0x175                           ; SYSENTER_ESP
+        mov eax, RSP0_TOP - 0x100
+        wrmsr
+        mov ecx, 0x176                           ; SYSENTER_EIP
+        lea rax, [rel sysenter_entry]
+        mov rdx, rax
+        shr rdx, 32
+        wrmsr
+        mov dword [rel user_ok], 0
+        USER_DO user_se
+        cmp dword [rel se_kernel_ok], 3
+        CHECK64 e, "sysenter-ring0-state"
+        cmp dword [rel user_ok], 0x5E5E
+        CHECK64 e, "sysexit-to-ring3"
+        ret
+
+sysenter_entry:
+        mov [rel sys_rsp], rsp
+        mov ax, cs
+        cmp ax, KCODE64
+        jne .bad
+        inc dword [rel se_kernel_ok]
+        mov ax, ss
+        cmp ax, KDATA
+        jne .bad
+        inc dword [rel se_kernel_ok]
+        pushfq
+        pop rax
+        test eax, 0x200                          ; IF cleared
+        jnz .bad
+        cmp qword [rel sys_rsp], RSP0_TOP - 0x100
+        jne .bad
+        inc dword [rel se_kernel_ok]
+.bad:
+        lea rdx, [rel user_se.back]
+        mov rcx, SE_STACK
+        o64 sysexit
+
+user_se:
+        sysenter
+.back:
+        mov ax, cs
+        cmp ax, (KCODE64 + 32) | 3
+        jne .bad
+        mov ax, ss
+        cmp ax, (KCODE64 + 40) | 3
+        jne .bad
+        cmp rsp, SE_STACK
+        jne .bad
+        mov dword [rel user_ok], 0x5E5E
+.bad:
+        xor eax, eax
+        syscall
+
+align 4
+se_kernel_ok dd 0
 
 ; ---------------------------------------------------------------- IRETQ / INT across rings
 
