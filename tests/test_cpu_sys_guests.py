@@ -3,7 +3,15 @@
 long mode and back, every exception vector with its error code and saved RIP, page faults for
 every combination of P, R/W, U/S, NX and reserved bits (checked here against the rules of the
 Intel SDM Vol. 3 4.6/4.7), nested faults ending in #DF and a triple fault, SYSCALL/SYSRET and
-IRETQ/INT across privilege levels.  The guests print "cpusys: <check> ok|FAIL" on COM1."""
+IRETQ/INT across privilege levels; also SYSENTER/SYSEXIT, an NMI through the local APIC, CR8
+as the APIC's TPR, and DR0-DR3 instruction/data breakpoints.  The guests print
+"cpusys: <check> ok|FAIL" on COM1; each runs in well under a second.
+
+  cpusys_modes  real -> 16/32-bit protected -> long -> compatibility -> protected -> real
+  cpusys_long   long mode: exceptions, INT n, SYSCALL/SYSRET, SYSENTER/SYSEXIT, rings,
+                the 4-level page-fault matrix and reserved bits, NMI, CR8, debug registers
+  cpusys_prot   32-bit protected mode: exceptions, rings, 32-bit paging matrix, PAE
+  cpusys_df     nested faults, #DF, triple fault (bhyve exit status 3)"""
 import os
 import re
 import subprocess
