@@ -181,6 +181,7 @@ struct cpu_block {
 	uint16_t bytes;
 	uint32_t pad;
 	struct insn *insns;     /* n insns + terminator, right after the header in the arena */
+	const uint32_t *genp;   /* &vm->page_gen[page] */
 };
 
 struct cpu_jc_entry {
@@ -365,6 +366,32 @@ static inline uint64_t cpu_ea(const struct cpu *c, const struct insn *i)
 	return a & cpu_size_mask(i->asz);
 }
 
+/* Effective-address forms the decoder can prove for 64-bit addressing; handlers specialised
+ * on a form (cpu_ea_k with a constant kind) skip cpu_ea's tests. */
+enum { CPU_EA_ANY, CPU_EA_B, CPU_EA_BI, CPU_EA_RIP };
+static inline int cpu_ea_kind(const struct insn *i)
+{
+	if (i->asz != 8 || !(i->flags & CPU_IF_MEM))
+		return CPU_EA_ANY;
+	if (i->flags & CPU_IF_RIPREL)
+		return i->base == CPU_NOREG && i->index == CPU_NOREG ? CPU_EA_RIP : CPU_EA_ANY;
+	if (i->base != CPU_NOREG)
+		return i->index == CPU_NOREG ? CPU_EA_B : CPU_EA_BI;
+	return CPU_EA_ANY;
+}
+
+static inline __attribute__((always_inline))
+uint64_t cpu_ea_k(const struct cpu *c, const struct insn *i, int kind)
+{
+	switch (kind) {
+	case CPU_EA_B: return c->r.gpr[i->base] + (uint64_t)(int64_t)i->disp;
+	case CPU_EA_BI:
+		return c->r.gpr[i->base] + (c->r.gpr[i->index] << i->scale) + (uint64_t)(int64_t)i->disp;
+	case CPU_EA_RIP: return CPU_NEXT_RIP(c, i) + (uint64_t)(int64_t)i->disp;
+	default: return cpu_ea(c, i);
+	}
+}
+
 /* ---- Memory (cpu_mem.c).  seg is enum cpu_seg; off is the offset in the segment.  All may
  * fault (#GP/#SS for segment checks, #PF); accesses crossing a page are split and checked
  * before anything is written. ---- */
@@ -462,6 +489,13 @@ static inline void cpu_wr(struct cpu *c, int seg, uint64_t off, int size, uint64
 		return;
 	}
 	cpu_wr_slow(c, seg, off, size, val);
+}
+
+/* cpu_ptr_rmw with the TLB-hit fast path inline (a write entry also allows reading). */
+static inline void *cpu_ptr_rmw_fast(struct cpu *c, int seg, uint64_t off, int size)
+{
+	void *p = cpu_tlb_hit(c, seg, off, size, CPU_ACC_W);
+	return CPU_LIKELY(p != NULL) ? p : cpu_ptr_rmw(c, seg, off, size);
 }
 
 /* ---- Flags (cpu_flags.c) ---- */
