@@ -449,7 +449,7 @@ uint64_t cpu_seg_lin(struct cpu *c, int seg, uint64_t off, int size, int acc)
 	const struct cpu_segment *s = &c->r.seg[seg];
 	if (c->code_mode == 64) {
 		uint64_t la = off + (seg >= CPU_FS ? s->base : 0);
-		if ((uint64_t)(((int64_t)la << 16) >> 16) != la)
+		if ((uint64_t)((int64_t)(la << 16) >> 16) != la)
 			seg_fault(c, seg);
 		return la;
 	}

@@ -24,7 +24,7 @@ static void need_cpl0(struct cpu *c)
 
 static bool canonical(uint64_t v)
 {
-	return (uint64_t)(((int64_t)v << 16) >> 16) == v;
+	return (uint64_t)((int64_t)(v << 16) >> 16) == v;
 }
 
 static int end_block(struct cpu *c, const struct insn *i)
