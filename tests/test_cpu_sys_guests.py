@@ -111,7 +111,8 @@ def test_long_exceptions_syscall_rings(long_run):
         "sysretl-to-compat", "sysret-noncanonical-gp", "sysret-gp-stays-ring0",
         "syscall-sce-clear-ud", "sysenter-ring0-state", "sysexit-to-ring3", "rings-int-iretq-stages", "ring3-hlt-gp", "ring3-mov-cr3-gp",
         "ring3-cli-gp", "ring3-in-gp", "ring3-int-dpl0-gate-gp",
-        "lapic-nmi", "cr8-writes-tpr", "cr8-reads-tpr", "cr8-masks-interrupt",
+        "lapic-nmi", "nmi-blocked-in-handler", "nmi-delivered-after-iret",
+        "sti-pending-interrupt", "sti-shadow-one-instruction", "cr8-writes-tpr", "cr8-reads-tpr", "cr8-masks-interrupt",
         "cr8-lowered-delivers", "dr-exec-breakpoint", "dr-exec-dr6-b0", "dr-exec-rf-one-db",
         "dr-exec-rf-resumes", "dr-data-write-trap", "dr-data-dr6-b1", "dr-data-write-done",
         "dr-data-outside", "dr-data-read-trap"])
@@ -162,7 +163,8 @@ def test_modes_real_protected_long_compat_and_back():
     checks(run("modes"), [
         "pm32-entry-pe", "pm32-entry-cs", "real-to-pm32", "real1-pe-clear",
         "real1-segment-arithmetic", "real1-ivt-int", "real1-int-frame", "real1-32bit-operand",
-        "real1-cs", "long-lma", "long-64bit-register", "long-cs", "compat-lma-still-set",
+        "real1-cs", "real1-de-ivt", "real1-gp-limit-ivt", "real1-ud-ivt", "real2-de-ivt",
+        "real2-gp-limit-ivt", "long-lma", "long-64bit-register", "long-cs", "compat-lma-still-set",
         "compat-cs", "compat-32bit-operand", "long-off-lma-clear", "long-off-pg-clear",
         "real2-pe-clear", "real2-segment-arithmetic", "real2-ivt-int", "real2-32bit-operand",
         "real-mode-twice"])

@@ -848,6 +848,56 @@ t_lapic:
 .got:
         CATCH "lapic-nmi", 2, -1, 0
 
+        ; NMIs are blocked from an NMI's delivery until the next IRET
+        lea rax, [rel nmi_hook]
+        mov [rel int_hook], rax
+        mov dword [rel nmi_count], 0
+        mov dword [rel nmi_held], 0
+        TRY
+        mov qword [rel iret_rip], 0              ; back to the interrupted instruction
+        mov ebx, LAPIC
+        mov dword [rbx + 0x300], 0x4400
+        mov ecx, 200000
+.w2:    cmp dword [rel nmi_count], 2
+        je .got2
+        pause
+        loop .w2
+.got2:
+        TRY_END
+        mov qword [rel int_hook], 0
+        cmp dword [rel nmi_held], 1
+        CHECK64 e, "nmi-blocked-in-handler"
+        cmp dword [rel nmi_count], 2
+        CHECK64 e, "nmi-delivered-after-iret"
+
+        ; STI: an interrupt pending while IF = 0 arrives after the instruction after STI
+        mov ebx, LAPIC
+        mov dword [rel shadow_a], 0
+        TRY
+        mov qword [rel iret_rip], 0
+        mov dword [rbx + 0x300], 0x40046         ; self, fixed, vector 0x46 (IF is 0)
+        mov ecx, 1000
+.d0:    pause
+        loop .d0
+        cmp qword [rel got_vec], -1
+        jne .early
+        sti
+        inc dword [rel shadow_a]
+.s2:    nop
+        mov ecx, 20000
+.d4:    cmp qword [rel got_vec], 0x46
+        je .early
+        pause
+        loop .d4
+.early: cli
+        mov dword [rbx + 0xB0], 0                ; EOI
+        TRY_END
+        cmp qword [rel got_vec], 0x46
+        CHECK64 e, "sti-pending-interrupt"
+        lea rax, [rel .s2]
+        cmp rax, [rel got_frame]
+        CHECK64 e, "sti-shadow-one-instruction"
+
         ; CR8 is the TPR's priority class
         mov ebx, LAPIC
         mov eax, 5
@@ -891,6 +941,35 @@ t_lapic:
 
 align 8
 held_vec    dq 0
+nmi_count   dd 0
+nmi_held    dd 0
+shadow_a    dd 0
+
+; In the first NMI's handler: send a second NMI and check that it waits for IRETQ.
+nmi_hook:
+        cmp qword [rel got_vec], 2
+        jne .no
+        inc dword [rel nmi_count]
+        cmp dword [rel nmi_count], 1
+        jne .ret
+        push rbx
+        push rcx
+        mov ebx, LAPIC
+        mov dword [rbx + 0x300], 0x4400
+        mov ecx, 20000
+.w:     pause
+        loop .w
+        pop rcx
+        pop rbx
+        cmp dword [rel nmi_count], 1
+        jne .ret
+        mov dword [rel nmi_held], 1
+.ret:
+        mov eax, 1                               ; IRETQ to the interrupted code
+        ret
+.no:
+        xor eax, eax
+        ret
 
 ; ---------------------------------------------------------------- debug registers
 
