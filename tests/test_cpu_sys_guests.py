@@ -188,6 +188,28 @@ def pf32_expect(case):
     return 0xFF, 0xFF
 
 
+def pae_expect(case):
+    """PAE paging with EFER.NXE = 1: the 32-bit matrix's bits plus XD (bit 8) and bit 62 (bit
+    9), which PAE reserves (bits 62:MAXPHYADDR); fetches set the I/D error-code bit."""
+    p, w, u = case & 1, (case >> 1) & 1, (case >> 2) & 1
+    acc, user, wp = (case >> 3) & 3, (case >> 5) & 1, (case >> 6) & 1
+    nx, rsvd = (case >> 8) & 1, (case >> 9) & 1
+    if acc == 3:
+        return None
+    err = (2 if acc == ACC_W else 0) | (4 if user else 0) | (0x10 if acc == ACC_X else 0)
+    if not p:
+        return 14, err
+    if rsvd:
+        return 14, err | 1 | 8
+    if user and not u:
+        return 14, err | 1
+    if acc == ACC_W and not w and (user or wp):
+        return 14, err | 1
+    if acc == ACC_X and nx:
+        return 14, err | 1
+    return 0xFF, 0xFF
+
+
 def test_protected_mode_exceptions_rings_paging_pae():
     r = run("prot")
     checks(r, [
@@ -202,18 +224,20 @@ def test_protected_mode_exceptions_rings_paging_pae():
         "pae-xd-read-ok", "pae-pf-bit62-reserved", "pae-pf-bit40-reserved",
         "pae-pf-2m-bit13-reserved", "pae-pf-cr2", "pae-pf-xd-without-nxe-reserved"])
     assert r.stdout.count("cpusys: p32-int-n ok") == 32, r.stdout
-    seen = {}
-    for m in re.finditer(r"^pf32 ([0-9A-F]{2}) ([0-9A-F]{2}) ([0-9A-F]{2}) ([01])$", r.stdout,
-                         re.M):
-        seen[int(m.group(1), 16)] = (int(m.group(2), 16), int(m.group(3), 16), m.group(4))
-    bad, n = [], 0
-    for case in range(0x100):
-        exp = pf32_expect(case)
-        if exp is None:
-            continue
-        n += 1
-        got = seen.get(case)
-        if got is None or got[:2] != exp or got[2] != "1":
-            bad.append(f"case {case:02x}: got {got} want {exp}")
-    assert n == 192
-    assert not bad, "\n".join(bad[:40])
+    for tag, cases, model, count in (("pf32", 0x100, pf32_expect, 192),
+                                     ("pae", 0x400, pae_expect, 768)):
+        seen = {}
+        for m in re.finditer(rf"^{tag} ([0-9A-F]{{3}}) ([0-9A-F]{{2}}) ([0-9A-F]{{2}}) ([01])$",
+                             r.stdout, re.M):
+            seen[int(m.group(1), 16)] = (int(m.group(2), 16), int(m.group(3), 16), m.group(4))
+        bad, n = [], 0
+        for case in range(cases):
+            exp = model(case)
+            if exp is None:
+                continue
+            n += 1
+            got = seen.get(case)
+            if got is None or got[:2] != exp or got[2] != "1":
+                bad.append(f"{tag} case {case:03x}: got {got} want {exp}")
+        assert n == count
+        assert not bad, "\n".join(bad[:40])
