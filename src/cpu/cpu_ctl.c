@@ -345,7 +345,7 @@ H(call_rel64) {
 	uint64_t next = CPU_NEXT_RIP(c, i), sp = c->r.gpr[CPU_RSP] - 8;
 	void *p = cpu_tlb_hit(c, CPU_SS, sp, 8, CPU_ACC_W);
 	uint64_t t = next + i->imm;
-	if (CPU_LIKELY(p && (uint64_t)(((int64_t)t << 16) >> 16) == t)) {
+	if (CPU_LIKELY(p && (uint64_t)((int64_t)(t << 16) >> 16) == t)) {
 		cpu_st_host(p, 8, next);
 		c->r.gpr[CPU_RSP] = sp;
 		c->r.rip = t;

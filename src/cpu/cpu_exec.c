@@ -244,10 +244,16 @@ static void exec_one(struct cpu *c, struct cpu_block *b)
 static void single_step(struct cpu *c, struct cpu_block *b)
 {
 	uint64_t ints = c->int_count;
+	bool tf = c->r.rflags & CPU_TF, dbg = c->dbg_on;
+	if (dbg && cpu_dbg_before(c))
+		return;              /* instruction breakpoint (cpu_dbg.c) */
 	exec_one(c, b);
 	if (c->exit_reason || c->int_count != ints)
 		return;
-	c->r.dr[6] |= 0x4000;
+	uint32_t bits = (dbg ? cpu_dbg_after(c) : 0) | (tf ? 0x4000 : 0);
+	if (!bits)
+		return;
+	c->r.dr[6] |= bits;
 	cpu_interrupt(c, CPU_EXC_DB, CPU_INT_EXC, false, 0);
 }
 
@@ -363,7 +369,7 @@ static int boundary_events(struct cpu *c)
 	}
 	if (c->exit_reason)
 		return -1;
-	if (CPU_UNLIKELY(c->r.rflags & CPU_TF)) {
+	if (CPU_UNLIKELY((c->r.rflags & CPU_TF) | c->dbg_on)) {
 		struct cpu_block *b = next_block(c);
 		sync_epochs(c);
 		single_step(c, b);

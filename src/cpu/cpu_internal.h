@@ -238,7 +238,7 @@ struct cpu {
 			bool halted;
 			uint8_t inject_pending;  /* inject_vec is valid */
 			uint8_t exit_reason;     /* enum cpu_exit_reason */
-			uint8_t events_pad;
+			uint8_t dbg_on;          /* DR7 enables a breakpoint (cpu_dbg.c) */
 		};
 		uint64_t events;
 	};
@@ -281,6 +281,8 @@ struct cpu {
 	bool pg_model_ready;
 	bool pg_gbpages;             /* 1 GiB pages advertised (CPUID 80000001h:EDX[26]) */
 	uint64_t pg_phys_rsvd;       /* bits 51:MAXPHYADDR */
+	uint32_t dbg_hits;           /* data breakpoints hit by the current insn (cpu_dbg.c) */
+	bool dbg_rf;                 /* the current insn started with RFLAGS.RF set */
 	bool pdpte_valid;
 	uint64_t pdpte_cr3;          /* the CR3 the PDPTE registers were loaded from */
 	uint64_t pdpte[4];
@@ -422,6 +424,14 @@ static inline bool cpu_ac_on(const struct cpu *c)
 	return c->user && (c->r.cr0 & CPU_CR0_AM) && (c->r.rflags & CPU_AC);
 }
 void cpu_ac_changed(struct cpu *c);
+/* Debug-register breakpoints (cpu_dbg.c); active while DR7 enables any (CPU_DR7_ENABLED).
+ * c->dbg_on caches it for the run loop's event word; cpu_tlb_flush(c, false), which every
+ * DR7 change is followed by, refreshes it. */
+#define CPU_DR7_ENABLED(c) ((c)->r.dr[7] & 0xff)
+bool cpu_dbg_data_page(const struct cpu *c, uint64_t la);
+void cpu_dbg_data(struct cpu *c, uint64_t la, int size, bool write);
+bool cpu_dbg_before(struct cpu *c);
+uint32_t cpu_dbg_after(struct cpu *c);
 /* PAE paging: load the four PDPTE registers from cr3; false (nothing loaded) when a present
  * entry sets a reserved bit (the caller raises #GP(0)). */
 bool cpu_pae_load_pdptes(struct cpu *c, uint64_t cr3);

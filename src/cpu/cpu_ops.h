@@ -146,7 +146,7 @@ static inline bool cas_host(void *p, int size, uint64_t *expected, uint64_t desi
 /* 64-bit mode: a branch to a non-canonical address raises #GP(0) at the branch. */
 static inline void check_target(struct cpu *c, uint64_t t)
 {
-	if (CPU_UNLIKELY((uint64_t)(((int64_t)t << 16) >> 16) != t))
+	if (CPU_UNLIKELY((uint64_t)((int64_t)(t << 16) >> 16) != t))
 		cpu_raise_gp(c, 0);
 }
 
