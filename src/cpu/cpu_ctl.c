@@ -10,18 +10,31 @@
 H(mov_rm_r_reg) { cpu_set_reg(c, i->rm, i->osz, cpu_get_reg(c, i->reg, i->osz)); NEXT; }
 H(mov_rm_r_mem) { cpu_wr(c, i->seg, cpu_ea(c, i), i->osz, cpu_get_reg(c, i->reg, i->osz)); NEXT; }
 H(mov_r_rm_mem) { cpu_set_reg(c, i->reg, i->osz, cpu_rd(c, i->seg, cpu_ea(c, i), i->osz)); NEXT; }
-H(mov_r64_m) { c->r.gpr[i->reg] = cpu_rd(c, i->seg, cpu_ea(c, i), 8); NEXT; }
-H(mov_r32_m) { c->r.gpr[i->reg] = cpu_rd(c, i->seg, cpu_ea(c, i), 4); NEXT; }
-H(mov_m_r64) { cpu_wr(c, i->seg, cpu_ea(c, i), 8, c->r.gpr[i->reg]); NEXT; }
-H(mov_m_r32) { cpu_wr(c, i->seg, cpu_ea(c, i), 4, c->r.gpr[i->reg]); NEXT; }
+__attribute__((noinline)) H(mov_r64_m) { c->r.gpr[i->reg] = cpu_rd(c, i->seg, cpu_ea(c, i), 8); NEXT; }
+__attribute__((noinline)) H(mov_r32_m) { c->r.gpr[i->reg] = cpu_rd(c, i->seg, cpu_ea(c, i), 4); NEXT; }
+__attribute__((noinline)) H(mov_m_r64) { cpu_wr(c, i->seg, cpu_ea(c, i), 8, c->r.gpr[i->reg]); NEXT; }
+__attribute__((noinline)) H(mov_m_r32) { cpu_wr(c, i->seg, cpu_ea(c, i), 4, c->r.gpr[i->reg]); NEXT; }
 H(mov_r64_r) { c->r.gpr[i->rm] = c->r.gpr[i->reg]; NEXT; }
 H(mov_r32_r) { c->r.gpr[i->rm] = (uint32_t)c->r.gpr[i->reg]; NEXT; }
 /* 64/32-bit loads and stores, one handler per address form */
+/* (a TLB miss tail-calls the generic handler, so the fast path needs no stack frame) */
+#define MOV_LD(NAME, K, SZ, SLOW) H(NAME) {                                                  \
+	void *p = cpu_tlb_hit(c, i->seg, cpu_ea_k(c, i, K), SZ, CPU_ACC_R);                 \
+	if (CPU_UNLIKELY(!p))                                                                \
+		return SLOW(c, i);                                                           \
+	c->r.gpr[i->reg] = cpu_ld_host(p, SZ);                                               \
+	NEXT;                                                                                \
+}
+#define MOV_ST(NAME, K, SZ, SLOW) H(NAME) {                                                  \
+	void *p = cpu_tlb_hit(c, i->seg, cpu_ea_k(c, i, K), SZ, CPU_ACC_W);                 \
+	if (CPU_UNLIKELY(!p))                                                                \
+		return SLOW(c, i);                                                           \
+	cpu_st_host(p, SZ, c->r.gpr[i->reg]);                                                \
+	NEXT;                                                                                \
+}
 #define MOV_EA(K)                                                                             \
-H(mov_r64_m_##K) { c->r.gpr[i->reg] = cpu_rd(c, i->seg, cpu_ea_k(c, i, K), 8); NEXT; }      \
-H(mov_r32_m_##K) { c->r.gpr[i->reg] = cpu_rd(c, i->seg, cpu_ea_k(c, i, K), 4); NEXT; }      \
-H(mov_m_r64_##K) { cpu_wr(c, i->seg, cpu_ea_k(c, i, K), 8, c->r.gpr[i->reg]); NEXT; }      \
-H(mov_m_r32_##K) { cpu_wr(c, i->seg, cpu_ea_k(c, i, K), 4, c->r.gpr[i->reg]); NEXT; }
+MOV_LD(mov_r64_m_##K, K, 8, mov_r64_m) MOV_LD(mov_r32_m_##K, K, 4, mov_r32_m)                  \
+MOV_ST(mov_m_r64_##K, K, 8, mov_m_r64) MOV_ST(mov_m_r32_##K, K, 4, mov_m_r32)
 MOV_EA(1) MOV_EA(2) MOV_EA(3)
 static const cpu_handler_fn mov_ea_tab[4][4] = {
 	{ mov_r64_m, mov_r32_m, mov_m_r64, mov_m_r32 },
@@ -185,15 +198,34 @@ H(xlat) {
 H(nop) { (void)c; (void)i; NEXT; }
 
 /* ---- stack ---- */
-H(push_r64) {
+__attribute__((noinline)) H(push_r64_slow) {
 	uint64_t sp = c->r.gpr[CPU_RSP] - 8;
 	cpu_wr(c, CPU_SS, sp, 8, c->r.gpr[i->reg]);
 	c->r.gpr[CPU_RSP] = sp;
 	NEXT;
 }
-H(pop_r64) {
+__attribute__((noinline)) H(pop_r64_slow) {
 	uint64_t sp = c->r.gpr[CPU_RSP];
 	uint64_t v = cpu_rd(c, CPU_SS, sp, 8);
+	c->r.gpr[CPU_RSP] = sp + 8;
+	c->r.gpr[i->reg] = v;
+	NEXT;
+}
+H(push_r64) {
+	uint64_t sp = c->r.gpr[CPU_RSP] - 8;
+	void *p = cpu_tlb_hit(c, CPU_SS, sp, 8, CPU_ACC_W);
+	if (CPU_UNLIKELY(!p))
+		return push_r64_slow(c, i);
+	cpu_st_host(p, 8, c->r.gpr[i->reg]);
+	c->r.gpr[CPU_RSP] = sp;
+	NEXT;
+}
+H(pop_r64) {
+	uint64_t sp = c->r.gpr[CPU_RSP];
+	void *p = cpu_tlb_hit(c, CPU_SS, sp, 8, CPU_ACC_R);
+	if (CPU_UNLIKELY(!p))
+		return pop_r64_slow(c, i);
+	uint64_t v = cpu_ld_host(p, 8);
 	c->r.gpr[CPU_RSP] = sp + 8;
 	c->r.gpr[i->reg] = v;
 	NEXT;
@@ -341,21 +373,24 @@ H(call_rel) {
 	cpu_push(c, i->osz, next);
 	return branch_to(c, ip_mask(i, next + i->imm));
 }
-H(call_rel64) {
+__attribute__((noinline)) H(call_rel64_slow) {
 	uint64_t next = CPU_NEXT_RIP(c, i), sp = c->r.gpr[CPU_RSP] - 8;
-	void *p = cpu_tlb_hit(c, CPU_SS, sp, 8, CPU_ACC_W);
-	uint64_t t = next + i->imm;
-	if (CPU_LIKELY(p && (uint64_t)((int64_t)(t << 16) >> 16) == t)) {
-		cpu_st_host(p, 8, next);
-		c->r.gpr[CPU_RSP] = sp;
-		c->r.rip = t;
-		return CPU_H_BRANCH;
-	}
 	cpu_seg_lin(c, CPU_SS, sp, 8, CPU_ACC_W);
 	check_target(c, next + i->imm);
 	cpu_wr(c, CPU_SS, sp, 8, next);
 	c->r.gpr[CPU_RSP] = sp;
 	return branch_to(c, next + i->imm);
+}
+H(call_rel64) {
+	uint64_t next = CPU_NEXT_RIP(c, i), sp = c->r.gpr[CPU_RSP] - 8;
+	void *p = cpu_tlb_hit(c, CPU_SS, sp, 8, CPU_ACC_W);
+	uint64_t t = next + i->imm;
+	if (CPU_UNLIKELY(!p || (uint64_t)((int64_t)(t << 16) >> 16) != t))
+		return call_rel64_slow(c, i);
+	cpu_st_host(p, 8, next);
+	c->r.gpr[CPU_RSP] = sp;
+	c->r.rip = t;
+	return CPU_H_BRANCH;
 }
 H(ret_near) {
 	uint64_t m = cpu_stack_mask(c), sp = c->r.gpr[CPU_RSP];
@@ -364,12 +399,24 @@ H(ret_near) {
 	c->r.gpr[CPU_RSP] = (sp & ~m) | ((sp + i->osz + i->imm) & m);
 	return branch_to(c, t);
 }
-H(ret64) {
+__attribute__((noinline)) H(ret64_slow) {
 	uint64_t sp = c->r.gpr[CPU_RSP];
 	uint64_t t = cpu_rd(c, CPU_SS, sp, 8);
 	check_target(c, t);
 	c->r.gpr[CPU_RSP] = sp + 8;
 	return branch_to(c, t);
+}
+H(ret64) {
+	uint64_t sp = c->r.gpr[CPU_RSP];
+	void *p = cpu_tlb_hit(c, CPU_SS, sp, 8, CPU_ACC_R);
+	if (CPU_UNLIKELY(!p))
+		return ret64_slow(c, i);
+	uint64_t t = cpu_ld_host(p, 8);
+	if (CPU_UNLIKELY((uint64_t)((int64_t)(t << 16) >> 16) != t))
+		return ret64_slow(c, i);
+	c->r.gpr[CPU_RSP] = sp + 8;
+	c->r.rip = t;
+	return CPU_H_BRANCH;
 }
 H(jmp_rm) { return branch_to(c, ip_mask(i, rd_rm(c, i, i->osz))); }
 H(call_rm) {

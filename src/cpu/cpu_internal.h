@@ -480,18 +480,24 @@ static inline void *cpu_tlb_hit(struct cpu *c, int seg, uint64_t off, int size, 
 
 static inline uint64_t cpu_rd(struct cpu *c, int seg, uint64_t off, int size)
 {
-	void *p = cpu_tlb_hit(c, seg, off, size, CPU_ACC_R);
-	if (CPU_LIKELY(p != NULL))
-		return cpu_ld_host(p, size);
+	if (CPU_LIKELY(c->code_mode == 64)) {
+		uint64_t la = off + (seg >= CPU_FS ? c->r.seg[seg].base : 0);
+		const struct cpu_tlb_entry *e = &c->tlb[CPU_ACC_R][c->user][(la >> 12) & (CPU_TLB_SIZE - 1)];
+		if (CPU_LIKELY(e->tag == la >> 12 && (la & 0xfff) <= 0x1000u - size))
+			return cpu_ld_host((const void *)(uintptr_t)(la + e->addend), size);
+	}
 	return cpu_rd_slow(c, seg, off, size);
 }
 
 static inline void cpu_wr(struct cpu *c, int seg, uint64_t off, int size, uint64_t val)
 {
-	void *p = cpu_tlb_hit(c, seg, off, size, CPU_ACC_W);
-	if (CPU_LIKELY(p != NULL)) {
-		cpu_st_host(p, size, val);
-		return;
+	if (CPU_LIKELY(c->code_mode == 64)) {
+		uint64_t la = off + (seg >= CPU_FS ? c->r.seg[seg].base : 0);
+		const struct cpu_tlb_entry *e = &c->tlb[CPU_ACC_W][c->user][(la >> 12) & (CPU_TLB_SIZE - 1)];
+		if (CPU_LIKELY(e->tag == la >> 12 && (la & 0xfff) <= 0x1000u - size)) {
+			cpu_st_host((void *)(uintptr_t)(la + e->addend), size, val);
+			return;
+		}
 	}
 	cpu_wr_slow(c, seg, off, size, val);
 }
