@@ -29,7 +29,7 @@ cp "$mdir/virt/lib/irqbypass.ko" "$mdir/arch/x86/kvm/kvm.ko" "$mdir/arch/x86/kvm
    "$OUT/root/lib/modules/"
 rm -rf "$OUT/kdeb"
 cp /bin/busybox "$OUT/root/bin/busybox"
-cp tests/kvm/kvm-init.sh "$OUT/root/init"
+cp "${KVM_INIT:-tests/kvm/kvm-init.sh}" "$OUT/root/init"
 chmod 755 "$OUT/root/init"
 cp "$STATIC/bhyve" "$STATIC/bhyveload" "$STATIC/bhyvectl" "$OUT/root/bhyve/"
 cp "$GUEST/vmlinuz" "$GUEST/initrd.img" build/tests/guests/mb_exit.bin \
