@@ -271,6 +271,17 @@ H(jcc) {
 		next = ip_mask(i, next + i->imm);
 	return branch_to(c, next);
 }
+/* 64-bit mode Jcc (operand size 64), one handler per condition. */
+#define JCC64(cc) H(jcc64_##cc) {                                                          \
+	uint64_t next = CPU_NEXT_RIP(c, i);                                                  \
+	return branch_to(c, cond_fast(c, cc) ? next + i->imm : next);                        \
+}
+JCC64(0) JCC64(1) JCC64(2) JCC64(3) JCC64(4) JCC64(5) JCC64(6) JCC64(7)
+JCC64(8) JCC64(9) JCC64(10) JCC64(11) JCC64(12) JCC64(13) JCC64(14) JCC64(15)
+static const cpu_handler_fn jcc64_tab[16] = {
+	jcc64_0, jcc64_1, jcc64_2, jcc64_3, jcc64_4, jcc64_5, jcc64_6, jcc64_7,
+	jcc64_8, jcc64_9, jcc64_10, jcc64_11, jcc64_12, jcc64_13, jcc64_14, jcc64_15,
+};
 H(jmp_rel) { return branch_to(c, ip_mask(i, CPU_NEXT_RIP(c, i) + i->imm)); }
 H(call_rel) {
 	uint64_t next = CPU_NEXT_RIP(c, i);
@@ -280,6 +291,14 @@ H(call_rel) {
 }
 H(call_rel64) {
 	uint64_t next = CPU_NEXT_RIP(c, i), sp = c->r.gpr[CPU_RSP] - 8;
+	void *p = cpu_tlb_hit(c, CPU_SS, sp, 8, CPU_ACC_W);
+	uint64_t t = next + i->imm;
+	if (CPU_LIKELY(p && (uint64_t)(((int64_t)t << 16) >> 16) == t)) {
+		cpu_st_host(p, 8, next);
+		c->r.gpr[CPU_RSP] = sp;
+		c->r.rip = t;
+		return CPU_H_BRANCH;
+	}
 	cpu_seg_lin(c, CPU_SS, sp, 8, CPU_ACC_W);
 	check_target(c, next + i->imm);
 	cpu_wr(c, CPU_SS, sp, 8, next);
@@ -468,7 +487,7 @@ cpu_handler_fn cpu_ctl_select(struct insn *i)
 	case 0x9d: return popf;
 	case 0xc8: return enter;
 	case 0xc9: return leave;
-	case 0x70 ... 0x7f: case 0x180 ... 0x18f: return jcc;
+	case 0x70 ... 0x7f: case 0x180 ... 0x18f: return m64 && i->osz == 8 ? jcc64_tab[i->op & 15] : jcc;
 	case 0xe9: case 0xeb: return jmp_rel;
 	case 0xe8: return m64 ? call_rel64 : call_rel;
 	case 0xc2: return ret_near;

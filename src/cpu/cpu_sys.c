@@ -56,8 +56,13 @@ static void write_cr0(struct cpu *c, uint64_t v)
 			cpu_raise_gp(c, 0);
 		c->r.efer &= ~CPU_EFER_LMA;
 	}
+	/* entering PAE paging (or changing CD/NW/PG in it) loads the PDPTE registers */
+	if (cpu_pae_legacy(v, c->r.cr4, c->r.efer) &&
+	    ((old ^ v) & (CPU_CR0_PG | CPU_CR0_CD | CPU_CR0_NW)) &&
+	    !cpu_pae_load_pdptes(c, c->r.cr3))
+		cpu_raise_gp(c, 0);
 	c->r.cr0 = v;
-	if ((old ^ v) & (CPU_CR0_PG | CPU_CR0_WP | CPU_CR0_PE))
+	if ((old ^ v) & (CPU_CR0_PG | CPU_CR0_WP | CPU_CR0_PE | CPU_CR0_AM))
 		cpu_tlb_flush(c, false);
 	cpu_update_mode(c);
 }
@@ -70,11 +75,19 @@ int cpu_write_cr(struct cpu *c, int n, uint64_t v)
 	case 3:
 		if (c->long_mode && (v >> 52))
 			cpu_raise_gp(c, 0);
-		c->r.cr3 = c->long_mode ? v : v & 0xffffffffull;
+		if (!c->long_mode)
+			v &= 0xffffffffull;
+		if (cpu_pae_legacy(c->r.cr0, c->r.cr4, c->r.efer) && !cpu_pae_load_pdptes(c, v))
+			cpu_raise_gp(c, 0);
+		c->r.cr3 = v;
 		cpu_tlb_flush(c, true);
 		break;
 	case 4:
 		if ((v & ~CR4_OK) || (c->long_mode && !(v & CPU_CR4_PAE)))
+			cpu_raise_gp(c, 0);
+		if (cpu_pae_legacy(c->r.cr0, v, c->r.efer) &&
+		    ((c->r.cr4 ^ v) & (CPU_CR4_PAE | CPU_CR4_PGE | CPU_CR4_PSE)) &&
+		    !cpu_pae_load_pdptes(c, c->r.cr3))
 			cpu_raise_gp(c, 0);
 		if ((c->r.cr4 ^ v) & (CPU_CR4_PAE | CPU_CR4_PGE | CPU_CR4_PSE))
 			cpu_tlb_flush(c, false);
@@ -433,6 +446,7 @@ H(sysret) {
 	if (c->long_mode) {
 		c->r.rflags = (c->r.gpr[CPU_R11] & 0x3c7fd7) | 2;
 		c->lf_op = CPU_LF_NONE;
+		cpu_ac_changed(c);
 	} else {
 		c->r.rflags |= CPU_IF;
 	}
