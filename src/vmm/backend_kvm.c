@@ -111,6 +111,24 @@ static int kvm_set_memory(struct kvm_vmstate *s, struct vm *vm, char *err, size_
 	return 0;
 }
 
+/* A boot ROM: guest code runs from it, which KVM cannot do from MMIO.  A read-only slot after
+ * the RAM slots; writes to it exit as MMIO (KVM_MEM_READONLY) and reach the ROM's handler. */
+static int kvm_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size)
+{
+	struct kvm_vmstate *s = kvm_vm_of(vm);
+	struct kvm_userspace_memory_region r = {
+		.slot = KVM_ROM_SLOT, .flags = KVM_MEM_READONLY, .guest_phys_addr = gpa,
+		.memory_size = size, .userspace_addr = (uint64_t)(uintptr_t)host,
+	};
+
+	if (s == NULL || s->rom_mapped || !kvm_has_cap(s, KVM_CAP_READONLY_MEM))
+		return -1;
+	if (kvm_ioctl(s->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return -1;
+	s->rom_mapped = true;
+	return 0;
+}
+
 /* Unknown MSRs exit to user space, where bhyve's -w policy applies (vm_exit.c). */
 static void kvm_enable_user_msr(struct kvm_vmstate *s)
 {
@@ -651,6 +669,7 @@ const struct vm_backend_ops vm_backend_kvm = {
 	.kick = kvm_kick,
 	.notify_intr = kvm_notify_intr,
 	.inject_nmi = kvm_inject_nmi,
+	.map_rom = kvm_map_rom,
 	.ioevent_add = kvm_ioevent_add,
 	.ioevent_del = kvm_ioevent_del,
 	.ioevent_stop = kvm_ioevent_stop,

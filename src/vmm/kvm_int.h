@@ -26,6 +26,9 @@ const char *kvm_device_path(void);
 #define KVM_IDENTITY_MAP_GPA 0xFEBFC000ULL
 #define KVM_TSS_GPA          0xFEBFD000ULL
 
+/* Memory slots: 0 and 1 are RAM below and above the PCI hole; the boot ROM follows. */
+#define KVM_ROM_SLOT 2
+
 struct kvm_vmstate {
 	int sys_fd;
 	int vm_fd;
@@ -37,6 +40,7 @@ struct kvm_vmstate {
 	_Atomic bool ticker_stop;
 	_Atomic uint32_t stuck;     /* vCPUs halted with IF=0 or waiting for SIPI (bit per vCPU) */
 	struct kvm_ioevents *ioev;  /* kvm_ioevent.c, made on first use */
+	bool rom_mapped;            /* the boot ROM's read-only slot (KVM_ROM_SLOT) exists */
 };
 
 struct kvm_vcpustate {

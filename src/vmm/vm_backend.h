@@ -42,6 +42,8 @@ struct vm_backend_ops {
 	void (*sipi)(struct vcpu *vcpu, uint8_t vector);
 	void (*set_exit_on_pause)(struct vcpu *vcpu, bool on);
 	uint64_t (*insn_count)(struct vcpu *vcpu);
+	/* Optional (vm_map_rom): read-only guest memory backed by `host`. */
+	int (*map_rom)(struct vm *vm, uint64_t gpa, void *host, uint64_t size);
 	/* Optional (ioevent.h): writes completed without stopping the vCPU. */
 	int (*ioevent_add)(struct vm *vm, const struct vm_ioevent_spec *spec);
 	void (*ioevent_del)(struct vm *vm, int handle);

@@ -34,7 +34,7 @@ chmod 755 "$OUT/root/init"
 cp bench/kvm/bench-kvm.sh "$OUT/root/bench-kvm.sh"
 cp "$STATIC/bhyve" "$STATIC/bhyveload" "$STATIC/bhyvectl" "$OUT/root/bhyve/"
 cp "$GUEST/vmlinuz" "$GUEST/initrd.img" build/tests/guests/mb_exit.bin \
-   build/tests/guests/mb_smp.bin "$OUT/root/guest/"
+   build/tests/guests/mb_smp.bin build/tests/guests/rom_hello.bin "$OUT/root/guest/"
 (cd "$OUT/root" && find . | cpio -o -H newc 2>/dev/null) | gzip -1 > "$OUT/initrd.img"
 echo "check-kvm: booting the test VM under QEMU TCG (log: $OUT/console.log)"
 timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 1 -nographic \

@@ -52,6 +52,14 @@ if want mb; then
 	result "auto-picks-kvm (exit $rc)" $?
 fi
 
+# A boot ROM: a read-only memory slot, run from the reset vector.
+if want mb; then
+	run rom 60 -m 64M -s 0,hostbridge -s 1,lpc -l com1,stdio -l bootrom,/guest/rom_hello.bin \
+		-o vmm.backend=kvm
+	grep -q "rom: hello from the reset vector" /tmp/out && [ "$rc" = 0 ]
+	result "bootrom (exit $rc)" $?
+fi
+
 # Two vCPUs through the in-kernel LAPIC's INIT/SIPI.
 want mb && run smp 60 -c 2 -m 32M -H -l com1,stdio -o vmm.backend=kvm -o loader.kernel=/guest/mb_smp.bin
 want mb && { grep -q "mb_smp: BSP saw the AP" /tmp/out && [ "$rc" = 1 ]
