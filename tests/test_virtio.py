@@ -21,13 +21,12 @@ import time
 
 import pytest
 
-from conftest import (BOOT_TIMEOUT, BUILD, INITRD, KERNEL, MARKER, PROMPT, needs_guest,
-                      prog)
+from conftest import BOOT_TIMEOUT, needs_guest
+from guestlib import MIB, NetNs, boot_bhyve as boot, net_ok, peer_result
 
 pexpect = pytest.importorskip("pexpect")
 
 TIMEOUT = BOOT_TIMEOUT
-MIB = 1 << 20
 
 pytestmark = needs_guest
 
@@ -72,54 +71,6 @@ def make_image(path, mib, fill=b"\0"):
 
 def sha(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
-
-
-class Guest:
-    """A booted guest on a pexpect-driven bhyve."""
-
-    def __init__(self, child, name):
-        self.child = child
-        self.name = name
-
-    def sh(self, cmd, timeout=300):
-        """Run a shell command in the guest and return its output (between two markers)."""
-        tag = f"__{time.monotonic_ns()}__"
-        self.child.sendline(f"echo {tag}B; {cmd}; echo {tag}E")
-        self.child.expect(f"{tag}B\r?\n", timeout=timeout)
-        self.child.expect(f"{tag}E", timeout=timeout)
-        return self.child.before.replace("\r", "")
-
-    def wait_exit(self, timeout=300):
-        self.child.expect(pexpect.EOF, timeout=timeout)
-        self.child.close()
-        return self.child.exitstatus
-
-    def destroy(self):
-        if self.child.isalive():
-            self.child.terminate(force=True)
-        subprocess.run([prog("bhyvectl"), f"--vm={self.name}", "--destroy"],
-                       capture_output=True)
-
-
-def boot(bhyve_args, tag, mem="512M"):
-    name = f"vt-{tag}-{os.getpid()}"
-    load = subprocess.run([prog("bhyveload"), "-m", mem, "-k", str(KERNEL), "-i", str(INITRD),
-                           "-a", "console=ttyS0", name], capture_output=True, text=True,
-                          timeout=120)
-    assert load.returncode == 0, load.stderr
-    args = ["-A", "-H", "-P", "-m", mem, "-s", "0,hostbridge", "-s", "1,lpc",
-            "-l", "com1,stdio"]
-    child = pexpect.spawn(prog("bhyve"), args + bhyve_args + [name], encoding="utf-8",
-                          codec_errors="replace", timeout=TIMEOUT, dimensions=(50, 200))
-    child.logfile_read = open(BUILD / f"{name}.console.log", "w")
-    g = Guest(child, name)
-    try:
-        child.expect(MARKER, timeout=TIMEOUT)
-        child.expect(PROMPT, timeout=120)
-    except Exception:
-        g.destroy()
-        raise
-    return g
 
 
 def disk_by_mib(g, prefix, mib):
@@ -261,51 +212,68 @@ def test_blk_durable_after_sigkill(tmp_path):
     assert image_mismatches(img, DUR_MIB) == []
 
 
-def _net_ok():
-    return os.geteuid() == 0 and os.path.exists("/dev/net/tun") and \
-        (shutil.which("ping") or shutil.which("busybox")) and \
-        subprocess.run(["ip", "netns", "list"], capture_output=True).returncode == 0
+# ---- virtio-net on a tap in a private network namespace (root, /dev/net/tun) ----
+NET_MAC, NET_MTU = "58:9c:fc:00:00:42", 1400
+HOST_IP, GUEST_IP = "10.9.9.1", "10.9.9.2"
+TCP_MIB = 64
 
 
-@pytest.mark.skipif(not _net_ok(), reason="needs root, /dev/net/tun and ip netns")
-def test_net_ping_mac_mtu():
-    """virtio-net on a tap in a private netns: MAC and MTU seen in the guest; it pings the host."""
-    ns = f"vtnet{os.getpid()}"
-    assert subprocess.run(["ip", "netns", "add", ns]).returncode == 0
+@pytest.fixture(scope="module")
+def netvm():
+    if not net_ok():
+        pytest.skip("needs root, /dev/net/tun and ip netns")
+    ns = NetNs(f"vtnet{os.getpid()}")
     g = None
     try:
-        name = f"vt-net-{os.getpid()}"
-        load = subprocess.run([prog("bhyveload"), "-m", "512M", "-k", str(KERNEL), "-i",
-                               str(INITRD), "-a", "console=ttyS0", name],
-                              capture_output=True, text=True, timeout=120)
-        assert load.returncode == 0, load.stderr
-        args = ["netns", "exec", ns, prog("bhyve"), "-A", "-H", "-P", "-m", "512M",
-                "-s", "0,hostbridge", "-s", "1,lpc", "-l", "com1,stdio",
-                "-s", "2,virtio-net,tap7,mac=58:9c:fc:00:00:42,mtu=1400", name]
-        child = pexpect.spawn("ip", args, encoding="utf-8", codec_errors="replace",
-                              timeout=TIMEOUT, dimensions=(50, 200))
-        child.logfile_read = open(BUILD / f"{name}.console.log", "w")
-        g = Guest(child, name)
-        child.expect(MARKER, timeout=TIMEOUT)
-        child.expect(PROMPT, timeout=120)
-        for c in ("ip link set lo up", "ip addr add 10.9.9.1/24 dev tap7",
-                  "ip link set tap7 up"):
-            assert subprocess.run(["ip", "-n", ns] + c.split()[1:]).returncode == 0, c
-        out = g.sh("cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu")
-        assert out.split() == ["58:9c:fc:00:00:42", "1400"], out
-        out = g.sh("ip link set eth0 up; ip addr add 10.9.9.2/24 dev eth0; "
-                   "ping -c 3 -W 10 10.9.9.1 2>&1 | tail -2")
-        assert "3 packets received" in out, out
-        out = g.sh("ping -c 2 -W 10 -s 1300 10.9.9.1 2>&1 | tail -2")
-        assert "2 packets received" in out, out
-        ping = [shutil.which("ping")] if shutil.which("ping") else \
-            [shutil.which("busybox"), "ping"]
-        host = subprocess.run(["ip", "netns", "exec", ns] + ping + ["-c", "2", "-W", "10",
-                               "10.9.9.2"], capture_output=True, text=True)
-        assert host.returncode == 0, host.stdout + host.stderr
+        g = boot(["-s", f"2,virtio-net,tap7,mac={NET_MAC},mtu={NET_MTU}"], "net",
+                 prefix=ns.prefix())
+        ns.host_addr("tap7", f"{HOST_IP}/24")
+        assert "rc=0" in g.sh(f"ip link set eth0 up && ip addr add {GUEST_IP}/24 dev eth0; "
+                              f"echo rc=$?")
+        g.ns = ns
+        yield g
         g.child.sendline("sync; poweroff -f")
         assert g.wait_exit() == 1
     finally:
         if g:
             g.destroy()
-        subprocess.run(["ip", "netns", "del", ns])
+        ns.close()
+
+
+def test_net_ping_mac_mtu(netvm):
+    """MAC and MTU seen in the guest are the options; it pings the host and back."""
+    out = netvm.sh("cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu")
+    assert out.split() == [NET_MAC, str(NET_MTU)], out
+    out = netvm.sh(f"ping -c 3 -W 10 {HOST_IP} 2>&1 | tail -2")
+    assert "3 packets received" in out, out
+    out = netvm.sh(f"ping -c 2 -W 10 -s 1300 {HOST_IP} 2>&1 | tail -2")
+    assert "2 packets received" in out, out
+    ping = [shutil.which("ping")] if shutil.which("ping") else \
+        [shutil.which("busybox"), "ping"]
+    host = subprocess.run(netvm.ns.prefix() + ping + ["-c", "2", "-W", "10", GUEST_IP],
+                          capture_output=True, text=True)
+    assert host.returncode == 0, host.stdout + host.stderr
+
+
+def test_net_tcp_64mib_each_way(netvm):
+    """64 MiB host -> guest over TCP (busybox nc), then the same bytes back guest -> host;
+    md5 on both sides of each transfer must agree with what was sent."""
+    n = TCP_MIB * MIB
+    send = netvm.ns.peer("send", HOST_IP, 5001, n, seed=4711)
+    t0 = time.monotonic()
+    out = netvm.sh(f"nc {HOST_IP} 5001 </dev/null >/tmp/r; echo rc=$?; wc -c </tmp/r; "
+                   f"md5sum /tmp/r", timeout=TIMEOUT)
+    t1 = time.monotonic()
+    sent = peer_result(send, 60)
+    words = out.split()
+    assert words[:2] == ["rc=0", str(n)], out
+    assert sent == (n, words[2]), (sent, out)
+    recv = netvm.ns.peer("recv", HOST_IP, 5002)
+    t2 = time.monotonic()
+    out = netvm.sh(f"nc {HOST_IP} 5002 </tmp/r; echo rc=$?", timeout=TIMEOUT)
+    got = peer_result(recv, TIMEOUT)
+    print(f"host->guest {TCP_MIB} MiB in {t1 - t0:.1f} s (with md5), "
+          f"guest->host in {time.monotonic() - t2:.1f} s")
+    assert "rc=0" in out, out
+    assert got == sent, (got, sent)
+    netvm.sh("rm -f /tmp/r")
