@@ -45,7 +45,7 @@ class Guest:
         """Run a shell command in the guest and return its output (between two markers)."""
         tag = f"__{time.monotonic_ns()}__"
         self.child.sendline(f"echo {tag}B; {cmd}; echo {tag}E")
-        self.child.expect(f"{tag}B\r?\n", timeout=timeout)
+        self.child.expect(f"{tag}B\r*\n", timeout=timeout)
         self.child.expect(f"{tag}E", timeout=timeout)
         return self.child.before.replace("\r", "")
 
@@ -165,11 +165,11 @@ def _peer_main(mode, addr, port, nbytes, seed):
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((addr, port))
     srv.listen(1)
+    data = memoryview(peer_data(nbytes, seed)) if mode == "send" else None
     print("listening", flush=True)
     c, _ = srv.accept()
     h, n = hashlib.md5(), 0
     if mode == "send":
-        data = memoryview(peer_data(nbytes, seed))
         for off in range(0, nbytes, MIB):
             c.sendall(data[off:off + MIB])
         h.update(data)
