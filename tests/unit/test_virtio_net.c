@@ -242,7 +242,7 @@ static void test_net(void)
 	q_add(&txq, 1, TXBUF_GPA + 64, 200, 0, 0);
 	q_avail(&txq, 0);
 	vtpci_legacy_write(vs, VTPCI_L_QUEUE_NOTIFY, 2, 1);
-	CHECK_EQ(q_used_idx(&txq), 1);
+	CHECK(wait_used(&txq, 1));                         /* sent by the transmit thread */
 	struct pollfd p = { s, POLLIN, 0 };
 	CHECK_EQ(poll(&p, 1, 5000), 1);
 	ssize_t n = recv(s, got, sizeof(got), MSG_DONTWAIT);
@@ -253,6 +253,9 @@ static void test_net(void)
 	q_add(&txq, 2, RAM_SIZE - 4, 64, 0, 0);
 	q_avail(&txq, 2);
 	vtpci_legacy_write(vs, VTPCI_L_QUEUE_NOTIFY, 2, 1);
+	for (int i = 0; i < 5000 && !(vtpci_legacy_read(vs, VTPCI_L_STATUS, 1) &
+				      VIRTIO_STATUS_NEEDS_RESET); i++)
+		usleep(1000);
 	CHECK(vtpci_legacy_read(vs, VTPCI_L_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET);
 
 	/* Reset: frames arriving now are dropped, nothing is written to the old buffers. */
