@@ -64,10 +64,13 @@ class Guest:
 
 
 def wait_shell(g, timeout=BOOT_TIMEOUT):
-    """Wait for the init marker and the shell prompt; on failure the VM is removed."""
+    """Wait for the init marker and the shell prompt; on failure the VM is removed.  Kernel
+    messages (e.g. the clocksource watchdog on a loaded host) are then kept off the console so
+    that they cannot land in the output of a command."""
     try:
         g.child.expect(MARKER, timeout=timeout)
         g.child.expect(PROMPT, timeout=120)
+        g.sh("dmesg -n 1", timeout=120)
     except Exception:
         g.destroy()
         raise
@@ -75,17 +78,19 @@ def wait_shell(g, timeout=BOOT_TIMEOUT):
 
 
 def boot_bhyve(bhyve_args, tag, mem="512M", prefix=(), build=None, kernel=KERNEL,
-               initrd=INITRD, log=None, timeout=BOOT_TIMEOUT):
-    """bhyveload + bhyve (-A -H -P, hostbridge, lpc, com1 on stdio) + bhyve_args; a Guest."""
+               initrd=INITRD, log=None, timeout=BOOT_TIMEOUT, cmdline="console=ttyS0",
+               acpi=True):
+    """bhyveload + bhyve (-A -H -P, hostbridge, lpc, com1 on stdio) + bhyve_args; a Guest.
+    acpi=False leaves out -A (the guest then finds the IOAPIC in the MP table)."""
     import pexpect
     name = f"vt-{tag}-{os.getpid()}"
     load = subprocess.run([prog("bhyveload", build), "-m", mem, "-k", str(kernel), "-i",
-                           str(initrd), "-a", "console=ttyS0", name], capture_output=True,
+                           str(initrd), "-a", cmdline, name], capture_output=True,
                           text=True, timeout=120)
     if load.returncode != 0:
         raise RuntimeError(f"bhyveload: {load.stderr}")
-    argv = list(prefix) + [prog("bhyve", build), "-A", "-H", "-P", "-m", mem,
-                           "-s", "0,hostbridge", "-s", "1,lpc", "-l", "com1,stdio"]
+    argv = list(prefix) + [prog("bhyve", build)] + (["-A"] if acpi else []) + [
+        "-H", "-P", "-m", mem, "-s", "0,hostbridge", "-s", "1,lpc", "-l", "com1,stdio"]
     argv += list(bhyve_args) + [name]
     child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8", codec_errors="replace",
                           timeout=timeout, dimensions=(50, 200))

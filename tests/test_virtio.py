@@ -23,6 +23,7 @@ import pytest
 
 from conftest import BOOT_TIMEOUT, needs_guest
 from guestlib import MIB, NetNs, boot_bhyve as boot, net_ok, peer_result
+from test_boot import mp_guest
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -34,19 +35,23 @@ pytestmark = needs_guest
 RW_MIB, RO_MIB, SS4K_MIB, SCSI_MIB, DUR_MIB = 256, 8, 16, 32, 24
 
 # In the guest, /tmp/A is 1 MiB: the lines "%015d\n" for 0..65535 (16 bytes each).  Chunk j of
-# a disk is "%015d\n" % j followed by A, cut at 1 MiB, so every 16 bytes of a chunk and the
-# first line of every chunk differ.  The host computes the same bytes.
+# a disk (its j-th MiB) is the line "%015d\n" % j, then A rotated left by 257 * j lines, cut at
+# 1 MiB.  So the 16-byte lines of a chunk differ (but for the chunk number, which A holds too),
+# and the lines at the same offset in two chunks differ: a 4 KiB block that lands at the wrong
+# offset, in its own chunk or another, does not match.  The host computes the same bytes.
 GUEST_MKPAT = "[ -s /tmp/A ] || printf '%015d\\n' $(seq 0 65535) > /tmp/A; wc -c < /tmp/A"
 PAT_A = b"".join(b"%015d\n" % i for i in range(65536))
 
 
 def chunk(j):
-    return (b"%015d\n" % j + PAT_A)[:MIB]
+    rot = (257 * j % 65536) * 16
+    return (b"%015d\n" % j + PAT_A[rot:] + PAT_A[:rot])[:MIB]
 
 
 def guest_write_chunks(dev, first, count):
     return (f"for j in $(seq {first} {first + count - 1}); do "
-            f"{{ printf '%015d\\n' $j; cat /tmp/A; }} | "
+            f"{{ printf '%015d\\n' $j; dd if=/tmp/A bs=64k iflag=skip_bytes "
+            f"skip=$((257 * j % 65536 * 16)) 2>/dev/null; cat /tmp/A; }} | "
             f"dd of={dev} bs=1M seek=$j count=1 iflag=fullblock conv=notrunc 2>/dev/null "
             f"|| echo WRITE-FAILED $j; done; sync; echo WROTE")
 
@@ -210,6 +215,31 @@ def test_blk_durable_after_sigkill(tmp_path):
     finally:
         g.destroy()
     assert image_mismatches(img, DUR_MIB) == []
+
+
+def test_intx_via_mptable_without_acpi(tmp_path):
+    """No -A: no ACPI tables, so Linux takes the IOAPIC and the PCI interrupt routing from the
+    MP table; with pci=nomsi the virtio devices must interrupt through INTx (IOAPIC pins).
+    Needs a kernel that reads the MP table (test_boot.mp_guest)."""
+    guest = mp_guest()
+    img = make_image(tmp_path / "intx.img", 8, fill=b"INTX-OK!")
+    g = boot(["-s", f"2,virtio-blk,{img}", "-s", "3,virtio-rnd"], "intx", acpi=False,
+             cmdline="console=ttyS0 pci=nomsi", kernel=guest / "vmlinuz",
+             initrd=guest / "initrd.img")
+    try:
+        assert g.sh("ls /sys/firmware/acpi/tables 2>&1 | head -1").strip() != "DSDT"
+        irqs = g.sh("grep virtio /proc/interrupts")
+        assert "IO-APIC" in irqs and "MSI" not in irqs, irqs
+        out = g.sh("dd if=/dev/vda bs=4k count=1 skip=1000 iflag=direct 2>/dev/null | "
+                   "head -c 8; echo; dd if=/dev/hwrng bs=4k count=16 iflag=fullblock "
+                   "2>/dev/null | wc -c", timeout=TIMEOUT)
+        assert out.split() == ["INTX-OK!", str(64 * 1024)], out
+        after = g.sh("grep virtio /proc/interrupts")
+        counts = [sum(int(w) for w in line.split()[1:2]) for line in after.split("\n")
+                  if "virtio" in line]
+        assert counts and all(c > 0 for c in counts), after
+    finally:
+        g.destroy()
 
 
 # ---- virtio-net on a tap in a private network namespace (root, /dev/net/tun) ----
