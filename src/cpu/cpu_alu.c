@@ -44,7 +44,7 @@ void alu_mem(struct cpu *c, const struct insn *i, int op, int size, uint64_t b)
 		alu(c, op, size, cpu_rd(c, i->seg, off, size), b);
 		return;
 	}
-	void *p = cpu_ptr_rmw(c, i->seg, off, size);
+	void *p = cpu_ptr_rmw_fast(c, i->seg, off, size);
 	if (!p) {
 		uint64_t a = cpu_rd(c, i->seg, off, size);
 		cpu_wr(c, i->seg, off, size, alu(c, op, size, a, b));
@@ -148,7 +148,7 @@ static void unop_rm(struct cpu *c, const struct insn *i, int kind)
 		return;
 	}
 	uint64_t off = cpu_ea(c, i);
-	void *p = cpu_ptr_rmw(c, i->seg, off, sz);
+	void *p = cpu_ptr_rmw_fast(c, i->seg, off, sz);
 	if (!p) {
 		uint64_t a = cpu_rd(c, i->seg, off, sz);
 		cpu_wr(c, i->seg, off, sz, unop(c, kind, sz, a));
@@ -295,6 +295,48 @@ H(shl_r_imm) {
 	NEXT;
 }
 
+/* SHL/SHR/SAR on a 32/64-bit register: the count is masked to 5/6 bits, so it is below the
+ * operand width; a zero count leaves the flags alone (the 32-bit form still zero-extends). */
+static inline __attribute__((always_inline))
+void sh_reg(struct cpu *c, const struct insn *i, int kind, int sz, unsigned cnt)
+{
+	uint64_t m = cpu_size_mask(sz), a = c->r.gpr[i->rm] & m, r = a;
+	cnt &= sz == 8 ? 63 : 31;
+	if (cnt) {
+		switch (kind) {
+		case 4: r = (a << cnt) & m; set_lf(c, CPU_LF_SHL, sz, a, cnt, r); break;
+		case 5: r = a >> cnt; set_lf(c, CPU_LF_SHR, sz, a, cnt, r); break;
+		default:
+			r = (uint64_t)((int64_t)sx(a, sz) >> cnt) & m;
+			set_lf(c, CPU_LF_SAR, sz, a, cnt, r);
+			break;
+		}
+	}
+	c->r.gpr[i->rm] = r;
+}
+#define SH_REG(K, SZ)                                                                        \
+H(sh_##K##_##SZ##_i) { sh_reg(c, i, K, SZ, (unsigned)i->imm); NEXT; }                        \
+H(sh_##K##_##SZ##_cl) { sh_reg(c, i, K, SZ, (unsigned)c->r.gpr[CPU_RCX]); NEXT; }            \
+H(sh_##K##_##SZ##_1) { sh_reg(c, i, K, SZ, 1); NEXT; }
+SH_REG(4, 4) SH_REG(4, 8) SH_REG(5, 4) SH_REG(5, 8) SH_REG(7, 4) SH_REG(7, 8)
+/* [SHL, SHR, SAR][size 4, 8][count: imm8, CL, 1] */
+static const cpu_handler_fn sh_reg_tab[3][2][3] = {
+	{ { sh_4_4_i, sh_4_4_cl, sh_4_4_1 }, { sh_4_8_i, sh_4_8_cl, sh_4_8_1 } },
+	{ { sh_5_4_i, sh_5_4_cl, sh_5_4_1 }, { sh_5_8_i, sh_5_8_cl, sh_5_8_1 } },
+	{ { sh_7_4_i, sh_7_4_cl, sh_7_4_1 }, { sh_7_8_i, sh_7_8_cl, sh_7_8_1 } },
+};
+
+/* A specialised shift handler for register forms of SHL/SAL/SHR/SAR with 32/64-bit operands,
+ * NULL for the others.  form: 0 imm8, 1 CL, 2 one. */
+static cpu_handler_fn sel_sh_reg(const struct insn *i, int form)
+{
+	int reg = (i->modrm >> 3) & 7;
+	if ((i->flags & CPU_IF_MEM) || i->osz < 4 || reg < 4)
+		return NULL;
+	int k = reg == 5 ? 1 : reg == 7 ? 2 : 0;
+	return sh_reg_tab[k][i->osz == 8][form];
+}
+
 static uint64_t do_shd(struct cpu *c, bool left, int size, uint64_t d, uint64_t s, unsigned cnt)
 {
 	int bits = size * 8;
@@ -423,6 +465,28 @@ static void imul2(struct cpu *c, const struct insn *i, uint64_t a, uint64_t b)
 	mul_flags(c, p != (__int128)(int64_t)sx(lo, sz), lo, sz);
 	cpu_set_reg(c, i->reg, sz, lo);
 }
+/* IMUL r, r/m [, imm] with 32/64-bit operands */
+static inline __attribute__((always_inline))
+void imul_fast(struct cpu *c, const struct insn *i, int sz, uint64_t a, uint64_t b)
+{
+	uint64_t lo;
+	bool over;
+	if (sz == 8) {
+		int64_t r;
+		over = __builtin_mul_overflow((int64_t)a, (int64_t)b, &r);
+		lo = (uint64_t)r;
+	} else {
+		int64_t p = (int64_t)(int32_t)a * (int32_t)b;
+		lo = (uint32_t)p;
+		over = p != (int32_t)p;
+	}
+	mul_flags(c, over, lo, sz);
+	c->r.gpr[i->reg] = lo;
+}
+H(imul_rm_8) { imul_fast(c, i, 8, c->r.gpr[i->reg], rd_rm(c, i, 8)); NEXT; }
+H(imul_rm_4) { imul_fast(c, i, 4, c->r.gpr[i->reg], rd_rm(c, i, 4)); NEXT; }
+H(imul_rmi_8) { imul_fast(c, i, 8, rd_rm(c, i, 8), i->imm); NEXT; }
+H(imul_rmi_4) { imul_fast(c, i, 4, rd_rm(c, i, 4), i->imm); NEXT; }
 H(imul_r_rm) { imul2(c, i, cpu_get_reg(c, i->reg, i->osz), rd_rm(c, i, i->osz)); NEXT; }
 H(imul_r_rm_imm) { imul2(c, i, rd_rm(c, i, i->osz), i->imm); NEXT; }
 
@@ -500,7 +564,7 @@ H(xadd) {
 		NEXT;
 	}
 	uint64_t off = cpu_ea(c, i), d;
-	void *p = cpu_ptr_rmw(c, i->seg, off, sz);
+	void *p = cpu_ptr_rmw_fast(c, i->seg, off, sz);
 	if (p) {
 		d = ld_host(p, sz);
 		while (!cas_host(p, sz, &d, d + s))
@@ -524,7 +588,7 @@ H(xchg_rm) {
 		NEXT;
 	}
 	uint64_t off = cpu_ea(c, i);
-	void *p = cpu_ptr_rmw(c, i->seg, off, sz);
+	void *p = cpu_ptr_rmw_fast(c, i->seg, off, sz);
 	if (p) {
 		d = ld_host(p, sz);
 		while (!cas_host(p, sz, &d, s))
@@ -558,7 +622,7 @@ H(cmpxchg) {
 		NEXT;
 	}
 	uint64_t off = cpu_ea(c, i);
-	void *p = cpu_ptr_rmw(c, i->seg, off, sz);
+	void *p = cpu_ptr_rmw_fast(c, i->seg, off, sz);
 	if (p) {
 		d = acc & m;
 		if (!cas_host(p, sz, &d, s)) { /* d = current value */ }
@@ -738,13 +802,16 @@ cpu_handler_fn cpu_alu_select(struct insn *i)
 			i->imm &= cpu_size_mask(i->osz);
 		return grp3;
 	case 0xc0: case 0xc1:
+		if (sel_sh_reg(i, 0))
+			return sel_sh_reg(i, 0);
 		if (!mem && (reg == 4 || reg == 6))
 			return shl_r_imm;
 		return shift_imm;
-	case 0xd0: case 0xd1: return shift_1;
-	case 0xd2: case 0xd3: return shift_cl;
-	case 0x69: case 0x6b: return imul_r_rm_imm;
-	case 0x1af: return imul_r_rm;
+	case 0xd0: case 0xd1: return sel_sh_reg(i, 2) ? sel_sh_reg(i, 2) : shift_1;
+	case 0xd2: case 0xd3: return sel_sh_reg(i, 1) ? sel_sh_reg(i, 1) : shift_cl;
+	case 0x69: case 0x6b:
+		return i->osz == 8 ? imul_rmi_8 : i->osz == 4 ? imul_rmi_4 : imul_r_rm_imm;
+	case 0x1af: return i->osz == 8 ? imul_rm_8 : i->osz == 4 ? imul_rm_4 : imul_r_rm;
 	case 0x1a4: case 0x1a5: case 0x1ac: case 0x1ad: return shd;
 	case 0x1a3: case 0x1ab: case 0x1b3: case 0x1bb: case 0x1ba: return bt_op;
 	case 0x1bc: case 0x1bd: return bsf_bsr;

@@ -16,6 +16,19 @@ H(mov_m_r64) { cpu_wr(c, i->seg, cpu_ea(c, i), 8, c->r.gpr[i->reg]); NEXT; }
 H(mov_m_r32) { cpu_wr(c, i->seg, cpu_ea(c, i), 4, c->r.gpr[i->reg]); NEXT; }
 H(mov_r64_r) { c->r.gpr[i->rm] = c->r.gpr[i->reg]; NEXT; }
 H(mov_r32_r) { c->r.gpr[i->rm] = (uint32_t)c->r.gpr[i->reg]; NEXT; }
+/* 64/32-bit loads and stores, one handler per address form */
+#define MOV_EA(K)                                                                             \
+H(mov_r64_m_##K) { c->r.gpr[i->reg] = cpu_rd(c, i->seg, cpu_ea_k(c, i, K), 8); NEXT; }      \
+H(mov_r32_m_##K) { c->r.gpr[i->reg] = cpu_rd(c, i->seg, cpu_ea_k(c, i, K), 4); NEXT; }      \
+H(mov_m_r64_##K) { cpu_wr(c, i->seg, cpu_ea_k(c, i, K), 8, c->r.gpr[i->reg]); NEXT; }      \
+H(mov_m_r32_##K) { cpu_wr(c, i->seg, cpu_ea_k(c, i, K), 4, c->r.gpr[i->reg]); NEXT; }
+MOV_EA(1) MOV_EA(2) MOV_EA(3)
+static const cpu_handler_fn mov_ea_tab[4][4] = {
+	{ mov_r64_m, mov_r32_m, mov_m_r64, mov_m_r32 },
+	{ mov_r64_m_1, mov_r32_m_1, mov_m_r64_1, mov_m_r32_1 },
+	{ mov_r64_m_2, mov_r32_m_2, mov_m_r64_2, mov_m_r32_2 },
+	{ mov_r64_m_3, mov_r32_m_3, mov_m_r64_3, mov_m_r32_3 },
+};
 H(mov_rm_imm) { wr_rm(c, i, i->osz, i->imm); NEXT; }
 H(mov_r_imm) { cpu_set_reg(c, i->reg, i->osz, i->imm); NEXT; }
 H(mov_moffs) {
@@ -271,6 +284,20 @@ H(jcc) {
 		next = ip_mask(i, next + i->imm);
 	return branch_to(c, next);
 }
+/* 64-bit mode Jcc (operand size 64), one handler per condition.  Not taken, it falls through
+ * to the next insn of the block (blocks go on past these, see cpu_exec.c); a block that ends
+ * right after one has a terminator that sets RIP. */
+#define JCC64(cc) H(jcc64_##cc) {                                                          \
+	if (cond_fast(c, cc))                                                                \
+		return branch_to(c, CPU_NEXT_RIP(c, i) + i->imm);                            \
+	NEXT;                                                                                \
+}
+JCC64(0) JCC64(1) JCC64(2) JCC64(3) JCC64(4) JCC64(5) JCC64(6) JCC64(7)
+JCC64(8) JCC64(9) JCC64(10) JCC64(11) JCC64(12) JCC64(13) JCC64(14) JCC64(15)
+static const cpu_handler_fn jcc64_tab[16] = {
+	jcc64_0, jcc64_1, jcc64_2, jcc64_3, jcc64_4, jcc64_5, jcc64_6, jcc64_7,
+	jcc64_8, jcc64_9, jcc64_10, jcc64_11, jcc64_12, jcc64_13, jcc64_14, jcc64_15,
+};
 H(jmp_rel) { return branch_to(c, ip_mask(i, CPU_NEXT_RIP(c, i) + i->imm)); }
 H(call_rel) {
 	uint64_t next = CPU_NEXT_RIP(c, i);
@@ -280,6 +307,14 @@ H(call_rel) {
 }
 H(call_rel64) {
 	uint64_t next = CPU_NEXT_RIP(c, i), sp = c->r.gpr[CPU_RSP] - 8;
+	void *p = cpu_tlb_hit(c, CPU_SS, sp, 8, CPU_ACC_W);
+	uint64_t t = next + i->imm;
+	if (CPU_LIKELY(p && (uint64_t)((int64_t)(t << 16) >> 16) == t)) {
+		cpu_st_host(p, 8, next);
+		c->r.gpr[CPU_RSP] = sp;
+		c->r.rip = t;
+		return CPU_H_BRANCH;
+	}
 	cpu_seg_lin(c, CPU_SS, sp, 8, CPU_ACC_W);
 	check_target(c, next + i->imm);
 	cpu_wr(c, CPU_SS, sp, 8, next);
@@ -400,14 +435,15 @@ H(arpl) {
 static cpu_handler_fn sel_mov(struct insn *i)
 {
 	bool mem = i->flags & CPU_IF_MEM;
+	const cpu_handler_fn *ea = mov_ea_tab[cpu_ea_kind(i)];
 	switch (i->op) {
 	case 0x88: case 0x89:
 		if (mem)
-			return i->osz == 8 ? mov_m_r64 : i->osz == 4 ? mov_m_r32 : mov_rm_r_mem;
+			return i->osz == 8 ? ea[2] : i->osz == 4 ? ea[3] : mov_rm_r_mem;
 		return i->osz == 8 ? mov_r64_r : i->osz == 4 ? mov_r32_r : mov_rm_r_reg;
 	default:   /* 8A, 8B */
 		if (mem)
-			return i->osz == 8 ? mov_r64_m : i->osz == 4 ? mov_r32_m : mov_r_rm_mem;
+			return i->osz == 8 ? ea[0] : i->osz == 4 ? ea[1] : mov_r_rm_mem;
 		{
 			uint8_t t = i->reg;
 			i->reg = i->rm;
@@ -468,7 +504,7 @@ cpu_handler_fn cpu_ctl_select(struct insn *i)
 	case 0x9d: return popf;
 	case 0xc8: return enter;
 	case 0xc9: return leave;
-	case 0x70 ... 0x7f: case 0x180 ... 0x18f: return jcc;
+	case 0x70 ... 0x7f: case 0x180 ... 0x18f: return m64 && i->osz == 8 ? jcc64_tab[i->op & 15] : jcc;
 	case 0xe9: case 0xeb: return jmp_rel;
 	case 0xe8: return m64 ? call_rel64 : call_rel;
 	case 0xc2: return ret_near;

@@ -12,13 +12,15 @@ int cpu_h_ud(struct cpu *c, const struct insn *i);
 void cpu_deliver_pending_exception(struct cpu *c);
 
 #define BLOCK_HASH_SIZE (1u << CPU_BLOCK_HASH_BITS)
-#define CPU_ARENA_INSNS (1u << 19)   /* 512K decoded insns (20 MiB, touched lazily) */
+#define CPU_ARENA_BYTES (32u << 20)  /* decoded blocks (touched lazily) */
 
 /* ---- mode ---- */
 
 void cpu_update_mode(struct cpu *c)
 {
 	const struct cpu_segment *cs = &c->r.seg[CPU_CS];
+	uint8_t old_mode = c->code_mode;
+	bool old_paging = c->paging;
 	c->long_mode = (c->r.efer & CPU_EFER_LMA) != 0;
 	c->paging = (c->r.cr0 & CPU_CR0_PG) && (c->r.cr0 & CPU_CR0_PE);
 	if (c->long_mode && (cs->attr & 0x2000))
@@ -34,7 +36,12 @@ void cpu_update_mode(struct cpu *c)
 	else
 		c->cpl = (c->r.seg[CPU_SS].attr >> 5) & 3;
 	c->user = c->cpl == 3;
-	c->xlat_gen++;
+	/* cached RIP -> block lookups depend on the code mode, paging and CS base (and on CPL:
+	 * the jump cache tags user-mode entries, see jc_tag) */
+	if (c->code_mode != old_mode || c->paging != old_paging || cs->base != c->code_base) {
+		c->code_base = cs->base;
+		cpu_xlat_bump(c, true);
+	}
 	c->stack32 = (c->r.seg[CPU_SS].attr & 0x4000) != 0;
 }
 
@@ -91,18 +98,29 @@ static void mark_code_page(struct cpu *c, uint64_t pg)
 
 void cpu_flush_blocks(struct cpu *c);
 
-static void block_decode(struct cpu *c, struct cpu_block *b, const uint8_t *host, uint64_t la,
-			 uint64_t key, uint64_t pg)
+/* 64-bit mode Jcc handlers fall through to the next insn when not taken, so a block goes on
+ * past them (a taken Jcc ends it). */
+static inline bool jcc_continues(const struct cpu *c, const struct insn *i)
+{
+	return c->code_mode == 64 && i->osz == 8 &&
+	       ((i->op & 0x3f0) == 0x70 || (i->op & 0x3f0) == 0x180);
+}
+
+#define BLOCK_BYTES_MAX (sizeof(struct cpu_block) + (CPU_BLOCK_MAX + 1) * sizeof(struct insn))
+
+static struct cpu_block *block_decode(struct cpu *c, const uint8_t *host, uint64_t la,
+				      uint64_t key, uint64_t pg)
 {
 	unsigned off = 0, pgoff = la & 0xfff;
-	if (c->arena_used + CPU_BLOCK_MAX + 1 > c->arena_size)
+	if (c->arena_used + BLOCK_BYTES_MAX > c->arena_size)
 		cpu_flush_blocks(c);     /* arena full: start over (rare) */
-	b->insns = c->arena + c->arena_used;
+	struct cpu_block *b = (struct cpu_block *)(c->arena + c->arena_used);
+	b->insns = (struct insn *)(b + 1);
 	b->key = key;
 	b->page = pg;
-	b->link[0] = b->link[1] = NULL;
-	b->link_rip[0] = b->link_rip[1] = ~0ull;
-	b->gen = __atomic_load_n(&c->vm->page_gen[pg], __ATOMIC_ACQUIRE);
+	b->fgen = c->blk_fgen;
+	b->genp = &c->vm->page_gen[pg];
+	b->gen = __atomic_load_n(b->genp, __ATOMIC_ACQUIRE);
 	mark_code_page(c, pg);
 	b->n = 0;
 	while (b->n < CPU_BLOCK_MAX) {
@@ -119,43 +137,52 @@ static void block_decode(struct cpu *c, struct cpu_block *b, const uint8_t *host
 		off += len;
 		i->end = (uint16_t)off;
 		b->n++;
-		if (i->h == cpu_h_ud || cpu_insn_ends_block(i))
+		if (i->h == cpu_h_ud || (cpu_insn_ends_block(i) && !jcc_continues(c, i)))
 			break;
 	}
 	b->bytes = (uint16_t)off;
 	block_terminate(b, (uint16_t)off);   /* also after branches: handlers may fall through */
-	c->arena_used += b->n + 1;
+	if (b->n)
+		c->arena_used += sizeof(*b) + (b->n + 1u) * sizeof(struct insn);
+	return b;
 }
 
-static struct cpu_block *block_get(struct cpu *c)
+/* The block at c->r.rip (decoded now if needed); *glob = 1 when the code page's translation
+ * is global (cached lookups then survive CR3 writes). */
+static struct cpu_block *block_get(struct cpu *c, uint64_t *glob)
 {
 	uint64_t rip = c->r.rip;
 	uint64_t la = c->code_mode == 64 ? rip : (c->r.seg[CPU_CS].base + rip) & 0xffffffffull;
 	void *host;
 	uint64_t gpa = cpu_translate_exec(c, la, &host);
 	uint64_t pg = gpa >> 12;
+	*glob = c->tlb[CPU_ACC_X][c->user][(la >> 12) & (CPU_TLB_SIZE - 1)].gpa & 1;
 	if (!host || pg >= c->vm->npages)
 		return block_uncached(c, la);
 	uint64_t key = (gpa << 2) | (c->code_mode == 64 ? 2 : c->code_mode == 32 ? 1 : 0);
 	uint64_t h = (gpa ^ (gpa >> 13) ^ (c->code_mode >> 4)) & (BLOCK_HASH_SIZE - 1);
-	struct cpu_block *b = &c->blocks[h];
-	if (CPU_LIKELY(b->key == key &&
-		       b->gen == __atomic_load_n(&c->vm->page_gen[pg], __ATOMIC_ACQUIRE) &&
-		       c->vm->page_code[pg]))
+	struct cpu_block *b = c->btab[h];
+	if (CPU_LIKELY(b && b->key == key && b->fgen == c->blk_fgen &&
+		       b->gen == __atomic_load_n(&c->vm->page_gen[pg], __ATOMIC_ACQUIRE)))
 		return b;
-	block_decode(c, b, host, la, key, pg);
-	if (b->n == 0) {
-		b->key = ~0ull;
+	b = block_decode(c, host, la, key, pg);
+	if (b->n == 0)
 		return block_uncached(c, la);
-	}
+	c->btab[h] = b;
 	return b;
 }
 
+/* Drops every decoded block of this CPU in O(1): table entries from an older flush
+ * generation are ignored, and the jump cache is keyed by xlat_gen. */
 void cpu_flush_blocks(struct cpu *c)
 {
-	for (unsigned k = 0; k < BLOCK_HASH_SIZE; k++)
-		c->blocks[k].key = ~0ull;
+	c->blk_fgen++;
 	c->arena_used = 0;
+	cpu_xlat_bump(c, true);
+	if (c->blk_fgen == 0) {   /* wrapped: really clear the table once */
+		memset(c->btab, 0, BLOCK_HASH_SIZE * sizeof(c->btab[0]));
+		c->blk_fgen = 1;
+	}
 }
 
 /* ---- block execution ---- */
@@ -217,10 +244,16 @@ static void exec_one(struct cpu *c, struct cpu_block *b)
 static void single_step(struct cpu *c, struct cpu_block *b)
 {
 	uint64_t ints = c->int_count;
+	bool tf = c->r.rflags & CPU_TF, dbg = c->dbg_on;
+	if (dbg && cpu_dbg_before(c))
+		return;              /* instruction breakpoint (cpu_dbg.c) */
 	exec_one(c, b);
 	if (c->exit_reason || c->int_count != ints)
 		return;
-	c->r.dr[6] |= 0x4000;
+	uint32_t bits = (dbg ? cpu_dbg_after(c) : 0) | (tf ? 0x4000 : 0);
+	if (!bits)
+		return;
+	c->r.dr[6] |= bits;
 	cpu_interrupt(c, CPU_EXC_DB, CPU_INT_EXC, false, 0);
 }
 
@@ -248,7 +281,7 @@ static bool take_interrupt(struct cpu *c)
 	return false;
 }
 
-static void sync_epochs(struct cpu *c)
+static inline void sync_epochs(struct cpu *c)
 {
 	uint32_t e = __atomic_load_n(&c->vm->code_epoch, __ATOMIC_ACQUIRE);
 	if (CPU_UNLIKELY(e != c->code_epoch)) {
@@ -270,77 +303,89 @@ static void set_exit(struct cpu *c, int reason)
 	c->exit_reason = reason;
 }
 
-static inline bool block_valid(struct cpu *c, const struct cpu_block *b)
-{
-	return b->gen == __atomic_load_n(&c->vm->page_gen[b->page], __ATOMIC_RELAXED) &&
-	       c->vm->page_code[b->page];
-}
-
-/* The block for c->r.rip: through prev's links when they still hold, else the cache. */
-static struct cpu_block *next_block(struct cpu *c, struct cpu_block *prev)
+/* The block for c->r.rip: the jump cache when its entry still holds, else the table. */
+static inline struct cpu_block *next_block(struct cpu *c)
 {
 	uint64_t rip = c->r.rip;
-	if (prev) {
-		for (int k = 0; k < 2; k++) {
-			struct cpu_block *l = prev->link[k];
-			if (prev->link_rip[k] == rip && l && l->key == prev->link_key[k] &&
-			    prev->link_xgen[k] == c->xlat_gen && block_valid(c, l))
-				return l;
-		}
+	/* CPL 3 lookups get a tag no kernel-mode RIP has (bit 52 flipped: not canonical), so a
+	 * user-mode jump never reuses a translation checked for supervisor mode */
+	uint64_t tag = rip ^ ((uint64_t)c->user << 52);
+	struct cpu_jc_entry *e = &c->jc[(rip ^ (rip >> CPU_JC_BITS)) & (CPU_JC_SIZE - 1)];
+	if (CPU_LIKELY(e->rip == tag && e->xgen == c->xlat_gen[e->glob])) {
+		struct cpu_block *b = e->b;
+		if (CPU_LIKELY(b->gen == __atomic_load_n(b->genp, __ATOMIC_RELAXED)))
+			return b;
 	}
-	struct cpu_block *b = block_get(c);
-	if (prev && b->key != ~0ull && prev->key != ~0ull) {
-		int k = prev->link_next++ & 1;
-		prev->link[k] = b;
-		prev->link_rip[k] = rip;
-		prev->link_key[k] = b->key;
-		prev->link_xgen[k] = c->xlat_gen;
+	uint64_t glob;
+	struct cpu_block *b = block_get(c, &glob);
+	if (b->key != ~0ull) {
+		e->rip = tag;
+		e->glob = glob;
+		e->xgen = c->xlat_gen[glob];
+		e->b = b;
 	}
 	return b;
 }
 
-static void run_loop(struct cpu *c)
+/* Everything that can happen at an instruction boundary other than running the next block:
+ * returns 1 to run a block, 0 to check again, -1 to return from cpu_run. */
+static int boundary_events(struct cpu *c)
 {
-	struct cpu_block *prev = NULL;
-	for (;;) {
-		if (CPU_UNLIKELY(c->kick)) {
-			c->kick = 0;
-			set_exit(c, CPU_EXIT_KICK);
-			return;
-		}
-		if (CPU_UNLIKELY(c->icount >= c->budget_end)) {
-			set_exit(c, CPU_EXIT_BUDGET);
-			return;
-		}
-		if (c->inject_vec >= 0) {
-			int v = c->inject_vec;
-			c->inject_vec = -1;
-			cpu_raise(c, v, c->inject_err, c->inject_code);
-		}
-		if (CPU_UNLIKELY(c->shadow)) {
-			c->shadow = 0;
-			struct cpu_block *b = block_get(c);
-			sync_epochs(c);
-			exec_one(c, b);
-			if (c->exit_reason)
-				return;
-			continue;
-		} else if ((c->irq_pending || c->nmi_pending) && take_interrupt(c)) {
-			continue;
-		}
-		if (c->halted) {
-			set_exit(c, CPU_EXIT_HLT);
-			return;
-		}
-		if (c->exit_reason)
-			return;
-		struct cpu_block *b = next_block(c, prev);
+	if (CPU_UNLIKELY(c->kick)) {
+		c->kick = 0;
+		set_exit(c, CPU_EXIT_KICK);
+		return -1;
+	}
+	if (CPU_UNLIKELY(c->icount >= c->budget_end)) {
+		set_exit(c, CPU_EXIT_BUDGET);
+		return -1;
+	}
+	if (c->inject_pending) {
+		int v = c->inject_vec;
+		c->inject_vec = -1;
+	c->inject_pending = 0;
+		c->inject_pending = 0;
+		cpu_raise(c, v, c->inject_err, c->inject_code);
+	}
+	if (CPU_UNLIKELY(c->shadow)) {
+		c->shadow = 0;
+		uint64_t glob;
+		struct cpu_block *b = block_get(c, &glob);
 		sync_epochs(c);
-		prev = b;
-		if (CPU_UNLIKELY(c->r.rflags & CPU_TF)) {
-			single_step(c, b);
-			continue;
+		exec_one(c, b);
+		return c->exit_reason ? -1 : 0;
+	} else if ((c->irq_pending || c->nmi_pending) && take_interrupt(c)) {
+		return 0;
+	}
+	if (c->halted) {
+		set_exit(c, CPU_EXIT_HLT);
+		return -1;
+	}
+	if (c->exit_reason)
+		return -1;
+	if (CPU_UNLIKELY((c->r.rflags & CPU_TF) | c->dbg_on)) {
+		struct cpu_block *b = next_block(c);
+		sync_epochs(c);
+		single_step(c, b);
+		return c->exit_reason ? -1 : 0;
+	}
+	return 1;
+}
+
+/* Not inlined: cpu_run holds the setjmp, which would pin every variable here to the stack. */
+__attribute__((noinline)) static void run_loop(struct cpu *c)
+{
+	for (;;) {
+		uint64_t ev = *(volatile uint64_t *)&c->events;
+		if (CPU_UNLIKELY(ev | (c->r.rflags & CPU_TF) | (c->icount >= c->budget_end))) {
+			int r = boundary_events(c);
+			if (r < 0)
+				return;
+			if (r == 0)
+				continue;
 		}
+		struct cpu_block *b = next_block(c);
+		sync_epochs(c);
 		if (CPU_UNLIKELY(c->icount + b->n > c->budget_end))
 			exec_one(c, b);
 		else
@@ -403,11 +448,12 @@ struct cpu *cpu_create(struct cpu_vm *cvm, const struct cpu_ops *ops, void *ctx,
 	if (!c)
 		return NULL;
 	memset(c, 0, sizeof(*c));
-	c->blocks = calloc(BLOCK_HASH_SIZE, sizeof(struct cpu_block));
-	c->arena_size = CPU_ARENA_INSNS;
-	c->arena = calloc(c->arena_size, sizeof(struct insn));
-	if (!c->blocks || !c->arena) {
-		free(c->blocks);
+	c->btab = calloc(BLOCK_HASH_SIZE, sizeof(c->btab[0]));
+	c->arena_size = CPU_ARENA_BYTES;
+	c->arena = aligned_alloc(64, c->arena_size);
+	c->blk_fgen = 1;
+	if (!c->btab || !c->arena) {
+		free(c->btab);
 		free(c->arena);
 		free(c);
 		return NULL;
@@ -430,7 +476,7 @@ void cpu_destroy(struct cpu *c)
 		return;
 	if (c->trace)
 		fprintf(stderr, "cpu: %llu instructions retired\n", (unsigned long long)c->icount);
-	free(c->blocks);
+	free(c->btab);
 	free(c->arena);
 	free(c);
 }
@@ -471,6 +517,7 @@ static void reset_common(struct cpu *c)
 	c->nmi_blocked = false;
 	c->deliver_vec = -1;
 	c->inject_vec = -1;
+	c->inject_pending = 0;
 	cpu_update_mode(c);
 	cpu_tlb_flush(c, false);
 	cpu_flush_blocks(c);
@@ -555,6 +602,7 @@ void cpu_set_exit_on_pause(struct cpu *c, bool on)
 void cpu_inject_exception(struct cpu *c, int vector, bool has_err, uint32_t err)
 {
 	c->inject_vec = vector;
+	c->inject_pending = vector >= 0;
 	c->inject_err = has_err;
 	c->inject_code = err;
 }

@@ -143,4 +143,6 @@ void cpu_set_rflags(struct cpu *c, uint64_t v, uint64_t mask)
 {
 	uint64_t cur = cpu_get_rflags(c);
 	c->r.rflags = ((cur & ~mask) | (v & mask) | 2) & 0x3f7fd7;
+	if (CPU_UNLIKELY(c->r.rflags & ~cur & CPU_AC))
+		cpu_ac_changed(c);
 }

@@ -162,22 +162,33 @@ struct cpu_tlb_entry {
 	uint64_t gpa;       /* guest-physical page address | 1 if global | 2 if from a large page */
 };
 
-/* ---- Decoded blocks ---- */
+/* ---- Decoded blocks ----
+ * A block is a header followed by its n insns and a terminator, allocated from the CPU's
+ * arena (variable size).  The block table maps hash(gpa, mode) to the newest block; the jump
+ * cache maps a RIP to its block directly while the translation generation (c->xlat_gen) is
+ * unchanged, so most block-to-block transitions skip the TLB and the table.  A block is valid
+ * while its page generation matches vm->page_gen[page]. */
 #define CPU_BLOCK_MAX 32
-#define CPU_BLOCK_HASH_BITS 14
+#define CPU_BLOCK_HASH_BITS 16
+#define CPU_JC_BITS 12
+#define CPU_JC_SIZE (1u << CPU_JC_BITS)
 struct cpu_block {
-	uint64_t key;           /* gpa of the first byte | mode bits; ~0 = free */
+	uint64_t key;           /* gpa of the first byte << 2 | mode; ~0 = uncached */
 	uint64_t page;          /* gpa page number the block's code lies in */
 	uint32_t gen;           /* page generation when decoded */
+	uint32_t fgen;          /* c->blk_fgen when decoded (cpu_flush_blocks bumps it) */
 	uint16_t n;             /* number of guest instructions (excludes a terminator) */
 	uint16_t bytes;
-	uint32_t link_next;     /* which link slot to replace next */
-	/* chaining: cached successors (rip -> block), valid while the key, the page generation
-	 * and the CPU's translation generation (c->xlat_gen) still match */
-	struct cpu_block *link[2];
-	uint64_t link_rip[2], link_key[2];
-	uint64_t link_xgen[2];
-	struct insn *insns;     /* n insns + terminator, packed in the CPU's insn arena */
+	uint32_t pad;
+	struct insn *insns;     /* n insns + terminator, right after the header in the arena */
+	const uint32_t *genp;   /* &vm->page_gen[page] */
+};
+
+struct cpu_jc_entry {
+	uint64_t rip;
+	uint64_t xgen;          /* c->xlat_gen[glob] when the entry was made */
+	struct cpu_block *b;
+	uint64_t glob;          /* 1: the code page's translation is global */
 };
 
 /* Shared per VM. */
@@ -215,14 +226,26 @@ struct cpu {
 	const struct insn *cur;      /* insn being executed (NULL outside a block) */
 	uint64_t blk_rip;            /* RIP of the first insn of blk */
 	volatile int stop;           /* end the current block after this insn */
-	int exit_reason;
+	/* Block-boundary events, tested together as one word (`events`) before each block. */
+	union {
+		struct {
+			volatile uint8_t kick;
+			volatile uint8_t irq_pending;
+			volatile uint8_t nmi_pending;
+			uint8_t shadow;          /* interrupt shadow (STI / MOV SS / POP SS) pending */
+			bool halted;
+			uint8_t inject_pending;  /* inject_vec is valid */
+			uint8_t exit_reason;     /* enum cpu_exit_reason */
+			uint8_t dbg_on;          /* DR7 enables a breakpoint (cpu_dbg.c) */
+		};
+		uint64_t events;
+	};
 	const char *exit_msg;
 	uint64_t icount;
 	int64_t tsc_offset;           /* guest TSC = ops->rdtsc() + tsc_offset (WRMSR TSC) */
 	uint64_t budget_end;
 	void *jb[5];                 /* __builtin_setjmp buffer for faults */
-	int shadow;                  /* interrupt shadow (STI / MOV SS / POP SS) pending */
-	bool halted, wait_sipi, is_bsp;
+	bool wait_sipi, is_bsp;
 	bool exit_on_pause;
 	bool nmi_blocked;
 	int trace;                    /* BHYVE_CPU_TRACE=1: log exceptions to stderr */
@@ -236,9 +259,6 @@ struct cpu {
 	bool exc_soft;               /* INT n / INT3 / INTO: software interrupt */
 
 	/* cross-thread */
-	volatile int kick;
-	volatile int irq_pending;
-	volatile int nmi_pending;
 	int inject_vec;
 	bool inject_err;
 	uint32_t inject_code;
@@ -247,16 +267,32 @@ struct cpu {
 	struct cpu_tlb_entry tlb[3][2][CPU_TLB_SIZE];
 	uint32_t code_epoch;
 	uint32_t memmap_epoch;
-	uint64_t xlat_gen;           /* bumped on TLB flushes and mode/CPL/CS changes */
+	/* translation generations: [0] bumped on every TLB flush and mode/CPL/CS change, [1] the
+	 * same except flushes that keep global pages (CR3 writes with CR4.PGE) */
+	uint64_t xlat_gen[2];
+	uint64_t code_base;          /* CS base the cached lookups were made for */
 	bool walk_large;             /* the last page walk ended in a 2M/4M/1G page */
 	bool tlb_has_large;          /* some TLB entry maps part of a large page */
 
+	/* paging model (from CPUID, filled by the first page walk) and the PAE PDPTE registers,
+	 * loaded and checked when CR3/CR0/CR4 are written in PAE mode (cpu_mem.c) */
+	bool pg_model_ready;
+	bool pg_gbpages;             /* 1 GiB pages advertised (CPUID 80000001h:EDX[26]) */
+	uint64_t pg_phys_rsvd;       /* bits 51:MAXPHYADDR */
+	uint32_t dbg_hits;           /* data breakpoints hit by the current insn (cpu_dbg.c) */
+	bool dbg_rf;                 /* the current insn started with RFLAGS.RF set */
+	bool pdpte_valid;
+	uint64_t pdpte_cr3;          /* the CR3 the PDPTE registers were loaded from */
+	uint64_t pdpte[4];
+
 	/* decoded block cache */
-	struct cpu_block *blocks;    /* 1 << CPU_BLOCK_HASH_BITS entries */
+	struct cpu_block **btab;     /* 1 << CPU_BLOCK_HASH_BITS entries */
+	uint32_t blk_fgen;           /* blocks decoded under another value are stale */
 	struct cpu_block tmpblk;     /* for instructions crossing a page (not cached) */
 	struct insn tmp_insns[2];
-	struct insn *arena;          /* decoded instructions of all cached blocks */
+	uint8_t *arena;              /* cached blocks (header + insns), bump-allocated */
 	size_t arena_used, arena_size;
+	struct cpu_jc_entry jc[CPU_JC_SIZE];
 
 	struct cpu_vm *vm;
 	const struct cpu_ops *ops;
@@ -269,6 +305,14 @@ struct cpu {
 
 #define CPU_NEXT_RIP(c, i) ((c)->blk_rip + (i)->end)
 #define CPU_CUR_RIP(c, i)  ((c)->blk_rip + (i)->end - (i)->len)
+
+/* Code translations changed: `global` also for global pages. */
+static inline void cpu_xlat_bump(struct cpu *c, bool global)
+{
+	c->xlat_gen[0]++;
+	if (global)
+		c->xlat_gen[1]++;
+}
 
 /* ---- Exceptions (cpu_exc.c): none of these return ---- */
 CPU_NORETURN void cpu_raise(struct cpu *c, int vec, bool has_err, uint32_t err);
@@ -322,6 +366,32 @@ static inline uint64_t cpu_ea(const struct cpu *c, const struct insn *i)
 	return a & cpu_size_mask(i->asz);
 }
 
+/* Effective-address forms the decoder can prove for 64-bit addressing; handlers specialised
+ * on a form (cpu_ea_k with a constant kind) skip cpu_ea's tests. */
+enum { CPU_EA_ANY, CPU_EA_B, CPU_EA_BI, CPU_EA_RIP };
+static inline int cpu_ea_kind(const struct insn *i)
+{
+	if (i->asz != 8 || !(i->flags & CPU_IF_MEM))
+		return CPU_EA_ANY;
+	if (i->flags & CPU_IF_RIPREL)
+		return i->base == CPU_NOREG && i->index == CPU_NOREG ? CPU_EA_RIP : CPU_EA_ANY;
+	if (i->base != CPU_NOREG)
+		return i->index == CPU_NOREG ? CPU_EA_B : CPU_EA_BI;
+	return CPU_EA_ANY;
+}
+
+static inline __attribute__((always_inline))
+uint64_t cpu_ea_k(const struct cpu *c, const struct insn *i, int kind)
+{
+	switch (kind) {
+	case CPU_EA_B: return c->r.gpr[i->base] + (uint64_t)(int64_t)i->disp;
+	case CPU_EA_BI:
+		return c->r.gpr[i->base] + (c->r.gpr[i->index] << i->scale) + (uint64_t)(int64_t)i->disp;
+	case CPU_EA_RIP: return CPU_NEXT_RIP(c, i) + (uint64_t)(int64_t)i->disp;
+	default: return cpu_ea(c, i);
+	}
+}
+
 /* ---- Memory (cpu_mem.c).  seg is enum cpu_seg; off is the offset in the segment.  All may
  * fault (#GP/#SS for segment checks, #PF); accesses crossing a page are split and checked
  * before anything is written. ---- */
@@ -344,6 +414,30 @@ void cpu_block_cut(struct cpu *c, uint64_t page);
 uint64_t cpu_translate_exec(struct cpu *c, uint64_t la, void **host);
 int cpu_walk(struct cpu *c, uint64_t la, int acc, bool user, uint64_t *gpa, bool *global,
 	     bool *writable, uint32_t *pferr, bool set_ad);
+/* Alignment checking (#AC): CR0.AM, RFLAGS.AC and CPL 3.  While it is on, user-mode TLB entries
+ * are not installed so that every access reaches the checking slow path; call
+ * cpu_ac_changed() when RFLAGS.AC or CR0.AM goes from 0 to 1. */
+static inline bool cpu_ac_on(const struct cpu *c)
+{
+	return c->user && (c->r.cr0 & CPU_CR0_AM) && (c->r.rflags & CPU_AC);
+}
+void cpu_ac_changed(struct cpu *c);
+/* Debug-register breakpoints (cpu_dbg.c); active while DR7 enables any (CPU_DR7_ENABLED).
+ * c->dbg_on caches it for the run loop's event word; cpu_tlb_flush(c, false), which every
+ * DR7 change is followed by, refreshes it. */
+#define CPU_DR7_ENABLED(c) ((c)->r.dr[7] & 0xff)
+bool cpu_dbg_data_page(const struct cpu *c, uint64_t la);
+void cpu_dbg_data(struct cpu *c, uint64_t la, int size, bool write);
+bool cpu_dbg_before(struct cpu *c);
+uint32_t cpu_dbg_after(struct cpu *c);
+/* PAE paging: load the four PDPTE registers from cr3; false (nothing loaded) when a present
+ * entry sets a reserved bit (the caller raises #GP(0)). */
+bool cpu_pae_load_pdptes(struct cpu *c, uint64_t cr3);
+/* True when CR0/CR4/EFER select PAE paging outside long mode. */
+static inline bool cpu_pae_legacy(uint64_t cr0, uint64_t cr4, uint64_t efer)
+{
+	return (cr0 & CPU_CR0_PG) && (cr4 & CPU_CR4_PAE) && !(efer & CPU_EFER_LMA);
+}
 
 static inline uint64_t cpu_ld_host(const void *p, int size)
 {
@@ -366,29 +460,42 @@ static inline void cpu_st_host(void *p, int size, uint64_t v)
 }
 
 /* Fast paths: 64-bit mode, TLB hit, access inside one page (entries exist only for
- * canonical pages, so a non-canonical address always takes the slow path and faults). */
-static inline uint64_t cpu_rd(struct cpu *c, int seg, uint64_t off, int size)
+ * canonical pages, so a non-canonical address always takes the slow path and faults).
+ * cpu_tlb_hit returns the host pointer on such a hit, else NULL (then use the slow path). */
+static inline void *cpu_tlb_hit(struct cpu *c, int seg, uint64_t off, int size, int acc)
 {
 	if (CPU_LIKELY(c->code_mode == 64)) {
 		uint64_t la = off + (seg >= CPU_FS ? c->r.seg[seg].base : 0);
-		const struct cpu_tlb_entry *e = &c->tlb[CPU_ACC_R][c->user][(la >> 12) & (CPU_TLB_SIZE - 1)];
+		const struct cpu_tlb_entry *e = &c->tlb[acc][c->user][(la >> 12) & (CPU_TLB_SIZE - 1)];
 		if (CPU_LIKELY(e->tag == la >> 12 && (la & 0xfff) <= 0x1000u - size))
-			return cpu_ld_host((const void *)(uintptr_t)(la + e->addend), size);
+			return (void *)(uintptr_t)(la + e->addend);
 	}
+	return NULL;
+}
+
+static inline uint64_t cpu_rd(struct cpu *c, int seg, uint64_t off, int size)
+{
+	void *p = cpu_tlb_hit(c, seg, off, size, CPU_ACC_R);
+	if (CPU_LIKELY(p != NULL))
+		return cpu_ld_host(p, size);
 	return cpu_rd_slow(c, seg, off, size);
 }
 
 static inline void cpu_wr(struct cpu *c, int seg, uint64_t off, int size, uint64_t val)
 {
-	if (CPU_LIKELY(c->code_mode == 64)) {
-		uint64_t la = off + (seg >= CPU_FS ? c->r.seg[seg].base : 0);
-		const struct cpu_tlb_entry *e = &c->tlb[CPU_ACC_W][c->user][(la >> 12) & (CPU_TLB_SIZE - 1)];
-		if (CPU_LIKELY(e->tag == la >> 12 && (la & 0xfff) <= 0x1000u - size)) {
-			cpu_st_host((void *)(uintptr_t)(la + e->addend), size, val);
-			return;
-		}
+	void *p = cpu_tlb_hit(c, seg, off, size, CPU_ACC_W);
+	if (CPU_LIKELY(p != NULL)) {
+		cpu_st_host(p, size, val);
+		return;
 	}
 	cpu_wr_slow(c, seg, off, size, val);
+}
+
+/* cpu_ptr_rmw with the TLB-hit fast path inline (a write entry also allows reading). */
+static inline void *cpu_ptr_rmw_fast(struct cpu *c, int seg, uint64_t off, int size)
+{
+	void *p = cpu_tlb_hit(c, seg, off, size, CPU_ACC_W);
+	return CPU_LIKELY(p != NULL) ? p : cpu_ptr_rmw(c, seg, off, size);
 }
 
 /* ---- Flags (cpu_flags.c) ---- */

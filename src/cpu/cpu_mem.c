@@ -113,6 +113,102 @@ struct walk {
 	uint64_t perm_u, perm_w, nx;
 };
 
+void cpu_cpuid(struct cpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4]);
+
+/* The paging-related part of the CPU model, read once from our own CPUID. */
+static void pg_model(struct cpu *c)
+{
+	uint32_t o[4];
+	cpu_cpuid(c, 0x80000008, 0, o);
+	unsigned m = o[0] & 0xff;
+	if (m < 32 || m > 52)
+		m = 36;
+	c->pg_phys_rsvd = ((1ull << 52) - 1) & ~((1ull << m) - 1);
+	cpu_cpuid(c, 0x80000001, 0, o);
+	c->pg_gbpages = (o[3] >> 26) & 1;
+	c->pg_model_ready = true;
+}
+
+/* PAE PDPTE: bits 2:1, 8:5 and 63:MAXPHYADDR are reserved. */
+static bool pdpte_bad(const struct cpu *c, uint64_t e)
+{
+	uint64_t rsvd = 0x1e6ull | c->pg_phys_rsvd | (0xfffull << 52);
+	return (e & PTE_P) && (e & rsvd);
+}
+
+bool cpu_pae_load_pdptes(struct cpu *c, uint64_t cr3)
+{
+	uint64_t e[4];
+	if (!c->pg_model_ready)
+		pg_model(c);
+	for (int k = 0; k < 4; k++) {
+		e[k] = pte_read(c, (cr3 & 0xffffffe0ull) + k * 8, 8);
+		if (pdpte_bad(c, e[k]))
+			return false;
+	}
+	memcpy(c->pdpte, e, sizeof(e));
+	c->pdpte_cr3 = cr3;
+	c->pdpte_valid = true;
+	return true;
+}
+
+/* Reserved bits of a present 64-bit paging entry at `level` (4 = PML4E ... 1 = PTE);
+ * `lm`: 4-level paging (else PAE). */
+static uint64_t rsvd_bits64(const struct cpu *c, uint64_t e, int level, bool lm, bool nxe)
+{
+	uint64_t r = c->pg_phys_rsvd | (lm ? 0 : 0x7ffull << 52) | (nxe ? 0 : PTE_NX);
+	if (level == 4)
+		r |= PTE_PS;
+	else if (level == 3 && (e & PTE_PS))
+		r |= c->pg_gbpages ? 0x3fffe000ull : PTE_PS;
+	else if (level == 2 && (e & PTE_PS))
+		r |= 0x1fe000ull;
+	return r;
+}
+
+/* Reserved bits of a present 32-bit paging PDE (4 MiB pages with PSE-36: bit 21 and bits
+ * 20:13 that would name physical address bits at or above MAXPHYADDR). */
+static uint32_t rsvd_bits32(const struct cpu *c, uint64_t e, int level)
+{
+	if (level != 2 || !(e & PTE_PS) || !(c->r.cr4 & CPU_CR4_PSE))
+		return 0;
+	uint64_t hi = (c->pg_phys_rsvd >> 32) & 0xff;   /* physical bits 39:32 -> PDE 20:13 */
+	return (uint32_t)((1u << 21) | (hi << 13));
+}
+
+/* The starting table of a walk; -1 when a PAE PDPTE is not present. */
+static int walk_root(struct cpu *c, uint64_t la, struct walk *w, uint64_t *table, int *level,
+		     int *shift)
+{
+	if (!(c->r.cr4 & CPU_CR4_PAE)) {
+		w->esz = 4;
+		*table = c->r.cr3 & 0xfffff000ull;
+		*level = 2;
+		*shift = 22;
+	} else if (!c->long_mode) {
+		w->esz = 8;
+		if ((!c->pdpte_valid || c->pdpte_cr3 != c->r.cr3) &&
+		    !cpu_pae_load_pdptes(c, c->r.cr3)) {
+			/* reloaded outside MOV CR3 (state restore): a bad entry is not present */
+			memset(c->pdpte, 0, sizeof(c->pdpte));
+			c->pdpte_cr3 = c->r.cr3;
+			c->pdpte_valid = true;
+		}
+		uint64_t pdpte = c->pdpte[(la >> 30) & 3];
+		if (!(pdpte & PTE_P))
+			return -1;
+		*table = pdpte & ADDR52;
+		*level = 2;
+		*shift = 21;
+	} else {
+		w->esz = 8;
+		*table = c->r.cr3 & ADDR52;
+		*level = 4;
+		*shift = 39;
+	}
+	return 0;
+}
+
 /* Returns 0 with *gpa or -1 with *pferr.  acc: CPU_ACC_R/W/X. */
 int cpu_walk(struct cpu *c, uint64_t la, int acc, bool user, uint64_t *gpa, bool *global,
 	     bool *writable, uint32_t *pferr, bool set_ad)
@@ -125,31 +221,20 @@ int cpu_walk(struct cpu *c, uint64_t la, int acc, bool user, uint64_t *gpa, bool
 	uint32_t err = (acc == CPU_ACC_W ? 2 : 0) | (user ? 4 : 0) |
 		       (acc == CPU_ACC_X && nxe && pae ? 0x10 : 0);
 
-	if (!pae) {
-		w.esz = 4;
-		table = c->r.cr3 & 0xfffff000ull;
-		level = 2;
-		shift = 22;
-	} else if (!lm) {
-		w.esz = 8;
-		uint64_t pdpte = pte_read(c, (c->r.cr3 & 0xffffffe0ull) + ((la >> 30) & 3) * 8, 8);
-		if (!(pdpte & PTE_P))
-			goto fault;
-		table = pdpte & ADDR52;
-		level = 2;
-		shift = 21;
-	} else {
-		w.esz = 8;
-		table = c->r.cr3 & ADDR52;
-		level = 4;
-		shift = 39;
-	}
+	if (CPU_UNLIKELY(!c->pg_model_ready))
+		pg_model(c);
+	if (walk_root(c, la, &w, &table, &level, &shift) < 0)
+		goto fault;
 	for (;; level--, shift -= 9 + (w.esz == 4 ? 1 : 0)) {
 		int bits = w.esz == 4 ? 10 : 9;
 		uint64_t eg = table + ((la >> shift) & ((1u << bits) - 1)) * w.esz;
 		e = pte_read(c, eg, w.esz);
 		if (!(e & PTE_P))
 			goto fault;
+		if (e & (w.esz == 8 ? rsvd_bits64(c, e, level, lm, nxe) : rsvd_bits32(c, e, level))) {
+			err |= 1 | 8;   /* present, reserved bit */
+			goto fault;
+		}
 		w.ent_gpa[w.n] = eg;
 		w.ent[w.n++] = e;
 		w.perm_u &= (e >> 2) & 1;
@@ -219,9 +304,11 @@ void cpu_tlb_flush(struct cpu *c, bool keep_global)
 {
 	struct cpu_tlb_entry *e = &c->tlb[0][0][0];
 	size_t n = sizeof(c->tlb) / sizeof(c->tlb[0][0][0]);
-	c->xlat_gen++;
-	if (!keep_global)
+	cpu_xlat_bump(c, !keep_global);
+	if (!keep_global) {
 		c->tlb_has_large = false;
+		c->dbg_on = CPU_DR7_ENABLED(c) != 0;   /* DR7 writes and state loads come here */
+	}
 	for (size_t k = 0; k < n; k++)
 		if (!keep_global || !(e[k].gpa & 1))
 			e[k].tag = ~0ull;
@@ -232,26 +319,21 @@ void cpu_tlb_flush_page(struct cpu *c, uint64_t la)
 	/* INVLPG: the 4K entries of this page, plus (when large pages are cached) every entry
 	 * that came from a large page in the same 1 GiB region, which covers 2M/4M/1G pages. */
 	uint64_t pn = la >> 12;
-	bool code = false;
 	for (int a = 0; a < 3; a++)
 		for (int u = 0; u < 2; u++) {
 			struct cpu_tlb_entry *e = &c->tlb[a][u][pn & (CPU_TLB_SIZE - 1)];
-			if (e->tag == pn) {
+			if (e->tag == pn)
 				e->tag = ~0ull;
-				code |= a == CPU_ACC_X;
-			}
 		}
 	if (c->tlb_has_large) {
 		struct cpu_tlb_entry *e = &c->tlb[0][0][0];
 		size_t n = sizeof(c->tlb) / sizeof(c->tlb[0][0][0]);
 		for (size_t k = 0; k < n; k++)
-			if ((e[k].gpa & 2) && e[k].tag != ~0ull && (e[k].tag >> 18) == (pn >> 18)) {
+			if ((e[k].gpa & 2) && e[k].tag != ~0ull && (e[k].tag >> 18) == (pn >> 18))
 				e[k].tag = ~0ull;
-				code |= k >= 2 * 2 * CPU_TLB_SIZE;
-			}
 	}
-	if (code)
-		c->xlat_gen++;   /* chained blocks may have used the old code mapping */
+	cpu_xlat_bump(c, true);   /* cached block lookups may have used the old mapping, even
+				   * when its TLB entry was already evicted */
 }
 
 /* Translate and (if RAM) return the host pointer to la's page offset; NULL for MMIO, with
@@ -268,6 +350,10 @@ static uint8_t *tlb_fill(struct cpu *c, uint64_t la, int acc, bool user, uint64_
 	if (acc == CPU_ACC_W && pg < c->vm->npages && c->vm->page_code[pg]) {
 		phys_note_write(c, gpa);
 	}
+	if (CPU_UNLIKELY(user && acc != CPU_ACC_X && cpu_ac_on(c)))
+		return h + (la & 0xfff);   /* alignment checks: keep user accesses on the slow path */
+	if (CPU_UNLIKELY(c->dbg_on) && acc != CPU_ACC_X && cpu_dbg_data_page(c, la))
+		return h + (la & 0xfff);   /* a data breakpoint here: every access checks it */
 	struct cpu_tlb_entry *e = &c->tlb[acc][user][(la >> 12) & (CPU_TLB_SIZE - 1)];
 	e->tag = la >> 12;
 	e->addend = (uintptr_t)h - (la & ~0xfffull);
@@ -363,7 +449,7 @@ uint64_t cpu_seg_lin(struct cpu *c, int seg, uint64_t off, int size, int acc)
 	const struct cpu_segment *s = &c->r.seg[seg];
 	if (c->code_mode == 64) {
 		uint64_t la = off + (seg >= CPU_FS ? s->base : 0);
-		if ((uint64_t)(((int64_t)la << 16) >> 16) != la)
+		if ((uint64_t)((int64_t)(la << 16) >> 16) != la)
 			seg_fault(c, seg);
 		return la;
 	}
@@ -386,20 +472,42 @@ uint64_t cpu_seg_lin(struct cpu *c, int seg, uint64_t off, int size, int acc)
 	return (s->base + off) & 0xffffffffull;
 }
 
+void cpu_ac_changed(struct cpu *c)
+{
+	if ((c->r.cr0 & CPU_CR0_AM) && (c->r.rflags & CPU_AC))
+		cpu_tlb_flush(c, false);
+}
+
+/* #AC(0) for a misaligned 2/4/8-byte data access while alignment checking is on; data
+ * breakpoints (checked here: their pages have no TLB entries). */
+static inline void ac_check(struct cpu *c, uint64_t la, int size, bool write)
+{
+	if (CPU_UNLIKELY(cpu_ac_on(c)) && size <= 8 && (la & (size - 1)))
+		cpu_raise(c, CPU_EXC_AC, true, 0);
+	if (CPU_UNLIKELY(c->dbg_on))
+		cpu_dbg_data(c, la, size, write);
+}
+
 uint64_t cpu_rd_slow(struct cpu *c, int seg, uint64_t off, int size)
 {
-	return cpu_rd_lin(c, cpu_seg_lin(c, seg, off, size, CPU_ACC_R), size, false);
+	uint64_t la = cpu_seg_lin(c, seg, off, size, CPU_ACC_R);
+	ac_check(c, la, size, false);
+	return cpu_rd_lin(c, la, size, false);
 }
 
 void cpu_wr_slow(struct cpu *c, int seg, uint64_t off, int size, uint64_t val)
 {
-	cpu_wr_lin(c, cpu_seg_lin(c, seg, off, size, CPU_ACC_W), size, val, false);
+	uint64_t la = cpu_seg_lin(c, seg, off, size, CPU_ACC_W);
+	ac_check(c, la, size, true);
+	cpu_wr_lin(c, la, size, val, false);
 }
 
 void cpu_rd_buf(struct cpu *c, int seg, uint64_t off, void *dst, size_t n)
 {
 	uint8_t *d = dst;
 	uint64_t la = cpu_seg_lin(c, seg, off, (int)n, CPU_ACC_R);
+	if (CPU_UNLIKELY(c->dbg_on))
+		cpu_dbg_data(c, la, (int)n, false);
 	for (size_t k = 0; k < n;) {
 		int chunk = n - k >= 8 ? 8 : (int)(n - k);
 		uint64_t v = cpu_rd_lin(c, la + k, chunk, false);
@@ -412,6 +520,8 @@ void cpu_wr_buf(struct cpu *c, int seg, uint64_t off, const void *src, size_t n)
 {
 	const uint8_t *s = src;
 	uint64_t la = cpu_seg_lin(c, seg, off, (int)n, CPU_ACC_W);
+	if (CPU_UNLIKELY(c->dbg_on))
+		cpu_dbg_data(c, la, (int)n, true);
 	bool g, user = c->user;
 	/* probe every page first so a fault leaves memory untouched */
 	for (uint64_t p = la & ~0xfffull; p < la + n; p += 0x1000)
@@ -429,6 +539,7 @@ void cpu_wr_buf(struct cpu *c, int seg, uint64_t off, const void *src, size_t n)
 void *cpu_ptr_rmw(struct cpu *c, int seg, uint64_t off, int size)
 {
 	uint64_t la = cpu_seg_lin(c, seg, off, size, CPU_ACC_W), gpa;
+	ac_check(c, la, size, true);
 	if ((la & 0xfff) > 0x1000u - size)
 		return NULL;
 	uint8_t *h = tlb_lookup(c, la, CPU_ACC_W, c->user);
@@ -447,6 +558,8 @@ void *cpu_lin_ptr(struct cpu *c, uint64_t la, int acc, bool user)
 	uint8_t *h = tlb_lookup(c, la, acc, user);
 	if (!h)
 		h = tlb_fill(c, la, acc, user, &gpa);
+	if (CPU_UNLIKELY(c->dbg_on) && acc != CPU_ACC_X && cpu_dbg_data_page(c, la))
+		return NULL;               /* element by element, through the checks */
 	return h;
 }
 

@@ -31,11 +31,69 @@ static inline uint32_t szp_flags(uint64_t r, int size)
 }
 
 uint32_t cpu_lazy_cf(struct cpu *c);
+/* CF, with the common lazy states computed inline. */
 static inline uint32_t get_cf(struct cpu *c)
 {
-	if (c->lf_op == CPU_LF_NONE)
-		return (uint32_t)c->r.rflags & 1;
-	return cpu_lazy_cf(c);
+	uint64_t m;
+	switch (c->lf_op) {
+	case CPU_LF_NONE: return (uint32_t)c->r.rflags & 1;
+	case CPU_LF_LOGIC: return 0;
+	case CPU_LF_INC: case CPU_LF_DEC: return (uint32_t)c->lf_cf;
+	case CPU_LF_ADD: m = cpu_size_mask(c->lf_size); return (c->lf_res & m) < (c->lf_s1 & m);
+	case CPU_LF_SUB: m = cpu_size_mask(c->lf_size); return (c->lf_s1 & m) < (c->lf_s2 & m);
+	default: return cpu_lazy_cf(c);
+	}
+}
+
+/* Condition cc (0..15, as in Jcc) with the common lazy states computed inline; `cc` is
+ * normally a constant, so this folds to a few instructions per state. */
+static inline __attribute__((always_inline)) bool cond_fast(struct cpu *c, int cc)
+{
+	int k = cc >> 1;
+	uint32_t op = c->lf_op;
+	if (op == CPU_LF_NONE) {
+		uint64_t f = c->r.rflags;
+		bool r;
+		switch (k) {
+		case 0: r = f & CPU_OF; break;
+		case 1: r = f & CPU_CF; break;
+		case 2: r = f & CPU_ZF; break;
+		case 3: r = f & (CPU_CF | CPU_ZF); break;
+		case 4: r = f & CPU_SF; break;
+		case 5: r = f & CPU_PF; break;
+		case 6: r = !(f & CPU_SF) != !(f & CPU_OF); break;
+		default: r = (f & CPU_ZF) || (!(f & CPU_SF) != !(f & CPU_OF)); break;
+		}
+		return r ^ (cc & 1);
+	}
+	int sh = 64 - (int)c->lf_size * 8;
+	if (k == 2 || k == 4) {      /* ZF and SF come from the result for every lazy op */
+		int64_t v = (int64_t)(c->lf_res << sh);
+		return (k == 2 ? v == 0 : v < 0) ^ (cc & 1);
+	}
+	if (op == CPU_LF_SUB && k != 0 && k != 5) {
+		uint64_t a = c->lf_s1 << sh, b = c->lf_s2 << sh;
+		bool r;
+		switch (k) {
+		case 1: r = a < b; break;
+		case 3: r = a <= b; break;
+		case 6: r = (int64_t)a < (int64_t)b; break;
+		default: r = (int64_t)a <= (int64_t)b; break;
+		}
+		return r ^ (cc & 1);
+	}
+	if (op == CPU_LF_LOGIC && k != 5) {
+		int64_t v = (int64_t)(c->lf_res << sh);
+		bool r;
+		switch (k) {
+		case 0: case 1: r = false; break;
+		case 3: r = v == 0; break;
+		case 6: r = v < 0; break;
+		default: r = v <= 0; break;
+		}
+		return r ^ (cc & 1);
+	}
+	return cpu_cond(c, cc);
 }
 
 static inline void set_lf(struct cpu *c, int op, int size, uint64_t a, uint64_t b, uint64_t r)
@@ -88,7 +146,7 @@ static inline bool cas_host(void *p, int size, uint64_t *expected, uint64_t desi
 /* 64-bit mode: a branch to a non-canonical address raises #GP(0) at the branch. */
 static inline void check_target(struct cpu *c, uint64_t t)
 {
-	if (CPU_UNLIKELY((uint64_t)(((int64_t)t << 16) >> 16) != t))
+	if (CPU_UNLIKELY((uint64_t)((int64_t)(t << 16) >> 16) != t))
 		cpu_raise_gp(c, 0);
 }
 
