@@ -39,7 +39,8 @@ struct vtnet_softc {
 	struct net_tap *tap;
 	uint8_t cfg[VTNET_CFGSIZE];
 	pthread_mutex_t rx_mtx;
-	pthread_mutex_t tx_mtx;     /* also guards the tx_* fields */
+	pthread_mutex_t tx_mtx;
+	pthread_mutex_t kick_mtx;   /* tx_kick, tx_stop, tx_cond: a notify never waits for a batch */
 	pthread_cond_t tx_cond;
 	pthread_t tx_thread;
 	bool tx_kick;               /* the driver notified the transmit queue */
@@ -220,25 +221,27 @@ static void *vtnet_tx_loop(void *arg)
 {
 	struct vtnet_softc *sc = arg;
 
-	pthread_mutex_lock(&sc->tx_mtx);
 	for (;;) {
+		pthread_mutex_lock(&sc->kick_mtx);
 		while (!sc->tx_kick && !sc->tx_stop)
-			pthread_cond_wait(&sc->tx_cond, &sc->tx_mtx);
-		if (sc->tx_stop)
-			break;
+			pthread_cond_wait(&sc->tx_cond, &sc->kick_mtx);
+		bool stop = sc->tx_stop;
 		sc->tx_kick = false;
+		pthread_mutex_unlock(&sc->kick_mtx);
+		if (stop)
+			return NULL;
+		pthread_mutex_lock(&sc->tx_mtx);
 		vtnet_tx_batch(sc);
+		pthread_mutex_unlock(&sc->tx_mtx);
 	}
-	pthread_mutex_unlock(&sc->tx_mtx);
-	return NULL;
 }
 
 static void vtnet_tx_kick(struct vtnet_softc *sc)
 {
-	pthread_mutex_lock(&sc->tx_mtx);
+	pthread_mutex_lock(&sc->kick_mtx);
 	sc->tx_kick = true;
 	pthread_cond_signal(&sc->tx_cond);
-	pthread_mutex_unlock(&sc->tx_mtx);
+	pthread_mutex_unlock(&sc->kick_mtx);
 }
 
 static void vtnet_qnotify(void *arg, int q)
@@ -293,7 +296,9 @@ static void vtnet_reset(void *arg)
 	pthread_mutex_lock(&sc->rx_mtx);
 	pthread_mutex_lock(&sc->tx_mtx);
 	sc->rx_ready = false;
-	sc->tx_kick = false;
+	pthread_mutex_lock(&sc->kick_mtx);
+	sc->tx_kick = false;        /* a notify of the old ring */
+	pthread_mutex_unlock(&sc->kick_mtx);
 	sc->nheld = 0;              /* chains of the old rings are forgotten, never written */
 	sc->frame_len = 0;
 	sc->mrg = false;
@@ -340,6 +345,7 @@ struct vtnet_softc *vtnet_create(const char *ifname, const uint8_t mac[6], unsig
 	}
 	pthread_mutex_init(&sc->rx_mtx, NULL);
 	pthread_mutex_init(&sc->tx_mtx, NULL);
+	pthread_mutex_init(&sc->kick_mtx, NULL);
 	pthread_cond_init(&sc->tx_cond, NULL);
 	sc->hdr_len = 10;
 	net_tap_set_vnet_hdr_len(sc->tap, 10);
@@ -375,16 +381,17 @@ void vtnet_destroy(struct vtnet_softc *sc)
 	if (!sc)
 		return;
 	if (sc->tx_running) {
-		pthread_mutex_lock(&sc->tx_mtx);
+		pthread_mutex_lock(&sc->kick_mtx);
 		sc->tx_stop = true;
 		pthread_cond_signal(&sc->tx_cond);
-		pthread_mutex_unlock(&sc->tx_mtx);
+		pthread_mutex_unlock(&sc->kick_mtx);
 		pthread_join(sc->tx_thread, NULL);
 	}
 	net_tap_close(sc->tap);                      /* stops the receive thread first */
 	vtpci_destroy(&sc->vs);
 	pthread_mutex_destroy(&sc->rx_mtx);
 	pthread_mutex_destroy(&sc->tx_mtx);
+	pthread_mutex_destroy(&sc->kick_mtx);
 	pthread_cond_destroy(&sc->tx_cond);
 	free(sc->frame);
 	free(sc);
