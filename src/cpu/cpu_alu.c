@@ -104,6 +104,17 @@ H(test_r) { uint64_t a = rd_rm(c, i, i->osz), b = cpu_get_reg(c, i->reg, i->osz)
 H(test_acc) { uint64_t a = cpu_get_reg(c, CPU_RAX, i->osz);
 	set_lf(c, CPU_LF_LOGIC, i->osz, a, i->imm, a & i->imm); NEXT; }
 
+/* TEST r, r / TEST r, imm with 32/64-bit register operands */
+#define TEST_FAST(SZ)                                                                        \
+H(test_rr_##SZ) { uint64_t a = cpu_get_reg(c, i->rm, SZ), b = cpu_get_reg(c, i->reg, SZ);      \
+	set_lf(c, CPU_LF_LOGIC, SZ, a, b, a & b); NEXT; }                                        \
+H(test_ri_##SZ) { uint64_t a = cpu_get_reg(c, i->rm, SZ);                                    \
+	set_lf(c, CPU_LF_LOGIC, SZ, a, i->imm, a & i->imm); NEXT; }
+TEST_FAST(4) TEST_FAST(8)
+/* TEST r8, imm8 (legacy AH..BH included through cpu_get_reg) */
+H(test_ri_1) { uint64_t a = cpu_get_reg(c, i->rm, 1);
+	set_lf(c, CPU_LF_LOGIC, 1, a, i->imm, a & i->imm); NEXT; }
+
 /* ---- accumulator, immediate (04, 0C, ...) ---- */
 H(alu_acc) {
 	int op = (i->op >> 3) & 7;
@@ -124,7 +135,8 @@ H(alu_acc) {
 
 /* ---- INC / DEC / NEG / NOT ---- */
 
-static void incdec_flags(struct cpu *c, bool dec, int size, uint64_t a, uint64_t r)
+static inline __attribute__((always_inline))
+void incdec_flags(struct cpu *c, bool dec, int size, uint64_t a, uint64_t r)
 {
 	c->lf_cf = get_cf(c);
 	set_lf(c, dec ? CPU_LF_DEC : CPU_LF_INC, size, a, 1, r);
@@ -174,6 +186,13 @@ H(inc_reg) { uint64_t a = cpu_get_reg(c, i->rm, i->osz); incdec_flags(c, false, 
 	cpu_set_reg(c, i->rm, i->osz, a + 1); NEXT; }
 H(dec_reg) { uint64_t a = cpu_get_reg(c, i->rm, i->osz); incdec_flags(c, true, i->osz, a, a - 1);
 	cpu_set_reg(c, i->rm, i->osz, a - 1); NEXT; }
+/* INC/DEC on a 32/64-bit register */
+#define INCDEC_FAST(SZ)                                                                      \
+H(inc_reg_##SZ) { uint64_t a = cpu_get_reg(c, i->rm, SZ); incdec_flags(c, false, SZ, a, a + 1); \
+	cpu_set_reg(c, i->rm, SZ, a + 1); NEXT; }                                                \
+H(dec_reg_##SZ) { uint64_t a = cpu_get_reg(c, i->rm, SZ); incdec_flags(c, true, SZ, a, a - 1);  \
+	cpu_set_reg(c, i->rm, SZ, a - 1); NEXT; }
+INCDEC_FAST(4) INCDEC_FAST(8)
 H(inc_r32) { uint64_t a = cpu_get_reg(c, i->reg, i->osz); incdec_flags(c, false, i->osz, a, a + 1);
 	cpu_set_reg(c, i->reg, i->osz, a + 1); NEXT; }
 H(dec_r32) { uint64_t a = cpu_get_reg(c, i->reg, i->osz); incdec_flags(c, true, i->osz, a, a - 1);
@@ -326,13 +345,48 @@ static const cpu_handler_fn sh_reg_tab[3][2][3] = {
 	{ { sh_7_4_i, sh_7_4_cl, sh_7_4_1 }, { sh_7_8_i, sh_7_8_cl, sh_7_8_1 } },
 };
 
-/* A specialised shift handler for register forms of SHL/SAL/SHR/SAR with 32/64-bit operands,
- * NULL for the others.  form: 0 imm8, 1 CL, 2 one. */
+/* ROL/ROR on a 32/64-bit register (the masked count is below the width). */
+static inline __attribute__((always_inline))
+void rot_reg(struct cpu *c, const struct insn *i, bool right, int sz, unsigned cnt)
+{
+	int bits = sz * 8;
+	uint64_t m = cpu_size_mask(sz), a = c->r.gpr[i->rm] & m, r = a;
+	cnt &= sz == 8 ? 63 : 31;
+	if (cnt) {
+		uint32_t cf, of;
+		if (right) {
+			r = ((a >> cnt) | (a << (bits - cnt))) & m;
+			cf = (uint32_t)msb(r, sz);
+			of = cf ^ (uint32_t)((r >> (bits - 2)) & 1);
+		} else {
+			r = ((a << cnt) | (a >> (bits - cnt))) & m;
+			cf = r & 1;
+			of = (uint32_t)msb(r, sz) ^ cf;
+		}
+		set_flags(c, (cf ? CPU_CF : 0) | (of ? CPU_OF : 0), CPU_CF | CPU_OF);
+	}
+	c->r.gpr[i->rm] = r;
+}
+#define ROT_REG(K, SZ)                                                                       \
+H(rot_##K##_##SZ##_i) { rot_reg(c, i, K, SZ, (unsigned)i->imm); NEXT; }                      \
+H(rot_##K##_##SZ##_cl) { rot_reg(c, i, K, SZ, (unsigned)c->r.gpr[CPU_RCX]); NEXT; }          \
+H(rot_##K##_##SZ##_1) { rot_reg(c, i, K, SZ, 1); NEXT; }
+ROT_REG(0, 4) ROT_REG(0, 8) ROT_REG(1, 4) ROT_REG(1, 8)
+/* [ROL, ROR][size 4, 8][count: imm8, CL, 1] */
+static const cpu_handler_fn rot_reg_tab[2][2][3] = {
+	{ { rot_0_4_i, rot_0_4_cl, rot_0_4_1 }, { rot_0_8_i, rot_0_8_cl, rot_0_8_1 } },
+	{ { rot_1_4_i, rot_1_4_cl, rot_1_4_1 }, { rot_1_8_i, rot_1_8_cl, rot_1_8_1 } },
+};
+
+/* A specialised handler for register forms of ROL/ROR/SHL/SAL/SHR/SAR with 32/64-bit
+ * operands, NULL for the others (RCL/RCR, memory, 8/16-bit).  form: 0 imm8, 1 CL, 2 one. */
 static cpu_handler_fn sel_sh_reg(const struct insn *i, int form)
 {
 	int reg = (i->modrm >> 3) & 7;
-	if ((i->flags & CPU_IF_MEM) || i->osz < 4 || reg < 4)
+	if ((i->flags & CPU_IF_MEM) || i->osz < 4 || reg == 2 || reg == 3)
 		return NULL;
+	if (reg < 2)
+		return rot_reg_tab[reg][i->osz == 8][form];
 	int k = reg == 5 ? 1 : reg == 7 ? 2 : 0;
 	return sh_reg_tab[k][i->osz == 8][form];
 }
@@ -784,7 +838,10 @@ cpu_handler_fn cpu_alu_select(struct insn *i)
 		else
 			i->imm &= cpu_size_mask(i->osz);
 		return mem ? alu_mi_m[reg][size_idx(i->osz)] : alu_mi_r[reg][size_idx(i->osz)];
-	case 0x84: case 0x85: return test_r;
+	case 0x84: case 0x85:
+		if (!mem && i->osz >= 4)
+			return i->osz == 8 ? test_rr_8 : test_rr_4;
+		return test_r;
 	case 0xa8: case 0xa9: i->imm &= cpu_size_mask(i->osz); return test_acc;
 	case 0x86: case 0x87: return xchg_rm;
 	case 0x90 ... 0x97:
@@ -794,12 +851,17 @@ cpu_handler_fn cpu_alu_select(struct insn *i)
 	case 0x40 ... 0x47: return inc_r32;
 	case 0x48 ... 0x4f: return dec_r32;
 	case 0xfe: case 0xff:
-		if (reg == 0) return mem ? inc_rm : inc_reg;
-		if (reg == 1) return mem ? dec_rm : dec_reg;
+		if (reg == 0)
+			return mem ? inc_rm : i->osz == 8 ? inc_reg_8 : i->osz == 4 ? inc_reg_4 : inc_reg;
+		if (reg == 1)
+			return mem ? dec_rm : i->osz == 8 ? dec_reg_8 : i->osz == 4 ? dec_reg_4 : dec_reg;
 		return NULL;
 	case 0xf6: case 0xf7:
-		if (reg <= 1)
+		if (reg <= 1) {
 			i->imm &= cpu_size_mask(i->osz);
+			if (!mem && i->osz != 2)
+				return i->osz == 8 ? test_ri_8 : i->osz == 4 ? test_ri_4 : test_ri_1;
+		}
 		return grp3;
 	case 0xc0: case 0xc1:
 		if (sel_sh_reg(i, 0))

@@ -46,6 +46,28 @@ H(movzx) {
 	cpu_set_reg(c, i->reg, i->osz, rd_rm(c, i, ssz));
 	NEXT;
 }
+/* MOVZX into a 32/64-bit register (the zero-extended value is the whole register) */
+H(movzx_rb) { c->r.gpr[i->reg] = cpu_get_reg(c, i->rm, 1); NEXT; }
+H(movzx_rw) { c->r.gpr[i->reg] = (uint16_t)c->r.gpr[i->rm]; NEXT; }
+H(movzx_mb) { c->r.gpr[i->reg] = cpu_rd(c, i->seg, cpu_ea(c, i), 1); NEXT; }
+H(movzx_mw) { c->r.gpr[i->reg] = cpu_rd(c, i->seg, cpu_ea(c, i), 2); NEXT; }
+static cpu_handler_fn sel_movzx(const struct insn *i)
+{
+	if (i->osz < 4)
+		return movzx;
+	if (i->flags & CPU_IF_MEM)
+		return (i->op & 1) ? movzx_mw : movzx_mb;
+	return (i->op & 1) ? movzx_rw : movzx_rb;
+}
+/* LEA with 64-bit operand and address size, per address form */
+H(lea64_1) { c->r.gpr[i->reg] = cpu_ea_k(c, i, CPU_EA_B); NEXT; }
+H(lea64_2) { c->r.gpr[i->reg] = cpu_ea_k(c, i, CPU_EA_BI); NEXT; }
+H(lea64_3) { c->r.gpr[i->reg] = cpu_ea_k(c, i, CPU_EA_RIP); NEXT; }
+static cpu_handler_fn sel_lea(const struct insn *i)
+{
+	static const cpu_handler_fn tab[4] = { lea, lea64_1, lea64_2, lea64_3 };
+	return i->osz == 8 ? tab[cpu_ea_kind(i)] : lea;
+}
 H(movsx) {
 	int ssz = (i->op & 1) ? 2 : 1;
 	cpu_set_reg(c, i->reg, i->osz, sx(rd_rm(c, i, ssz), ssz));
@@ -60,6 +82,20 @@ H(cmov) {
 		c->r.gpr[i->reg] = (uint32_t)c->r.gpr[i->reg];
 	NEXT;
 }
+/* CMOVcc r32/r64, r/m and SETcc r8, one handler per condition */
+#define CMOV_CC(cc)                                                                          \
+H(cmov8_##cc) { uint64_t v = rd_rm(c, i, 8);                                                 \
+	c->r.gpr[i->reg] = cond_fast(c, cc) ? v : c->r.gpr[i->reg]; NEXT; }                      \
+H(cmov4_##cc) { uint64_t v = rd_rm(c, i, 4);                                                 \
+	c->r.gpr[i->reg] = cond_fast(c, cc) ? (uint32_t)v : (uint32_t)c->r.gpr[i->reg]; NEXT; }   \
+H(setr_##cc) { cpu_set_reg(c, i->rm, 1, cond_fast(c, cc)); NEXT; }
+CMOV_CC(0) CMOV_CC(1) CMOV_CC(2) CMOV_CC(3) CMOV_CC(4) CMOV_CC(5) CMOV_CC(6) CMOV_CC(7)
+CMOV_CC(8) CMOV_CC(9) CMOV_CC(10) CMOV_CC(11) CMOV_CC(12) CMOV_CC(13) CMOV_CC(14) CMOV_CC(15)
+#define CC_TAB(p) { p##0, p##1, p##2, p##3, p##4, p##5, p##6, p##7, p##8, p##9, p##10, p##11, \
+	p##12, p##13, p##14, p##15 }
+static const cpu_handler_fn cmov8_tab[16] = CC_TAB(cmov8_);
+static const cpu_handler_fn cmov4_tab[16] = CC_TAB(cmov4_);
+static const cpu_handler_fn setr_tab[16] = CC_TAB(setr_);
 H(setcc) { wr_rm(c, i, 1, cpu_cond(c, i->op & 15)); NEXT; }
 H(bswap) {
 	uint64_t v = c->r.gpr[i->reg];
@@ -471,16 +507,18 @@ cpu_handler_fn cpu_ctl_select(struct insn *i)
 	case 0x88 ... 0x8b: return sel_mov(i);
 	case 0x8c: return mov_rm_sreg;
 	case 0x8e: return ((i->modrm >> 3) & 7) == CPU_CS ? NULL : mov_sreg_rm;
-	case 0x8d: return lea;
+	case 0x8d: return sel_lea(i);
 	case 0xc6: case 0xc7: i->imm &= cpu_size_mask(i->osz); return mov_rm_imm;
 	case 0xb0 ... 0xbf: return mov_r_imm;
 	case 0xa0 ... 0xa3: return mov_moffs;
-	case 0x1b6: case 0x1b7: return movzx;
+	case 0x1b6: case 0x1b7: return sel_movzx(i);
 	case 0x1be: case 0x1bf: return movsx;
 	case 0x63: return m64 ? movsxd : arpl;
 	case 0x62: return bound;
-	case 0x140 ... 0x14f: return cmov;
-	case 0x190 ... 0x19f: return setcc;
+	case 0x140 ... 0x14f:
+		return i->osz == 8 ? cmov8_tab[i->op & 15] : i->osz == 4 ? cmov4_tab[i->op & 15] : cmov;
+	case 0x190 ... 0x19f:
+		return (i->flags & CPU_IF_MEM) ? setcc : setr_tab[i->op & 15];
 	case 0x1c8 ... 0x1cf: return bswap;
 	case 0xc4: case 0xc5: case 0x1b2: case 0x1b4: case 0x1b5: return load_far_ptr;
 	case 0x98: return cbw;

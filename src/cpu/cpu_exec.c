@@ -283,6 +283,12 @@ static bool take_interrupt(struct cpu *c)
 
 static inline void sync_epochs(struct cpu *c)
 {
+	/* both epochs at once (adjacent in both structures); the usual case is "unchanged" */
+	uint64_t both = __atomic_load_n((const volatile uint64_t *)&c->vm->code_epoch, __ATOMIC_ACQUIRE);
+	uint64_t mine;
+	memcpy(&mine, &c->code_epoch, sizeof(mine));
+	if (CPU_LIKELY(both == mine))
+		return;
 	uint32_t e = __atomic_load_n(&c->vm->code_epoch, __ATOMIC_ACQUIRE);
 	if (CPU_UNLIKELY(e != c->code_epoch)) {
 		c->code_epoch = e;
@@ -464,6 +470,7 @@ struct cpu *cpu_create(struct cpu_vm *cvm, const struct cpu_ops *ops, void *ctx,
 	if (model)
 		c->model = *model;
 	c->is_bsp = c->model.apic_id == 0;
+	c->tlb_log_n = CPU_TLB_LOG + 1;   /* the first flush clears the whole (zeroed) TLB */
 	const char *tr = getenv("BHYVE_CPU_TRACE");
 	c->trace = tr ? atoi(tr) : 0;
 	cpu_reset(c);

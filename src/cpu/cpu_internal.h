@@ -155,6 +155,7 @@ enum cpu_lf_op {
 #define CPU_TLB_BITS 9
 #define CPU_TLB_SIZE (1u << CPU_TLB_BITS)
 enum { CPU_ACC_R = 0, CPU_ACC_W = 1, CPU_ACC_X = 2 };
+#define CPU_TLB_LOG 192              /* fill-log length (see cpu_tlb_flush) */
 
 struct cpu_tlb_entry {
 	uint64_t tag;       /* linear page number, or ~0 when empty */
@@ -199,7 +200,9 @@ struct cpu_vm {
 	uint64_t npages;
 	uint8_t *page_code;          /* 1 = decoded code exists in this page */
 	uint32_t *page_gen;          /* bumped whenever the page's code is invalidated */
-	volatile uint32_t code_epoch;  /* bumped when a page becomes a code page */
+	/* code_epoch and memmap_epoch are adjacent and 8-aligned here and in struct cpu: the run
+	 * loop compares both with one load */
+	volatile uint32_t code_epoch __attribute__((aligned(8)));  /* a page became a code page */
 	volatile uint32_t memmap_epoch;
 };
 
@@ -265,7 +268,7 @@ struct cpu {
 
 	/* soft TLB: [access][user] */
 	struct cpu_tlb_entry tlb[3][2][CPU_TLB_SIZE];
-	uint32_t code_epoch;
+	uint32_t code_epoch __attribute__((aligned(8)));   /* see struct cpu_vm */
 	uint32_t memmap_epoch;
 	/* translation generations: [0] bumped on every TLB flush and mode/CPL/CS change, [1] the
 	 * same except flushes that keep global pages (CR3 writes with CR4.PGE) */
@@ -273,6 +276,8 @@ struct cpu {
 	uint64_t code_base;          /* CS base the cached lookups were made for */
 	bool walk_large;             /* the last page walk ended in a 2M/4M/1G page */
 	bool tlb_has_large;          /* some TLB entry maps part of a large page */
+	uint32_t tlb_log_n;          /* entries in tlb_log; CPU_TLB_LOG + 1: overflowed */
+	uint16_t tlb_log[CPU_TLB_LOG]; /* flat indexes of the entries filled since the last flush */
 
 	/* paging model (from CPUID, filled by the first page walk) and the PAE PDPTE registers,
 	 * loaded and checked when CR3/CR0/CR4 are written in PAE mode (cpu_mem.c) */

@@ -458,7 +458,44 @@ t_rings:
         mov ecx, 0x81
         xor edx, edx
         call set_gate
+
+        ; the TSS I/O permission bitmap (ports 0-0xFF, then the limit): 0x80 allowed
+        mov rdi, TSS + 0x68
+        mov ecx, 33
+        mov al, 0xFF
+        rep stosb
+        mov byte [TSS + 0x68 + 0x10], 0xFE
+        mov ecx, 0x88
+        call tss_reload
+        mov dword [rel user_ok], 0
+        mov qword [rel got_vec], -1
+        USER_DO user_iobm
+        lea rdi, [rel .iobm_n]
+        mov esi, 13
+        xor edx, edx
+        lea rcx, [rel user_iobm.deny]
+        call check_exc
+        cmp dword [rel user_ok], 0x10
+        CHECK64 e, "ring3-io-bitmap-allows"
+        mov ecx, 0x67
+        call tss_reload
         ret
+.iobm_n: db "ring3-io-bitmap-denies-gp", 0
+
+tss_reload:                                      ; the 64-bit TSS with limit ecx
+        mov rbx, TSS
+        lea rdi, [rel gdt + TSS64]
+        call put_tss_desc
+        mov ax, TSS64
+        ltr ax
+        ret
+
+user_iobm:
+        in al, 0x80
+        mov dword [rel user_ok], 0x10
+.deny:  in al, 0x81
+        xor eax, eax
+        syscall
 
 user_hlt:
         hlt
