@@ -13,6 +13,8 @@ which times each figure inside the guest with CLOCK_MONOTONIC:
   tcp_host_to_guest_MBps / tcp_guest_to_host_MBps
                        BENCH_IO_NET_MIB MiB over one TCP connection to a host peer inside the
                        namespace (tests/guestlib.py), until every byte has arrived
+Each figure is the median of BENCH_IO_RUNS (3) boots of each emulator, alternating ours and
+QEMU, so that a burst of load on the host does not fall on one side only.
 Both emulators read and write the image through the host page cache (bhyve's default, QEMU's
 cache=writeback).  Without root, /dev/net/tun or `ip netns` the network figures are skipped
 with a message; without qemu-system-x86_64 the whole benchmark is skipped (exit 0 both ways).
@@ -24,6 +26,7 @@ import os
 import pathlib
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -42,6 +45,7 @@ SEQ_MIB = int(os.environ.get("BENCH_IO_SEQ_MIB", "64"))
 RAND_S = float(os.environ.get("BENCH_IO_RAND_S", "10"))
 NET_MIB = int(os.environ.get("BENCH_IO_NET_MIB", "32"))
 TIMEOUT = int(os.environ.get("BENCH_IO_TIMEOUT", "1200"))
+RUNS = max(1, int(os.environ.get("BENCH_IO_RUNS", "3")))
 HOST_IP, GUEST_IP, TAP = "10.9.8.1", "10.9.8.2", "tap8"
 MAC = "58:9c:fc:00:10:01"
 FIGURES = ["seq_read_MBps", "seq_write_MBps", "rand_read_4k_iops",
@@ -152,11 +156,14 @@ def main():
     outdir = build / "bench/io"
     initrd, disk = outdir / "initrd.img", outdir / "disk.img"
     make_initrd(initrd, helper)
-    ours, qemu = {}, {}
-    for kind, boot, res in (("ours", boot_ours, ours), ("qemu", boot_qemu, qemu)):
-        make_disk(disk)
-        res.update(measure(kind, boot, initrd, disk, use_net, outdir))
+    runs = {"ours": [], "qemu": []}
+    for _ in range(RUNS):
+        for kind, boot in (("ours", boot_ours), ("qemu", boot_qemu)):
+            make_disk(disk)
+            runs[kind].append(measure(kind, boot, initrd, disk, use_net, outdir))
     disk.unlink()
+    ours, qemu = ({k: statistics.median(r[k] for r in runs[kind]) for k in runs[kind][0]}
+                  for kind in ("ours", "qemu"))
     for name in FIGURES:
         if name in ours and name in qemu:
             ratio = ours[name] / qemu[name] if qemu[name] else float("inf")
