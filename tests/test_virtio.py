@@ -4,9 +4,12 @@ One module-scoped guest carries several devices (each boot of the software CPU i
 virtio-blk (read-write 256 MiB, `ro`, `sectorsize=4096`), virtio-rnd, virtio-console and
 virtio-scsi.  The checks share it; the block and SCSI images are checked byte for byte by the
 host after the guest powers off (the last test).  A second, smaller boot checks that data the
-guest wrote and synced is on the image even when bhyve is SIGKILLed, and a third (root with
-/dev/net/tun only) puts virtio-net on a tap in a private network namespace and pings both ways.
-Guests boot with -A so that `poweroff -f` powers off (bhyve exits 1).
+guest wrote and synced is on the image even when bhyve is SIGKILLed.  A boot without -A and
+with pci=nomsi (a kernel that reads the MP table) shows virtio interrupts arriving as INTx
+through the MP table's PCI routing.  A module-scoped network guest (root with /dev/net/tun
+only) puts virtio-net on a tap in a private network namespace: MAC and MTU, pings both ways,
+and 64 MiB over TCP each way with md5 on both ends (host peer: tests/guestlib.py).
+Guests boot with -A (but the INTx one) so that `poweroff -f` powers off (bhyve exits 1).
 
 Needs `make guest`; skipped without it.  BHYVE_BOOT_TIMEOUT (seconds, default 900) bounds
 each boot.
