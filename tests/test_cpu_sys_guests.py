@@ -3,7 +3,15 @@
 long mode and back, every exception vector with its error code and saved RIP, page faults for
 every combination of P, R/W, U/S, NX and reserved bits (checked here against the rules of the
 Intel SDM Vol. 3 4.6/4.7), nested faults ending in #DF and a triple fault, SYSCALL/SYSRET and
-IRETQ/INT across privilege levels.  The guests print "cpusys: <check> ok|FAIL" on COM1."""
+IRETQ/INT across privilege levels; also SYSENTER/SYSEXIT, an NMI through the local APIC, CR8
+as the APIC's TPR, and DR0-DR3 instruction/data breakpoints.  The guests print
+"cpusys: <check> ok|FAIL" on COM1; each runs in well under a second.
+
+  cpusys_modes  real -> 16/32-bit protected -> long -> compatibility -> protected -> real
+  cpusys_long   long mode: exceptions, INT n, SYSCALL/SYSRET, SYSENTER/SYSEXIT, rings,
+                the 4-level page-fault matrix and reserved bits, NMI, CR8, debug registers
+  cpusys_prot   32-bit protected mode: exceptions, rings, 32-bit paging matrix, PAE
+  cpusys_df     nested faults, #DF, triple fault (bhyve exit status 3)"""
 import os
 import re
 import subprocess
@@ -101,8 +109,14 @@ def test_long_exceptions_syscall_rings(long_run):
         "syscall-rcx", "syscall-r11", "syscall-sfmask", "syscall-cs", "syscall-ss",
         "syscall-rsp-unchanged", "sysretq-to-ring3", "syscall-compat-rcx", "syscall-compat-cs",
         "sysretl-to-compat", "sysret-noncanonical-gp", "sysret-gp-stays-ring0",
-        "syscall-sce-clear-ud", "rings-int-iretq-stages", "ring3-hlt-gp", "ring3-mov-cr3-gp",
-        "ring3-cli-gp", "ring3-in-gp", "ring3-int-dpl0-gate-gp"])
+        "syscall-sce-clear-ud", "sysenter-ring0-state", "sysexit-to-ring3", "rings-int-iretq-stages", "ring3-hlt-gp", "ring3-mov-cr3-gp",
+        "ring3-cli-gp", "ring3-in-gp", "ring3-int-dpl0-gate-gp", "ring3-io-bitmap-denies-gp",
+        "ring3-io-bitmap-allows",
+        "lapic-nmi", "nmi-blocked-in-handler", "nmi-delivered-after-iret",
+        "sti-pending-interrupt", "sti-shadow-one-instruction", "cr8-writes-tpr", "cr8-reads-tpr", "cr8-masks-interrupt",
+        "cr8-lowered-delivers", "dr-exec-breakpoint", "dr-exec-dr6-b0", "dr-exec-rf-one-db",
+        "dr-exec-rf-resumes", "dr-data-write-trap", "dr-data-dr6-b1", "dr-data-write-done",
+        "dr-data-outside", "dr-data-read-trap"])
     # INT n for vectors 0-31, 0x80 and 0xFF: delivered with no error code
     assert long_run.stdout.count("cpusys: int-n ok") == 34, long_run.stdout
 
@@ -150,7 +164,8 @@ def test_modes_real_protected_long_compat_and_back():
     checks(run("modes"), [
         "pm32-entry-pe", "pm32-entry-cs", "real-to-pm32", "real1-pe-clear",
         "real1-segment-arithmetic", "real1-ivt-int", "real1-int-frame", "real1-32bit-operand",
-        "real1-cs", "long-lma", "long-64bit-register", "long-cs", "compat-lma-still-set",
+        "real1-cs", "real1-de-ivt", "real1-gp-limit-ivt", "real1-ud-ivt", "real2-de-ivt",
+        "real2-gp-limit-ivt", "long-lma", "long-64bit-register", "long-cs", "compat-lma-still-set",
         "compat-cs", "compat-32bit-operand", "long-off-lma-clear", "long-off-pg-clear",
         "real2-pe-clear", "real2-segment-arithmetic", "real2-ivt-int", "real2-32bit-operand",
         "real-mode-twice"])
@@ -174,6 +189,28 @@ def pf32_expect(case):
     return 0xFF, 0xFF
 
 
+def pae_expect(case):
+    """PAE paging with EFER.NXE = 1: the 32-bit matrix's bits plus XD (bit 8) and bit 62 (bit
+    9), which PAE reserves (bits 62:MAXPHYADDR); fetches set the I/D error-code bit."""
+    p, w, u = case & 1, (case >> 1) & 1, (case >> 2) & 1
+    acc, user, wp = (case >> 3) & 3, (case >> 5) & 1, (case >> 6) & 1
+    nx, rsvd = (case >> 8) & 1, (case >> 9) & 1
+    if acc == 3:
+        return None
+    err = (2 if acc == ACC_W else 0) | (4 if user else 0) | (0x10 if acc == ACC_X else 0)
+    if not p:
+        return 14, err
+    if rsvd:
+        return 14, err | 1 | 8
+    if user and not u:
+        return 14, err | 1
+    if acc == ACC_W and not w and (user or wp):
+        return 14, err | 1
+    if acc == ACC_X and nx:
+        return 14, err | 1
+    return 0xFF, 0xFF
+
+
 def test_protected_mode_exceptions_rings_paging_pae():
     r = run("prot")
     checks(r, [
@@ -188,18 +225,20 @@ def test_protected_mode_exceptions_rings_paging_pae():
         "pae-xd-read-ok", "pae-pf-bit62-reserved", "pae-pf-bit40-reserved",
         "pae-pf-2m-bit13-reserved", "pae-pf-cr2", "pae-pf-xd-without-nxe-reserved"])
     assert r.stdout.count("cpusys: p32-int-n ok") == 32, r.stdout
-    seen = {}
-    for m in re.finditer(r"^pf32 ([0-9A-F]{2}) ([0-9A-F]{2}) ([0-9A-F]{2}) ([01])$", r.stdout,
-                         re.M):
-        seen[int(m.group(1), 16)] = (int(m.group(2), 16), int(m.group(3), 16), m.group(4))
-    bad, n = [], 0
-    for case in range(0x100):
-        exp = pf32_expect(case)
-        if exp is None:
-            continue
-        n += 1
-        got = seen.get(case)
-        if got is None or got[:2] != exp or got[2] != "1":
-            bad.append(f"case {case:02x}: got {got} want {exp}")
-    assert n == 192
-    assert not bad, "\n".join(bad[:40])
+    for tag, cases, model, count in (("pf32", 0x100, pf32_expect, 192),
+                                     ("pae", 0x400, pae_expect, 768)):
+        seen = {}
+        for m in re.finditer(rf"^{tag} ([0-9A-F]{{3}}) ([0-9A-F]{{2}}) ([0-9A-F]{{2}}) ([01])$",
+                             r.stdout, re.M):
+            seen[int(m.group(1), 16)] = (int(m.group(2), 16), int(m.group(3), 16), m.group(4))
+        bad, n = [], 0
+        for case in range(cases):
+            exp = model(case)
+            if exp is None:
+                continue
+            n += 1
+            got = seen.get(case)
+            if got is None or got[:2] != exp or got[2] != "1":
+                bad.append(f"{tag} case {case:03x}: got {got} want {exp}")
+        assert n == count
+        assert not bad, "\n".join(bad[:40])

@@ -44,7 +44,7 @@ void alu_mem(struct cpu *c, const struct insn *i, int op, int size, uint64_t b)
 		alu(c, op, size, cpu_rd(c, i->seg, off, size), b);
 		return;
 	}
-	void *p = cpu_ptr_rmw(c, i->seg, off, size);
+	void *p = cpu_ptr_rmw_fast(c, i->seg, off, size);
 	if (!p) {
 		uint64_t a = cpu_rd(c, i->seg, off, size);
 		cpu_wr(c, i->seg, off, size, alu(c, op, size, a, b));
@@ -104,6 +104,17 @@ H(test_r) { uint64_t a = rd_rm(c, i, i->osz), b = cpu_get_reg(c, i->reg, i->osz)
 H(test_acc) { uint64_t a = cpu_get_reg(c, CPU_RAX, i->osz);
 	set_lf(c, CPU_LF_LOGIC, i->osz, a, i->imm, a & i->imm); NEXT; }
 
+/* TEST r, r / TEST r, imm with 32/64-bit register operands */
+#define TEST_FAST(SZ)                                                                        \
+H(test_rr_##SZ) { uint64_t a = cpu_get_reg(c, i->rm, SZ), b = cpu_get_reg(c, i->reg, SZ);      \
+	set_lf(c, CPU_LF_LOGIC, SZ, a, b, a & b); NEXT; }                                        \
+H(test_ri_##SZ) { uint64_t a = cpu_get_reg(c, i->rm, SZ);                                    \
+	set_lf(c, CPU_LF_LOGIC, SZ, a, i->imm, a & i->imm); NEXT; }
+TEST_FAST(4) TEST_FAST(8)
+/* TEST r8, imm8 (legacy AH..BH included through cpu_get_reg) */
+H(test_ri_1) { uint64_t a = cpu_get_reg(c, i->rm, 1);
+	set_lf(c, CPU_LF_LOGIC, 1, a, i->imm, a & i->imm); NEXT; }
+
 /* ---- accumulator, immediate (04, 0C, ...) ---- */
 H(alu_acc) {
 	int op = (i->op >> 3) & 7;
@@ -124,7 +135,8 @@ H(alu_acc) {
 
 /* ---- INC / DEC / NEG / NOT ---- */
 
-static void incdec_flags(struct cpu *c, bool dec, int size, uint64_t a, uint64_t r)
+static inline __attribute__((always_inline))
+void incdec_flags(struct cpu *c, bool dec, int size, uint64_t a, uint64_t r)
 {
 	c->lf_cf = get_cf(c);
 	set_lf(c, dec ? CPU_LF_DEC : CPU_LF_INC, size, a, 1, r);
@@ -148,7 +160,7 @@ static void unop_rm(struct cpu *c, const struct insn *i, int kind)
 		return;
 	}
 	uint64_t off = cpu_ea(c, i);
-	void *p = cpu_ptr_rmw(c, i->seg, off, sz);
+	void *p = cpu_ptr_rmw_fast(c, i->seg, off, sz);
 	if (!p) {
 		uint64_t a = cpu_rd(c, i->seg, off, sz);
 		cpu_wr(c, i->seg, off, sz, unop(c, kind, sz, a));
@@ -174,6 +186,13 @@ H(inc_reg) { uint64_t a = cpu_get_reg(c, i->rm, i->osz); incdec_flags(c, false, 
 	cpu_set_reg(c, i->rm, i->osz, a + 1); NEXT; }
 H(dec_reg) { uint64_t a = cpu_get_reg(c, i->rm, i->osz); incdec_flags(c, true, i->osz, a, a - 1);
 	cpu_set_reg(c, i->rm, i->osz, a - 1); NEXT; }
+/* INC/DEC on a 32/64-bit register */
+#define INCDEC_FAST(SZ)                                                                      \
+H(inc_reg_##SZ) { uint64_t a = cpu_get_reg(c, i->rm, SZ); incdec_flags(c, false, SZ, a, a + 1); \
+	cpu_set_reg(c, i->rm, SZ, a + 1); NEXT; }                                                \
+H(dec_reg_##SZ) { uint64_t a = cpu_get_reg(c, i->rm, SZ); incdec_flags(c, true, SZ, a, a - 1);  \
+	cpu_set_reg(c, i->rm, SZ, a - 1); NEXT; }
+INCDEC_FAST(4) INCDEC_FAST(8)
 H(inc_r32) { uint64_t a = cpu_get_reg(c, i->reg, i->osz); incdec_flags(c, false, i->osz, a, a + 1);
 	cpu_set_reg(c, i->reg, i->osz, a + 1); NEXT; }
 H(dec_r32) { uint64_t a = cpu_get_reg(c, i->reg, i->osz); incdec_flags(c, true, i->osz, a, a - 1);
@@ -293,6 +312,83 @@ H(shl_r_imm) {
 	}
 	shift_rm(c, i, (unsigned)i->imm & 0xff);
 	NEXT;
+}
+
+/* SHL/SHR/SAR on a 32/64-bit register: the count is masked to 5/6 bits, so it is below the
+ * operand width; a zero count leaves the flags alone (the 32-bit form still zero-extends). */
+static inline __attribute__((always_inline))
+void sh_reg(struct cpu *c, const struct insn *i, int kind, int sz, unsigned cnt)
+{
+	uint64_t m = cpu_size_mask(sz), a = c->r.gpr[i->rm] & m, r = a;
+	cnt &= sz == 8 ? 63 : 31;
+	if (cnt) {
+		switch (kind) {
+		case 4: r = (a << cnt) & m; set_lf(c, CPU_LF_SHL, sz, a, cnt, r); break;
+		case 5: r = a >> cnt; set_lf(c, CPU_LF_SHR, sz, a, cnt, r); break;
+		default:
+			r = (uint64_t)((int64_t)sx(a, sz) >> cnt) & m;
+			set_lf(c, CPU_LF_SAR, sz, a, cnt, r);
+			break;
+		}
+	}
+	c->r.gpr[i->rm] = r;
+}
+#define SH_REG(K, SZ)                                                                        \
+H(sh_##K##_##SZ##_i) { sh_reg(c, i, K, SZ, (unsigned)i->imm); NEXT; }                        \
+H(sh_##K##_##SZ##_cl) { sh_reg(c, i, K, SZ, (unsigned)c->r.gpr[CPU_RCX]); NEXT; }            \
+H(sh_##K##_##SZ##_1) { sh_reg(c, i, K, SZ, 1); NEXT; }
+SH_REG(4, 4) SH_REG(4, 8) SH_REG(5, 4) SH_REG(5, 8) SH_REG(7, 4) SH_REG(7, 8)
+/* [SHL, SHR, SAR][size 4, 8][count: imm8, CL, 1] */
+static const cpu_handler_fn sh_reg_tab[3][2][3] = {
+	{ { sh_4_4_i, sh_4_4_cl, sh_4_4_1 }, { sh_4_8_i, sh_4_8_cl, sh_4_8_1 } },
+	{ { sh_5_4_i, sh_5_4_cl, sh_5_4_1 }, { sh_5_8_i, sh_5_8_cl, sh_5_8_1 } },
+	{ { sh_7_4_i, sh_7_4_cl, sh_7_4_1 }, { sh_7_8_i, sh_7_8_cl, sh_7_8_1 } },
+};
+
+/* ROL/ROR on a 32/64-bit register (the masked count is below the width). */
+static inline __attribute__((always_inline))
+void rot_reg(struct cpu *c, const struct insn *i, bool right, int sz, unsigned cnt)
+{
+	int bits = sz * 8;
+	uint64_t m = cpu_size_mask(sz), a = c->r.gpr[i->rm] & m, r = a;
+	cnt &= sz == 8 ? 63 : 31;
+	if (cnt) {
+		uint32_t cf, of;
+		if (right) {
+			r = ((a >> cnt) | (a << (bits - cnt))) & m;
+			cf = (uint32_t)msb(r, sz);
+			of = cf ^ (uint32_t)((r >> (bits - 2)) & 1);
+		} else {
+			r = ((a << cnt) | (a >> (bits - cnt))) & m;
+			cf = r & 1;
+			of = (uint32_t)msb(r, sz) ^ cf;
+		}
+		set_flags(c, (cf ? CPU_CF : 0) | (of ? CPU_OF : 0), CPU_CF | CPU_OF);
+	}
+	c->r.gpr[i->rm] = r;
+}
+#define ROT_REG(K, SZ)                                                                       \
+H(rot_##K##_##SZ##_i) { rot_reg(c, i, K, SZ, (unsigned)i->imm); NEXT; }                      \
+H(rot_##K##_##SZ##_cl) { rot_reg(c, i, K, SZ, (unsigned)c->r.gpr[CPU_RCX]); NEXT; }          \
+H(rot_##K##_##SZ##_1) { rot_reg(c, i, K, SZ, 1); NEXT; }
+ROT_REG(0, 4) ROT_REG(0, 8) ROT_REG(1, 4) ROT_REG(1, 8)
+/* [ROL, ROR][size 4, 8][count: imm8, CL, 1] */
+static const cpu_handler_fn rot_reg_tab[2][2][3] = {
+	{ { rot_0_4_i, rot_0_4_cl, rot_0_4_1 }, { rot_0_8_i, rot_0_8_cl, rot_0_8_1 } },
+	{ { rot_1_4_i, rot_1_4_cl, rot_1_4_1 }, { rot_1_8_i, rot_1_8_cl, rot_1_8_1 } },
+};
+
+/* A specialised handler for register forms of ROL/ROR/SHL/SAL/SHR/SAR with 32/64-bit
+ * operands, NULL for the others (RCL/RCR, memory, 8/16-bit).  form: 0 imm8, 1 CL, 2 one. */
+static cpu_handler_fn sel_sh_reg(const struct insn *i, int form)
+{
+	int reg = (i->modrm >> 3) & 7;
+	if ((i->flags & CPU_IF_MEM) || i->osz < 4 || reg == 2 || reg == 3)
+		return NULL;
+	if (reg < 2)
+		return rot_reg_tab[reg][i->osz == 8][form];
+	int k = reg == 5 ? 1 : reg == 7 ? 2 : 0;
+	return sh_reg_tab[k][i->osz == 8][form];
 }
 
 static uint64_t do_shd(struct cpu *c, bool left, int size, uint64_t d, uint64_t s, unsigned cnt)
@@ -423,6 +519,28 @@ static void imul2(struct cpu *c, const struct insn *i, uint64_t a, uint64_t b)
 	mul_flags(c, p != (__int128)(int64_t)sx(lo, sz), lo, sz);
 	cpu_set_reg(c, i->reg, sz, lo);
 }
+/* IMUL r, r/m [, imm] with 32/64-bit operands */
+static inline __attribute__((always_inline))
+void imul_fast(struct cpu *c, const struct insn *i, int sz, uint64_t a, uint64_t b)
+{
+	uint64_t lo;
+	bool over;
+	if (sz == 8) {
+		int64_t r;
+		over = __builtin_mul_overflow((int64_t)a, (int64_t)b, &r);
+		lo = (uint64_t)r;
+	} else {
+		int64_t p = (int64_t)(int32_t)a * (int32_t)b;
+		lo = (uint32_t)p;
+		over = p != (int32_t)p;
+	}
+	mul_flags(c, over, lo, sz);
+	c->r.gpr[i->reg] = lo;
+}
+H(imul_rm_8) { imul_fast(c, i, 8, c->r.gpr[i->reg], rd_rm(c, i, 8)); NEXT; }
+H(imul_rm_4) { imul_fast(c, i, 4, c->r.gpr[i->reg], rd_rm(c, i, 4)); NEXT; }
+H(imul_rmi_8) { imul_fast(c, i, 8, rd_rm(c, i, 8), i->imm); NEXT; }
+H(imul_rmi_4) { imul_fast(c, i, 4, rd_rm(c, i, 4), i->imm); NEXT; }
 H(imul_r_rm) { imul2(c, i, cpu_get_reg(c, i->reg, i->osz), rd_rm(c, i, i->osz)); NEXT; }
 H(imul_r_rm_imm) { imul2(c, i, rd_rm(c, i, i->osz), i->imm); NEXT; }
 
@@ -500,7 +618,7 @@ H(xadd) {
 		NEXT;
 	}
 	uint64_t off = cpu_ea(c, i), d;
-	void *p = cpu_ptr_rmw(c, i->seg, off, sz);
+	void *p = cpu_ptr_rmw_fast(c, i->seg, off, sz);
 	if (p) {
 		d = ld_host(p, sz);
 		while (!cas_host(p, sz, &d, d + s))
@@ -524,7 +642,7 @@ H(xchg_rm) {
 		NEXT;
 	}
 	uint64_t off = cpu_ea(c, i);
-	void *p = cpu_ptr_rmw(c, i->seg, off, sz);
+	void *p = cpu_ptr_rmw_fast(c, i->seg, off, sz);
 	if (p) {
 		d = ld_host(p, sz);
 		while (!cas_host(p, sz, &d, s))
@@ -558,7 +676,7 @@ H(cmpxchg) {
 		NEXT;
 	}
 	uint64_t off = cpu_ea(c, i);
-	void *p = cpu_ptr_rmw(c, i->seg, off, sz);
+	void *p = cpu_ptr_rmw_fast(c, i->seg, off, sz);
 	if (p) {
 		d = acc & m;
 		if (!cas_host(p, sz, &d, s)) { /* d = current value */ }
@@ -720,7 +838,10 @@ cpu_handler_fn cpu_alu_select(struct insn *i)
 		else
 			i->imm &= cpu_size_mask(i->osz);
 		return mem ? alu_mi_m[reg][size_idx(i->osz)] : alu_mi_r[reg][size_idx(i->osz)];
-	case 0x84: case 0x85: return test_r;
+	case 0x84: case 0x85:
+		if (!mem && i->osz >= 4)
+			return i->osz == 8 ? test_rr_8 : test_rr_4;
+		return test_r;
 	case 0xa8: case 0xa9: i->imm &= cpu_size_mask(i->osz); return test_acc;
 	case 0x86: case 0x87: return xchg_rm;
 	case 0x90 ... 0x97:
@@ -730,21 +851,29 @@ cpu_handler_fn cpu_alu_select(struct insn *i)
 	case 0x40 ... 0x47: return inc_r32;
 	case 0x48 ... 0x4f: return dec_r32;
 	case 0xfe: case 0xff:
-		if (reg == 0) return mem ? inc_rm : inc_reg;
-		if (reg == 1) return mem ? dec_rm : dec_reg;
+		if (reg == 0)
+			return mem ? inc_rm : i->osz == 8 ? inc_reg_8 : i->osz == 4 ? inc_reg_4 : inc_reg;
+		if (reg == 1)
+			return mem ? dec_rm : i->osz == 8 ? dec_reg_8 : i->osz == 4 ? dec_reg_4 : dec_reg;
 		return NULL;
 	case 0xf6: case 0xf7:
-		if (reg <= 1)
+		if (reg <= 1) {
 			i->imm &= cpu_size_mask(i->osz);
+			if (!mem && i->osz != 2)
+				return i->osz == 8 ? test_ri_8 : i->osz == 4 ? test_ri_4 : test_ri_1;
+		}
 		return grp3;
 	case 0xc0: case 0xc1:
+		if (sel_sh_reg(i, 0))
+			return sel_sh_reg(i, 0);
 		if (!mem && (reg == 4 || reg == 6))
 			return shl_r_imm;
 		return shift_imm;
-	case 0xd0: case 0xd1: return shift_1;
-	case 0xd2: case 0xd3: return shift_cl;
-	case 0x69: case 0x6b: return imul_r_rm_imm;
-	case 0x1af: return imul_r_rm;
+	case 0xd0: case 0xd1: return sel_sh_reg(i, 2) ? sel_sh_reg(i, 2) : shift_1;
+	case 0xd2: case 0xd3: return sel_sh_reg(i, 1) ? sel_sh_reg(i, 1) : shift_cl;
+	case 0x69: case 0x6b:
+		return i->osz == 8 ? imul_rmi_8 : i->osz == 4 ? imul_rmi_4 : imul_r_rm_imm;
+	case 0x1af: return i->osz == 8 ? imul_rm_8 : i->osz == 4 ? imul_rm_4 : imul_r_rm;
 	case 0x1a4: case 0x1a5: case 0x1ac: case 0x1ad: return shd;
 	case 0x1a3: case 0x1ab: case 0x1b3: case 0x1bb: case 0x1ba: return bt_op;
 	case 0x1bc: case 0x1bd: return bsf_bsr;

@@ -187,7 +187,7 @@ int cpu_msr_read(struct cpu *c, uint32_t msr, uint64_t *v)
 
 static bool canon(uint64_t v)
 {
-	return (uint64_t)(((int64_t)v << 16) >> 16) == v;
+	return (uint64_t)((int64_t)(v << 16) >> 16) == v;
 }
 
 static int write_efer(struct cpu *c, uint64_t v)

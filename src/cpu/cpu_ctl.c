@@ -16,6 +16,19 @@ H(mov_m_r64) { cpu_wr(c, i->seg, cpu_ea(c, i), 8, c->r.gpr[i->reg]); NEXT; }
 H(mov_m_r32) { cpu_wr(c, i->seg, cpu_ea(c, i), 4, c->r.gpr[i->reg]); NEXT; }
 H(mov_r64_r) { c->r.gpr[i->rm] = c->r.gpr[i->reg]; NEXT; }
 H(mov_r32_r) { c->r.gpr[i->rm] = (uint32_t)c->r.gpr[i->reg]; NEXT; }
+/* 64/32-bit loads and stores, one handler per address form */
+#define MOV_EA(K)                                                                             \
+H(mov_r64_m_##K) { c->r.gpr[i->reg] = cpu_rd(c, i->seg, cpu_ea_k(c, i, K), 8); NEXT; }      \
+H(mov_r32_m_##K) { c->r.gpr[i->reg] = cpu_rd(c, i->seg, cpu_ea_k(c, i, K), 4); NEXT; }      \
+H(mov_m_r64_##K) { cpu_wr(c, i->seg, cpu_ea_k(c, i, K), 8, c->r.gpr[i->reg]); NEXT; }      \
+H(mov_m_r32_##K) { cpu_wr(c, i->seg, cpu_ea_k(c, i, K), 4, c->r.gpr[i->reg]); NEXT; }
+MOV_EA(1) MOV_EA(2) MOV_EA(3)
+static const cpu_handler_fn mov_ea_tab[4][4] = {
+	{ mov_r64_m, mov_r32_m, mov_m_r64, mov_m_r32 },
+	{ mov_r64_m_1, mov_r32_m_1, mov_m_r64_1, mov_m_r32_1 },
+	{ mov_r64_m_2, mov_r32_m_2, mov_m_r64_2, mov_m_r32_2 },
+	{ mov_r64_m_3, mov_r32_m_3, mov_m_r64_3, mov_m_r32_3 },
+};
 H(mov_rm_imm) { wr_rm(c, i, i->osz, i->imm); NEXT; }
 H(mov_r_imm) { cpu_set_reg(c, i->reg, i->osz, i->imm); NEXT; }
 H(mov_moffs) {
@@ -33,6 +46,28 @@ H(movzx) {
 	cpu_set_reg(c, i->reg, i->osz, rd_rm(c, i, ssz));
 	NEXT;
 }
+/* MOVZX into a 32/64-bit register (the zero-extended value is the whole register) */
+H(movzx_rb) { c->r.gpr[i->reg] = cpu_get_reg(c, i->rm, 1); NEXT; }
+H(movzx_rw) { c->r.gpr[i->reg] = (uint16_t)c->r.gpr[i->rm]; NEXT; }
+H(movzx_mb) { c->r.gpr[i->reg] = cpu_rd(c, i->seg, cpu_ea(c, i), 1); NEXT; }
+H(movzx_mw) { c->r.gpr[i->reg] = cpu_rd(c, i->seg, cpu_ea(c, i), 2); NEXT; }
+static cpu_handler_fn sel_movzx(const struct insn *i)
+{
+	if (i->osz < 4)
+		return movzx;
+	if (i->flags & CPU_IF_MEM)
+		return (i->op & 1) ? movzx_mw : movzx_mb;
+	return (i->op & 1) ? movzx_rw : movzx_rb;
+}
+/* LEA with 64-bit operand and address size, per address form */
+H(lea64_1) { c->r.gpr[i->reg] = cpu_ea_k(c, i, CPU_EA_B); NEXT; }
+H(lea64_2) { c->r.gpr[i->reg] = cpu_ea_k(c, i, CPU_EA_BI); NEXT; }
+H(lea64_3) { c->r.gpr[i->reg] = cpu_ea_k(c, i, CPU_EA_RIP); NEXT; }
+static cpu_handler_fn sel_lea(const struct insn *i)
+{
+	static const cpu_handler_fn tab[4] = { lea, lea64_1, lea64_2, lea64_3 };
+	return i->osz == 8 ? tab[cpu_ea_kind(i)] : lea;
+}
 H(movsx) {
 	int ssz = (i->op & 1) ? 2 : 1;
 	cpu_set_reg(c, i->reg, i->osz, sx(rd_rm(c, i, ssz), ssz));
@@ -47,6 +82,20 @@ H(cmov) {
 		c->r.gpr[i->reg] = (uint32_t)c->r.gpr[i->reg];
 	NEXT;
 }
+/* CMOVcc r32/r64, r/m and SETcc r8, one handler per condition */
+#define CMOV_CC(cc)                                                                          \
+H(cmov8_##cc) { uint64_t v = rd_rm(c, i, 8);                                                 \
+	c->r.gpr[i->reg] = cond_fast(c, cc) ? v : c->r.gpr[i->reg]; NEXT; }                      \
+H(cmov4_##cc) { uint64_t v = rd_rm(c, i, 4);                                                 \
+	c->r.gpr[i->reg] = cond_fast(c, cc) ? (uint32_t)v : (uint32_t)c->r.gpr[i->reg]; NEXT; }   \
+H(setr_##cc) { cpu_set_reg(c, i->rm, 1, cond_fast(c, cc)); NEXT; }
+CMOV_CC(0) CMOV_CC(1) CMOV_CC(2) CMOV_CC(3) CMOV_CC(4) CMOV_CC(5) CMOV_CC(6) CMOV_CC(7)
+CMOV_CC(8) CMOV_CC(9) CMOV_CC(10) CMOV_CC(11) CMOV_CC(12) CMOV_CC(13) CMOV_CC(14) CMOV_CC(15)
+#define CC_TAB(p) { p##0, p##1, p##2, p##3, p##4, p##5, p##6, p##7, p##8, p##9, p##10, p##11, \
+	p##12, p##13, p##14, p##15 }
+static const cpu_handler_fn cmov8_tab[16] = CC_TAB(cmov8_);
+static const cpu_handler_fn cmov4_tab[16] = CC_TAB(cmov4_);
+static const cpu_handler_fn setr_tab[16] = CC_TAB(setr_);
 H(setcc) { wr_rm(c, i, 1, cpu_cond(c, i->op & 15)); NEXT; }
 H(bswap) {
 	uint64_t v = c->r.gpr[i->reg];
@@ -271,10 +320,13 @@ H(jcc) {
 		next = ip_mask(i, next + i->imm);
 	return branch_to(c, next);
 }
-/* 64-bit mode Jcc (operand size 64), one handler per condition. */
+/* 64-bit mode Jcc (operand size 64), one handler per condition.  Not taken, it falls through
+ * to the next insn of the block (blocks go on past these, see cpu_exec.c); a block that ends
+ * right after one has a terminator that sets RIP. */
 #define JCC64(cc) H(jcc64_##cc) {                                                          \
-	uint64_t next = CPU_NEXT_RIP(c, i);                                                  \
-	return branch_to(c, cond_fast(c, cc) ? next + i->imm : next);                        \
+	if (cond_fast(c, cc))                                                                \
+		return branch_to(c, CPU_NEXT_RIP(c, i) + i->imm);                            \
+	NEXT;                                                                                \
 }
 JCC64(0) JCC64(1) JCC64(2) JCC64(3) JCC64(4) JCC64(5) JCC64(6) JCC64(7)
 JCC64(8) JCC64(9) JCC64(10) JCC64(11) JCC64(12) JCC64(13) JCC64(14) JCC64(15)
@@ -293,7 +345,7 @@ H(call_rel64) {
 	uint64_t next = CPU_NEXT_RIP(c, i), sp = c->r.gpr[CPU_RSP] - 8;
 	void *p = cpu_tlb_hit(c, CPU_SS, sp, 8, CPU_ACC_W);
 	uint64_t t = next + i->imm;
-	if (CPU_LIKELY(p && (uint64_t)(((int64_t)t << 16) >> 16) == t)) {
+	if (CPU_LIKELY(p && (uint64_t)((int64_t)(t << 16) >> 16) == t)) {
 		cpu_st_host(p, 8, next);
 		c->r.gpr[CPU_RSP] = sp;
 		c->r.rip = t;
@@ -419,14 +471,15 @@ H(arpl) {
 static cpu_handler_fn sel_mov(struct insn *i)
 {
 	bool mem = i->flags & CPU_IF_MEM;
+	const cpu_handler_fn *ea = mov_ea_tab[cpu_ea_kind(i)];
 	switch (i->op) {
 	case 0x88: case 0x89:
 		if (mem)
-			return i->osz == 8 ? mov_m_r64 : i->osz == 4 ? mov_m_r32 : mov_rm_r_mem;
+			return i->osz == 8 ? ea[2] : i->osz == 4 ? ea[3] : mov_rm_r_mem;
 		return i->osz == 8 ? mov_r64_r : i->osz == 4 ? mov_r32_r : mov_rm_r_reg;
 	default:   /* 8A, 8B */
 		if (mem)
-			return i->osz == 8 ? mov_r64_m : i->osz == 4 ? mov_r32_m : mov_r_rm_mem;
+			return i->osz == 8 ? ea[0] : i->osz == 4 ? ea[1] : mov_r_rm_mem;
 		{
 			uint8_t t = i->reg;
 			i->reg = i->rm;
@@ -454,16 +507,18 @@ cpu_handler_fn cpu_ctl_select(struct insn *i)
 	case 0x88 ... 0x8b: return sel_mov(i);
 	case 0x8c: return mov_rm_sreg;
 	case 0x8e: return ((i->modrm >> 3) & 7) == CPU_CS ? NULL : mov_sreg_rm;
-	case 0x8d: return lea;
+	case 0x8d: return sel_lea(i);
 	case 0xc6: case 0xc7: i->imm &= cpu_size_mask(i->osz); return mov_rm_imm;
 	case 0xb0 ... 0xbf: return mov_r_imm;
 	case 0xa0 ... 0xa3: return mov_moffs;
-	case 0x1b6: case 0x1b7: return movzx;
+	case 0x1b6: case 0x1b7: return sel_movzx(i);
 	case 0x1be: case 0x1bf: return movsx;
 	case 0x63: return m64 ? movsxd : arpl;
 	case 0x62: return bound;
-	case 0x140 ... 0x14f: return cmov;
-	case 0x190 ... 0x19f: return setcc;
+	case 0x140 ... 0x14f:
+		return i->osz == 8 ? cmov8_tab[i->op & 15] : i->osz == 4 ? cmov4_tab[i->op & 15] : cmov;
+	case 0x190 ... 0x19f:
+		return (i->flags & CPU_IF_MEM) ? setcc : setr_tab[i->op & 15];
 	case 0x1c8 ... 0x1cf: return bswap;
 	case 0xc4: case 0xc5: case 0x1b2: case 0x1b4: case 0x1b5: return load_far_ptr;
 	case 0x98: return cbw;

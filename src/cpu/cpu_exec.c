@@ -98,6 +98,14 @@ static void mark_code_page(struct cpu *c, uint64_t pg)
 
 void cpu_flush_blocks(struct cpu *c);
 
+/* 64-bit mode Jcc handlers fall through to the next insn when not taken, so a block goes on
+ * past them (a taken Jcc ends it). */
+static inline bool jcc_continues(const struct cpu *c, const struct insn *i)
+{
+	return c->code_mode == 64 && i->osz == 8 &&
+	       ((i->op & 0x3f0) == 0x70 || (i->op & 0x3f0) == 0x180);
+}
+
 #define BLOCK_BYTES_MAX (sizeof(struct cpu_block) + (CPU_BLOCK_MAX + 1) * sizeof(struct insn))
 
 static struct cpu_block *block_decode(struct cpu *c, const uint8_t *host, uint64_t la,
@@ -111,7 +119,8 @@ static struct cpu_block *block_decode(struct cpu *c, const uint8_t *host, uint64
 	b->key = key;
 	b->page = pg;
 	b->fgen = c->blk_fgen;
-	b->gen = __atomic_load_n(&c->vm->page_gen[pg], __ATOMIC_ACQUIRE);
+	b->genp = &c->vm->page_gen[pg];
+	b->gen = __atomic_load_n(b->genp, __ATOMIC_ACQUIRE);
 	mark_code_page(c, pg);
 	b->n = 0;
 	while (b->n < CPU_BLOCK_MAX) {
@@ -128,7 +137,7 @@ static struct cpu_block *block_decode(struct cpu *c, const uint8_t *host, uint64
 		off += len;
 		i->end = (uint16_t)off;
 		b->n++;
-		if (i->h == cpu_h_ud || cpu_insn_ends_block(i))
+		if (i->h == cpu_h_ud || (cpu_insn_ends_block(i) && !jcc_continues(c, i)))
 			break;
 	}
 	b->bytes = (uint16_t)off;
@@ -210,11 +219,7 @@ static void exec_block(struct cpu *c, struct cpu_block *b)
 			break;
 		i++;
 	}
-	/* a block normally ends at its last insn (a branch) or at the terminator */
-	if (CPU_LIKELY(i + 1 >= b->insns + b->n))
-		c->icount += b->n;
-	else
-		c->icount += (uint64_t)(i - b->insns) + (i->len != 0);
+	c->icount += (uint64_t)(i - b->insns) + (i->len != 0);
 	c->cur = NULL;
 	c->stop = 0;
 }
@@ -239,10 +244,16 @@ static void exec_one(struct cpu *c, struct cpu_block *b)
 static void single_step(struct cpu *c, struct cpu_block *b)
 {
 	uint64_t ints = c->int_count;
+	bool tf = c->r.rflags & CPU_TF, dbg = c->dbg_on;
+	if (dbg && cpu_dbg_before(c))
+		return;              /* instruction breakpoint (cpu_dbg.c) */
 	exec_one(c, b);
 	if (c->exit_reason || c->int_count != ints)
 		return;
-	c->r.dr[6] |= 0x4000;
+	uint32_t bits = (dbg ? cpu_dbg_after(c) : 0) | (tf ? 0x4000 : 0);
+	if (!bits)
+		return;
+	c->r.dr[6] |= bits;
 	cpu_interrupt(c, CPU_EXC_DB, CPU_INT_EXC, false, 0);
 }
 
@@ -272,6 +283,12 @@ static bool take_interrupt(struct cpu *c)
 
 static inline void sync_epochs(struct cpu *c)
 {
+	/* both epochs at once (adjacent in both structures); the usual case is "unchanged" */
+	uint64_t both = __atomic_load_n((const volatile uint64_t *)&c->vm->code_epoch, __ATOMIC_ACQUIRE);
+	uint64_t mine;
+	memcpy(&mine, &c->code_epoch, sizeof(mine));
+	if (CPU_LIKELY(both == mine))
+		return;
 	uint32_t e = __atomic_load_n(&c->vm->code_epoch, __ATOMIC_ACQUIRE);
 	if (CPU_UNLIKELY(e != c->code_epoch)) {
 		c->code_epoch = e;
@@ -302,7 +319,7 @@ static inline struct cpu_block *next_block(struct cpu *c)
 	struct cpu_jc_entry *e = &c->jc[(rip ^ (rip >> CPU_JC_BITS)) & (CPU_JC_SIZE - 1)];
 	if (CPU_LIKELY(e->rip == tag && e->xgen == c->xlat_gen[e->glob])) {
 		struct cpu_block *b = e->b;
-		if (CPU_LIKELY(b->gen == __atomic_load_n(&c->vm->page_gen[b->page], __ATOMIC_RELAXED)))
+		if (CPU_LIKELY(b->gen == __atomic_load_n(b->genp, __ATOMIC_RELAXED)))
 			return b;
 	}
 	uint64_t glob;
@@ -352,7 +369,7 @@ static int boundary_events(struct cpu *c)
 	}
 	if (c->exit_reason)
 		return -1;
-	if (CPU_UNLIKELY(c->r.rflags & CPU_TF)) {
+	if (CPU_UNLIKELY((c->r.rflags & CPU_TF) | c->dbg_on)) {
 		struct cpu_block *b = next_block(c);
 		sync_epochs(c);
 		single_step(c, b);
@@ -453,6 +470,7 @@ struct cpu *cpu_create(struct cpu_vm *cvm, const struct cpu_ops *ops, void *ctx,
 	if (model)
 		c->model = *model;
 	c->is_bsp = c->model.apic_id == 0;
+	c->tlb_log_n = CPU_TLB_LOG + 1;   /* the first flush clears the whole (zeroed) TLB */
 	const char *tr = getenv("BHYVE_CPU_TRACE");
 	c->trace = tr ? atoi(tr) : 0;
 	cpu_reset(c);

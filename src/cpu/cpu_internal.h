@@ -155,6 +155,7 @@ enum cpu_lf_op {
 #define CPU_TLB_BITS 9
 #define CPU_TLB_SIZE (1u << CPU_TLB_BITS)
 enum { CPU_ACC_R = 0, CPU_ACC_W = 1, CPU_ACC_X = 2 };
+#define CPU_TLB_LOG 192              /* fill-log length (see cpu_tlb_flush) */
 
 struct cpu_tlb_entry {
 	uint64_t tag;       /* linear page number, or ~0 when empty */
@@ -181,6 +182,7 @@ struct cpu_block {
 	uint16_t bytes;
 	uint32_t pad;
 	struct insn *insns;     /* n insns + terminator, right after the header in the arena */
+	const uint32_t *genp;   /* &vm->page_gen[page] */
 };
 
 struct cpu_jc_entry {
@@ -198,7 +200,9 @@ struct cpu_vm {
 	uint64_t npages;
 	uint8_t *page_code;          /* 1 = decoded code exists in this page */
 	uint32_t *page_gen;          /* bumped whenever the page's code is invalidated */
-	volatile uint32_t code_epoch;  /* bumped when a page becomes a code page */
+	/* code_epoch and memmap_epoch are adjacent and 8-aligned here and in struct cpu: the run
+	 * loop compares both with one load */
+	volatile uint32_t code_epoch __attribute__((aligned(8)));  /* a page became a code page */
 	volatile uint32_t memmap_epoch;
 };
 
@@ -235,7 +239,7 @@ struct cpu {
 			bool halted;
 			uint8_t inject_pending;  /* inject_vec is valid */
 			uint8_t exit_reason;     /* enum cpu_exit_reason */
-			uint8_t events_pad;
+			uint8_t dbg_on;          /* DR7 enables a breakpoint (cpu_dbg.c) */
 		};
 		uint64_t events;
 	};
@@ -264,7 +268,7 @@ struct cpu {
 
 	/* soft TLB: [access][user] */
 	struct cpu_tlb_entry tlb[3][2][CPU_TLB_SIZE];
-	uint32_t code_epoch;
+	uint32_t code_epoch __attribute__((aligned(8)));   /* see struct cpu_vm */
 	uint32_t memmap_epoch;
 	/* translation generations: [0] bumped on every TLB flush and mode/CPL/CS change, [1] the
 	 * same except flushes that keep global pages (CR3 writes with CR4.PGE) */
@@ -272,12 +276,16 @@ struct cpu {
 	uint64_t code_base;          /* CS base the cached lookups were made for */
 	bool walk_large;             /* the last page walk ended in a 2M/4M/1G page */
 	bool tlb_has_large;          /* some TLB entry maps part of a large page */
+	uint32_t tlb_log_n;          /* entries in tlb_log; CPU_TLB_LOG + 1: overflowed */
+	uint16_t tlb_log[CPU_TLB_LOG]; /* flat indexes of the entries filled since the last flush */
 
 	/* paging model (from CPUID, filled by the first page walk) and the PAE PDPTE registers,
 	 * loaded and checked when CR3/CR0/CR4 are written in PAE mode (cpu_mem.c) */
 	bool pg_model_ready;
 	bool pg_gbpages;             /* 1 GiB pages advertised (CPUID 80000001h:EDX[26]) */
 	uint64_t pg_phys_rsvd;       /* bits 51:MAXPHYADDR */
+	uint32_t dbg_hits;           /* data breakpoints hit by the current insn (cpu_dbg.c) */
+	bool dbg_rf;                 /* the current insn started with RFLAGS.RF set */
 	bool pdpte_valid;
 	uint64_t pdpte_cr3;          /* the CR3 the PDPTE registers were loaded from */
 	uint64_t pdpte[4];
@@ -363,6 +371,32 @@ static inline uint64_t cpu_ea(const struct cpu *c, const struct insn *i)
 	return a & cpu_size_mask(i->asz);
 }
 
+/* Effective-address forms the decoder can prove for 64-bit addressing; handlers specialised
+ * on a form (cpu_ea_k with a constant kind) skip cpu_ea's tests. */
+enum { CPU_EA_ANY, CPU_EA_B, CPU_EA_BI, CPU_EA_RIP };
+static inline int cpu_ea_kind(const struct insn *i)
+{
+	if (i->asz != 8 || !(i->flags & CPU_IF_MEM))
+		return CPU_EA_ANY;
+	if (i->flags & CPU_IF_RIPREL)
+		return i->base == CPU_NOREG && i->index == CPU_NOREG ? CPU_EA_RIP : CPU_EA_ANY;
+	if (i->base != CPU_NOREG)
+		return i->index == CPU_NOREG ? CPU_EA_B : CPU_EA_BI;
+	return CPU_EA_ANY;
+}
+
+static inline __attribute__((always_inline))
+uint64_t cpu_ea_k(const struct cpu *c, const struct insn *i, int kind)
+{
+	switch (kind) {
+	case CPU_EA_B: return c->r.gpr[i->base] + (uint64_t)(int64_t)i->disp;
+	case CPU_EA_BI:
+		return c->r.gpr[i->base] + (c->r.gpr[i->index] << i->scale) + (uint64_t)(int64_t)i->disp;
+	case CPU_EA_RIP: return CPU_NEXT_RIP(c, i) + (uint64_t)(int64_t)i->disp;
+	default: return cpu_ea(c, i);
+	}
+}
+
 /* ---- Memory (cpu_mem.c).  seg is enum cpu_seg; off is the offset in the segment.  All may
  * fault (#GP/#SS for segment checks, #PF); accesses crossing a page are split and checked
  * before anything is written. ---- */
@@ -393,6 +427,14 @@ static inline bool cpu_ac_on(const struct cpu *c)
 	return c->user && (c->r.cr0 & CPU_CR0_AM) && (c->r.rflags & CPU_AC);
 }
 void cpu_ac_changed(struct cpu *c);
+/* Debug-register breakpoints (cpu_dbg.c); active while DR7 enables any (CPU_DR7_ENABLED).
+ * c->dbg_on caches it for the run loop's event word; cpu_tlb_flush(c, false), which every
+ * DR7 change is followed by, refreshes it. */
+#define CPU_DR7_ENABLED(c) ((c)->r.dr[7] & 0xff)
+bool cpu_dbg_data_page(const struct cpu *c, uint64_t la);
+void cpu_dbg_data(struct cpu *c, uint64_t la, int size, bool write);
+bool cpu_dbg_before(struct cpu *c);
+uint32_t cpu_dbg_after(struct cpu *c);
 /* PAE paging: load the four PDPTE registers from cr3; false (nothing loaded) when a present
  * entry sets a reserved bit (the caller raises #GP(0)). */
 bool cpu_pae_load_pdptes(struct cpu *c, uint64_t cr3);
@@ -452,6 +494,13 @@ static inline void cpu_wr(struct cpu *c, int seg, uint64_t off, int size, uint64
 		return;
 	}
 	cpu_wr_slow(c, seg, off, size, val);
+}
+
+/* cpu_ptr_rmw with the TLB-hit fast path inline (a write entry also allows reading). */
+static inline void *cpu_ptr_rmw_fast(struct cpu *c, int seg, uint64_t off, int size)
+{
+	void *p = cpu_tlb_hit(c, seg, off, size, CPU_ACC_W);
+	return CPU_LIKELY(p != NULL) ? p : cpu_ptr_rmw(c, seg, off, size);
 }
 
 /* ---- Flags (cpu_flags.c) ---- */

@@ -300,16 +300,39 @@ static uint64_t translate(struct cpu *c, uint64_t la, int acc, bool user, bool *
 
 /* ---- TLB ---- */
 
+/* Flushes every entry (or every non-global one).  The fill log names the entries filled since
+ * the last flush, so a flush normally touches only those instead of the whole TLB (CR3 writes
+ * are frequent: every kernel entry and exit with page-table isolation). */
 void cpu_tlb_flush(struct cpu *c, bool keep_global)
 {
 	struct cpu_tlb_entry *e = &c->tlb[0][0][0];
 	size_t n = sizeof(c->tlb) / sizeof(c->tlb[0][0][0]);
+	uint32_t kept = 0;
 	cpu_xlat_bump(c, !keep_global);
-	if (!keep_global)
+	if (!keep_global) {
 		c->tlb_has_large = false;
-	for (size_t k = 0; k < n; k++)
+		c->dbg_on = CPU_DR7_ENABLED(c) != 0;   /* DR7 writes and state loads come here */
+	}
+	if (c->tlb_log_n <= CPU_TLB_LOG) {
+		for (uint32_t k = 0; k < c->tlb_log_n; k++) {
+			struct cpu_tlb_entry *x = &e[c->tlb_log[k]];
+			if (x->tag == ~0ull)
+				continue;
+			if (keep_global && (x->gpa & 1))
+				c->tlb_log[kept++] = c->tlb_log[k];
+			else
+				x->tag = ~0ull;
+		}
+		c->tlb_log_n = kept;
+		return;
+	}
+	for (size_t k = 0; k < n; k++) {
 		if (!keep_global || !(e[k].gpa & 1))
 			e[k].tag = ~0ull;
+		else if (e[k].tag != ~0ull && kept++ < CPU_TLB_LOG)
+			c->tlb_log[kept - 1] = (uint16_t)k;
+	}
+	c->tlb_log_n = kept <= CPU_TLB_LOG ? kept : CPU_TLB_LOG + 1;
 }
 
 void cpu_tlb_flush_page(struct cpu *c, uint64_t la)
@@ -350,7 +373,13 @@ static uint8_t *tlb_fill(struct cpu *c, uint64_t la, int acc, bool user, uint64_
 	}
 	if (CPU_UNLIKELY(user && acc != CPU_ACC_X && cpu_ac_on(c)))
 		return h + (la & 0xfff);   /* alignment checks: keep user accesses on the slow path */
+	if (CPU_UNLIKELY(c->dbg_on) && acc != CPU_ACC_X && cpu_dbg_data_page(c, la))
+		return h + (la & 0xfff);   /* a data breakpoint here: every access checks it */
 	struct cpu_tlb_entry *e = &c->tlb[acc][user][(la >> 12) & (CPU_TLB_SIZE - 1)];
+	if (c->tlb_log_n < CPU_TLB_LOG)
+		c->tlb_log[c->tlb_log_n++] = (uint16_t)(e - &c->tlb[0][0][0]);
+	else
+		c->tlb_log_n = CPU_TLB_LOG + 1;    /* too many: the next flush scans everything */
 	e->tag = la >> 12;
 	e->addend = (uintptr_t)h - (la & ~0xfffull);
 	e->gpa = (gpa & ~0xfffull) | (global ? 1 : 0) | (c->walk_large ? 2 : 0);
@@ -445,7 +474,7 @@ uint64_t cpu_seg_lin(struct cpu *c, int seg, uint64_t off, int size, int acc)
 	const struct cpu_segment *s = &c->r.seg[seg];
 	if (c->code_mode == 64) {
 		uint64_t la = off + (seg >= CPU_FS ? s->base : 0);
-		if ((uint64_t)(((int64_t)la << 16) >> 16) != la)
+		if ((uint64_t)((int64_t)(la << 16) >> 16) != la)
 			seg_fault(c, seg);
 		return la;
 	}
@@ -474,24 +503,27 @@ void cpu_ac_changed(struct cpu *c)
 		cpu_tlb_flush(c, false);
 }
 
-/* #AC(0) for a misaligned 2/4/8-byte data access while alignment checking is on. */
-static inline void ac_check(struct cpu *c, uint64_t la, int size)
+/* #AC(0) for a misaligned 2/4/8-byte data access while alignment checking is on; data
+ * breakpoints (checked here: their pages have no TLB entries). */
+static inline void ac_check(struct cpu *c, uint64_t la, int size, bool write)
 {
 	if (CPU_UNLIKELY(cpu_ac_on(c)) && size <= 8 && (la & (size - 1)))
 		cpu_raise(c, CPU_EXC_AC, true, 0);
+	if (CPU_UNLIKELY(c->dbg_on))
+		cpu_dbg_data(c, la, size, write);
 }
 
 uint64_t cpu_rd_slow(struct cpu *c, int seg, uint64_t off, int size)
 {
 	uint64_t la = cpu_seg_lin(c, seg, off, size, CPU_ACC_R);
-	ac_check(c, la, size);
+	ac_check(c, la, size, false);
 	return cpu_rd_lin(c, la, size, false);
 }
 
 void cpu_wr_slow(struct cpu *c, int seg, uint64_t off, int size, uint64_t val)
 {
 	uint64_t la = cpu_seg_lin(c, seg, off, size, CPU_ACC_W);
-	ac_check(c, la, size);
+	ac_check(c, la, size, true);
 	cpu_wr_lin(c, la, size, val, false);
 }
 
@@ -499,6 +531,8 @@ void cpu_rd_buf(struct cpu *c, int seg, uint64_t off, void *dst, size_t n)
 {
 	uint8_t *d = dst;
 	uint64_t la = cpu_seg_lin(c, seg, off, (int)n, CPU_ACC_R);
+	if (CPU_UNLIKELY(c->dbg_on))
+		cpu_dbg_data(c, la, (int)n, false);
 	for (size_t k = 0; k < n;) {
 		int chunk = n - k >= 8 ? 8 : (int)(n - k);
 		uint64_t v = cpu_rd_lin(c, la + k, chunk, false);
@@ -511,6 +545,8 @@ void cpu_wr_buf(struct cpu *c, int seg, uint64_t off, const void *src, size_t n)
 {
 	const uint8_t *s = src;
 	uint64_t la = cpu_seg_lin(c, seg, off, (int)n, CPU_ACC_W);
+	if (CPU_UNLIKELY(c->dbg_on))
+		cpu_dbg_data(c, la, (int)n, true);
 	bool g, user = c->user;
 	/* probe every page first so a fault leaves memory untouched */
 	for (uint64_t p = la & ~0xfffull; p < la + n; p += 0x1000)
@@ -528,7 +564,7 @@ void cpu_wr_buf(struct cpu *c, int seg, uint64_t off, const void *src, size_t n)
 void *cpu_ptr_rmw(struct cpu *c, int seg, uint64_t off, int size)
 {
 	uint64_t la = cpu_seg_lin(c, seg, off, size, CPU_ACC_W), gpa;
-	ac_check(c, la, size);
+	ac_check(c, la, size, true);
 	if ((la & 0xfff) > 0x1000u - size)
 		return NULL;
 	uint8_t *h = tlb_lookup(c, la, CPU_ACC_W, c->user);
@@ -547,6 +583,8 @@ void *cpu_lin_ptr(struct cpu *c, uint64_t la, int acc, bool user)
 	uint8_t *h = tlb_lookup(c, la, acc, user);
 	if (!h)
 		h = tlb_fill(c, la, acc, user, &gpa);
+	if (CPU_UNLIKELY(c->dbg_on) && acc != CPU_ACC_X && cpu_dbg_data_page(c, la))
+		return NULL;               /* element by element, through the checks */
 	return h;
 }
 

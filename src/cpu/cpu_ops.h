@@ -32,7 +32,7 @@ static inline uint32_t szp_flags(uint64_t r, int size)
 
 uint32_t cpu_lazy_cf(struct cpu *c);
 /* CF, with the common lazy states computed inline. */
-static inline uint32_t get_cf(struct cpu *c)
+static inline __attribute__((always_inline)) uint32_t get_cf(struct cpu *c)
 {
 	uint64_t m;
 	switch (c->lf_op) {
@@ -146,7 +146,7 @@ static inline bool cas_host(void *p, int size, uint64_t *expected, uint64_t desi
 /* 64-bit mode: a branch to a non-canonical address raises #GP(0) at the branch. */
 static inline void check_target(struct cpu *c, uint64_t t)
 {
-	if (CPU_UNLIKELY((uint64_t)(((int64_t)t << 16) >> 16) != t))
+	if (CPU_UNLIKELY((uint64_t)((int64_t)(t << 16) >> 16) != t))
 		cpu_raise_gp(c, 0);
 }
 

@@ -24,13 +24,69 @@ static void need_cpl0(struct cpu *c)
 
 static bool canonical(uint64_t v)
 {
-	return (uint64_t)(((int64_t)v << 16) >> 16) == v;
+	return (uint64_t)((int64_t)(v << 16) >> 16) == v;
 }
 
 static int end_block(struct cpu *c, const struct insn *i)
 {
 	c->r.rip = CPU_NEXT_RIP(c, i);
 	return CPU_H_BRANCH;
+}
+
+/* ---- CR8: the local APIC's task priority (TPR bits 7:4) ---- */
+
+#define MSR_APIC_BASE 0x1b
+#define MSR_X2APIC_TPR 0x808
+#define LAPIC_TPR_OFF 0x80
+
+/* Where the TPR is: 0 = no enabled local APIC (CR8 is kept here), 1 = xAPIC page at *base,
+ * 2 = x2APIC MSR. */
+static int tpr_where(struct cpu *c, uint64_t *base)
+{
+	uint64_t ab;
+	if (!c->ops || !c->ops->rdmsr || c->ops->rdmsr(c->ctx, MSR_APIC_BASE, &ab) != CPU_CB_OK)
+		return 0;
+	if (!(ab & (1ull << 11)))
+		return 0;
+	if (ab & (1ull << 10))
+		return 2;
+	*base = ab & 0x000ffffffffff000ull;
+	return c->ops->mmio_write && c->ops->mmio_read ? 1 : 0;
+}
+
+static uint64_t read_cr8(struct cpu *c)
+{
+	uint64_t base = 0, v = 0;
+	switch (tpr_where(c, &base)) {
+	case 1:
+		if (c->ops->mmio_read(c->ctx, base + LAPIC_TPR_OFF, 4, &v) == CPU_CB_ABORT)
+			cpu_abort_exit(c, CPU_EXIT_ABORT, "TPR read failed");
+		c->r.cr8 = (v >> 4) & 0xf;
+		break;
+	case 2:
+		if (c->ops->rdmsr(c->ctx, MSR_X2APIC_TPR, &v) == CPU_CB_OK)
+			c->r.cr8 = (v >> 4) & 0xf;
+		break;
+	default: break;
+	}
+	return c->r.cr8;
+}
+
+static void write_cr8(struct cpu *c, uint64_t v)
+{
+	uint64_t base = 0;
+	c->r.cr8 = v;
+	switch (tpr_where(c, &base)) {
+	case 1:
+		if (c->ops->mmio_write(c->ctx, base + LAPIC_TPR_OFF, 4, v << 4) == CPU_CB_ABORT)
+			cpu_abort_exit(c, CPU_EXIT_ABORT, "TPR write failed");
+		break;
+	case 2:
+		if (c->ops->wrmsr)
+			(void)c->ops->wrmsr(c->ctx, MSR_X2APIC_TPR, v << 4);
+		break;
+	default: break;
+	}
 }
 
 /* ---- control registers ---- */
@@ -96,7 +152,7 @@ int cpu_write_cr(struct cpu *c, int n, uint64_t v)
 	case 8:
 		if (v >> 4)
 			cpu_raise_gp(c, 0);
-		c->r.cr8 = v;
+		write_cr8(c, v);
 		break;
 	default: cpu_raise_ud(c);
 	}
@@ -111,7 +167,7 @@ H(mov_cr) {
 	int sz = i->mode == 64 ? 8 : 4;
 	if (i->op == 0x120) {
 		uint64_t v = n == 0 ? c->r.cr0 : n == 2 ? c->r.cr2 : n == 3 ? c->r.cr3 :
-			     n == 4 ? c->r.cr4 : c->r.cr8;
+			     n == 4 ? c->r.cr4 : read_cr8(c);
 		cpu_set_reg(c, i->rm, sz, v);
 		NEXT;
 	}
@@ -142,7 +198,9 @@ H(mov_dr) {
 	if (n == 7)
 		v = (v & 0xffff2bff) | 0x400;
 	c->r.dr[n] = v;
-	NEXT;
+	if (n != 6)
+		cpu_tlb_flush(c, false);   /* pages with data breakpoints lose their entries */
+	return end_block(c, i);        /* DR7 may switch breakpoint checks on */
 }
 
 H(clts) { need_cpl0(c); c->r.cr0 &= ~CPU_CR0_TS; NEXT; }

@@ -25,9 +25,12 @@ long_main:
         call t_exceptions
         call t_int_n
         call t_syscall
+        call t_sysenter
         call t_rings
         call t_pf_matrix
         call t_pf_special
+        call t_lapic
+        call t_debug
         SAY64 "cpusys: done failures="
         mov eax, [rel failures]
         PUTHEX64 rax, 8
@@ -341,6 +344,72 @@ user_compat:
         syscall
 bits 64
 
+;---------------------------------------------------------------- SYSENTER / SYSEXIT
+
+SE_STACK    equ USTACK_TOP - 0x800
+
+t_sysenter:
+        mov ecx, 0x174                           ; SYSENTER_CS
+        mov eax, KCODE64
+        xor edx, edx
+        wrmsr
+        mov ecx, 0x175                           ; SYSENTER_ESP
+        mov eax, RSP0_TOP - 0x100
+        wrmsr
+        mov ecx, 0x176                           ; SYSENTER_EIP
+        lea rax, [rel sysenter_entry]
+        mov rdx, rax
+        shr rdx, 32
+        wrmsr
+        mov dword [rel user_ok], 0
+        USER_DO user_se
+        cmp dword [rel se_kernel_ok], 3
+        CHECK64 e, "sysenter-ring0-state"
+        cmp dword [rel user_ok], 0x5E5E
+        CHECK64 e, "sysexit-to-ring3"
+        ret
+
+sysenter_entry:
+        mov [rel sys_rsp], rsp
+        mov ax, cs
+        cmp ax, KCODE64
+        jne .bad
+        inc dword [rel se_kernel_ok]
+        mov ax, ss
+        cmp ax, KDATA
+        jne .bad
+        inc dword [rel se_kernel_ok]
+        pushfq
+        pop rax
+        test eax, 0x200                          ; IF cleared
+        jnz .bad
+        cmp qword [rel sys_rsp], RSP0_TOP - 0x100
+        jne .bad
+        inc dword [rel se_kernel_ok]
+.bad:
+        lea rdx, [rel user_se.back]
+        mov rcx, SE_STACK
+        o64 sysexit
+
+user_se:
+        sysenter
+.back:
+        mov ax, cs
+        cmp ax, (KCODE64 + 32) | 3
+        jne .bad
+        mov ax, ss
+        cmp ax, (KCODE64 + 40) | 3
+        jne .bad
+        cmp rsp, SE_STACK
+        jne .bad
+        mov dword [rel user_ok], 0x5E5E
+.bad:
+        xor eax, eax
+        syscall
+
+align 4
+se_kernel_ok dd 0
+
 ; ---------------------------------------------------------------- IRETQ / INT across rings
 
 t_rings:
@@ -389,7 +458,44 @@ t_rings:
         mov ecx, 0x81
         xor edx, edx
         call set_gate
+
+        ; the TSS I/O permission bitmap (ports 0-0xFF, then the limit): 0x80 allowed
+        mov rdi, TSS + 0x68
+        mov ecx, 33
+        mov al, 0xFF
+        rep stosb
+        mov byte [TSS + 0x68 + 0x10], 0xFE
+        mov ecx, 0x88
+        call tss_reload
+        mov dword [rel user_ok], 0
+        mov qword [rel got_vec], -1
+        USER_DO user_iobm
+        lea rdi, [rel .iobm_n]
+        mov esi, 13
+        xor edx, edx
+        lea rcx, [rel user_iobm.deny]
+        call check_exc
+        cmp dword [rel user_ok], 0x10
+        CHECK64 e, "ring3-io-bitmap-allows"
+        mov ecx, 0x67
+        call tss_reload
         ret
+.iobm_n: db "ring3-io-bitmap-denies-gp", 0
+
+tss_reload:                                      ; the 64-bit TSS with limit ecx
+        mov rbx, TSS
+        lea rdi, [rel gdt + TSS64]
+        call put_tss_desc
+        mov ax, TSS64
+        ltr ax
+        ret
+
+user_iobm:
+        in al, 0x80
+        mov dword [rel user_ok], 0x10
+.deny:  in al, 0x81
+        xor eax, eax
+        syscall
 
 user_hlt:
         hlt
@@ -743,6 +849,251 @@ t_pf_special:
         mov ebx, 8
         call pfs_go
         ret
+
+; ---------------------------------------------------------------- NMI, CR8 and the TPR
+
+LAPIC       equ 0xFEE00000
+
+t_lapic:
+        mov rax, PD_HI | 3                       ; map 3-4 GiB, uncached
+        mov [PDPT0 + 24], rax
+        xor ecx, ecx
+.pd:
+        mov rax, rcx
+        shl rax, 21
+        mov rdx, 0xC0000000
+        add rax, rdx
+        or rax, 0x9B
+        mov [PD_HI + rcx * 8], rax
+        inc ecx
+        cmp ecx, 512
+        jb .pd
+        mov rax, cr3
+        mov cr3, rax
+        mov ebx, LAPIC
+        mov dword [rbx + 0xF0], 0x1FF            ; software enable
+
+        ; an NMI sent to ourselves through the ICR arrives as vector 2
+        TRY
+        mov dword [rbx + 0x310], 0
+        mov dword [rbx + 0x300], 0x4400          ; NMI, assert, physical, APIC ID 0
+        mov ecx, 100000
+.w:     cmp qword [rel got_vec], 2
+        je .got
+        pause
+        loop .w
+.got:
+        CATCH "lapic-nmi", 2, -1, 0
+
+        ; NMIs are blocked from an NMI's delivery until the next IRET
+        lea rax, [rel nmi_hook]
+        mov [rel int_hook], rax
+        mov dword [rel nmi_count], 0
+        mov dword [rel nmi_held], 0
+        TRY
+        mov qword [rel iret_rip], 0              ; back to the interrupted instruction
+        mov ebx, LAPIC
+        mov dword [rbx + 0x300], 0x4400
+        mov ecx, 200000
+.w2:    cmp dword [rel nmi_count], 2
+        je .got2
+        pause
+        loop .w2
+.got2:
+        TRY_END
+        mov qword [rel int_hook], 0
+        cmp dword [rel nmi_held], 1
+        CHECK64 e, "nmi-blocked-in-handler"
+        cmp dword [rel nmi_count], 2
+        CHECK64 e, "nmi-delivered-after-iret"
+
+        ; STI: an interrupt pending while IF = 0 arrives after the instruction after STI
+        mov ebx, LAPIC
+        mov dword [rel shadow_a], 0
+        TRY
+        mov qword [rel iret_rip], 0
+        mov dword [rbx + 0x300], 0x40046         ; self, fixed, vector 0x46 (IF is 0)
+        mov ecx, 1000
+.d0:    pause
+        loop .d0
+        cmp qword [rel got_vec], -1
+        jne .early
+        sti
+        inc dword [rel shadow_a]
+.s2:    nop
+        mov ecx, 20000
+.d4:    cmp qword [rel got_vec], 0x46
+        je .early
+        pause
+        loop .d4
+.early: cli
+        mov dword [rbx + 0xB0], 0                ; EOI
+        TRY_END
+        cmp qword [rel got_vec], 0x46
+        CHECK64 e, "sti-pending-interrupt"
+        lea rax, [rel .s2]
+        cmp rax, [rel got_frame]
+        CHECK64 e, "sti-shadow-one-instruction"
+
+        ; CR8 is the TPR's priority class
+        mov ebx, LAPIC
+        mov eax, 5
+        mov cr8, rax
+        mov eax, [rbx + 0x80]
+        cmp eax, 0x50
+        CHECK64 e, "cr8-writes-tpr"
+        mov dword [rbx + 0x80], 0x30
+        mov rax, cr8
+        cmp rax, 3
+        CHECK64 e, "cr8-reads-tpr"
+
+        ; CR8 = 4 holds a vector 0x45 interrupt until CR8 drops
+        mov eax, 4
+        mov cr8, rax
+        TRY
+        mov qword [rel iret_rip], 0              ; return to the interrupted instruction
+        mov ebx, LAPIC
+        sti
+        mov dword [rbx + 0x300], 0x40045         ; self, fixed, vector 0x45
+        mov ecx, 20000
+.d1:    pause
+        loop .d1
+        mov rax, [rel got_vec]
+        mov [rel held_vec], rax
+        xor eax, eax
+        mov cr8, rax
+        mov ecx, 20000
+.d2:    cmp qword [rel got_vec], 0x45
+        je .d3
+        pause
+        loop .d2
+.d3:    cli
+        mov dword [rbx + 0xB0], 0                ; EOI
+        TRY_END
+        cmp qword [rel held_vec], -1
+        CHECK64 e, "cr8-masks-interrupt"
+        cmp qword [rel got_vec], 0x45
+        CHECK64 e, "cr8-lowered-delivers"
+        ret
+
+align 8
+held_vec    dq 0
+nmi_count   dd 0
+nmi_held    dd 0
+shadow_a    dd 0
+
+; In the first NMI's handler: send a second NMI and check that it waits for IRETQ.
+nmi_hook:
+        cmp qword [rel got_vec], 2
+        jne .no
+        inc dword [rel nmi_count]
+        cmp dword [rel nmi_count], 1
+        jne .ret
+        push rbx
+        push rcx
+        mov ebx, LAPIC
+        mov dword [rbx + 0x300], 0x4400
+        mov ecx, 20000
+.w:     pause
+        loop .w
+        pop rcx
+        pop rbx
+        cmp dword [rel nmi_count], 1
+        jne .ret
+        mov dword [rel nmi_held], 1
+.ret:
+        mov eax, 1                               ; IRETQ to the interrupted code
+        ret
+.no:
+        xor eax, eax
+        ret
+
+; ---------------------------------------------------------------- debug registers
+
+t_debug:
+        ; instruction breakpoint: a fault before the instruction, DR6.B0
+        xor eax, eax
+        mov dr6, rax
+        lea rax, [rel .bp]
+        mov dr0, rax
+        mov eax, 1                               ; L0, execute, 1 byte
+        mov dr7, rax
+        TRY
+        nop
+.bp:    nop
+        CATCH "dr-exec-breakpoint", 1, -1, .bp
+        mov rax, [rel got_dr6]
+        test eax, 1
+        CHECK64 nz, "dr-exec-dr6-b0"
+
+        ; the handler returns with RF set: the instruction then runs once, no new #DB
+        lea rax, [rel dbg_rf_hook]
+        mov [rel int_hook], rax
+        mov dword [rel dbg_count], 0
+        mov dword [rel dbg_ran], 0
+        TRY
+        mov qword [rel iret_rip], 0              ; back to the instruction
+        lea rax, [rel .bp2]
+        mov dr0, rax
+.bp2:   inc dword [rel dbg_ran]
+        TRY_END
+        mov qword [rel int_hook], 0
+        cmp dword [rel dbg_count], 1
+        CHECK64 e, "dr-exec-rf-one-db"
+        cmp dword [rel dbg_ran], 1
+        CHECK64 e, "dr-exec-rf-resumes"
+
+        ; data breakpoint on writes (4 bytes at dbg_var): a trap after the write, DR6.B1
+        xor eax, eax
+        mov dr6, rax
+        lea rax, [rel dbg_var]
+        mov dr1, rax
+        mov eax, (1 << 2) | (1 << 20) | (3 << 22)    ; L1, write, 4 bytes
+        mov dr7, rax
+        TRY
+        mov eax, [rel dbg_var]                   ; a read does not trigger it
+        mov byte [rel dbg_var + 2], 7
+.w:
+        CATCH "dr-data-write-trap", 1, -1, .w
+        mov rax, [rel got_dr6]
+        test eax, 2
+        CHECK64 nz, "dr-data-dr6-b1"
+        cmp byte [rel dbg_var + 2], 7
+        CHECK64 e, "dr-data-write-done"
+        TRY
+        mov eax, [rel dbg_var + 4]               ; next to it: nothing
+        mov qword [rel got_vec], 0x55
+        CATCH "dr-data-outside", 0x55, -2, 0
+
+        ; read/write breakpoint: a read triggers it too
+        mov eax, (1 << 2) | (3 << 20) | (3 << 22)    ; L1, read/write, 4 bytes
+        mov dr7, rax
+        TRY
+        mov eax, [rel dbg_var]
+.r:
+        CATCH "dr-data-read-trap", 1, -1, .r
+        xor eax, eax
+        mov dr7, rax
+        ret
+
+dbg_rf_hook:                                     ; frame at rsp + 8
+        cmp qword [rel got_vec], 1
+        jne .no
+        inc dword [rel dbg_count]
+        cmp dword [rel dbg_count], 1
+        ja .no
+        or qword [rsp + 8 + 16], 0x10000         ; RF in the saved RFLAGS
+        mov eax, 1
+        ret
+.no:
+        xor eax, eax
+        mov dr7, rax
+        ret
+
+align 8
+dbg_var     dq 0
+dbg_count   dd 0
+dbg_ran     dd 0
 
 align 4
 pf_acc      dd 0

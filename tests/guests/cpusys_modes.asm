@@ -12,6 +12,10 @@ R_OP32      equ 0x7E03
 R_CS        equ 0x7E04
 R_IVT       equ 0x7E05
 R_COUNT     equ 0x7E08
+R_DE        equ 0x7E09                   ; real-mode exceptions through the IVT
+R_GP        equ 0x7E0A
+R_UD        equ 0x7E0B
+R_SP        equ 0x7E0C
 R64_LMA     equ 0x7E10                   ; long-mode results
 R64_OP      equ 0x7E11
 R64_CS      equ 0x7E12
@@ -65,6 +69,9 @@ pm_back1:
         RESULT32 R_IVT, "real1-int-frame"
         RESULT32 R_OP32, "real1-32bit-operand"
         RESULT32 R_CS, "real1-cs"
+        RESULT32 R_DE, "real1-de-ivt"
+        RESULT32 R_GP, "real1-gp-limit-ivt"
+        RESULT32 R_UD, "real1-ud-ivt"
         GO_LONG lm64
 
 pm_after_long:
@@ -92,6 +99,8 @@ pm_back2:
         RESULT32 R_SEG, "real2-segment-arithmetic"
         RESULT32 R_INT, "real2-ivt-int"
         RESULT32 R_OP32, "real2-32bit-operand"
+        RESULT32 R_DE, "real2-de-ivt"
+        RESULT32 R_GP, "real2-gp-limit-ivt"
         cmp byte [R_COUNT], 2
         CHECK32 e, "real-mode-twice"
         ret
@@ -179,6 +188,28 @@ rm_real:
         mov byte [R_IVT], 0
         int 0x40
 .after_int:
+        ; exceptions through the IVT: IP of the faulting instruction, no error code
+        mov word [0 * 4], LOW(rm_exc)
+        mov word [6 * 4], LOW(rm_exc)
+        mov word [13 * 4], LOW(rm_exc)
+        mov word [0 * 4 + 2], 0
+        mov word [6 * 4 + 2], 0
+        mov word [13 * 4 + 2], 0
+        mov byte [R_DE], 0
+        mov byte [R_GP], 0
+        mov byte [R_UD], 0
+        mov [R_SP], sp
+        mov word [LOW(rm_exc_expect)], LOW(rm_real.de)
+        mov word [LOW(rm_exc_flag)], R_DE
+        xor cx, cx
+.de:    div cx                                   ; 2 bytes
+        mov word [LOW(rm_exc_expect)], LOW(rm_real.gp)
+        mov word [LOW(rm_exc_flag)], R_GP
+.gp:    mov ax, [0xFFFF]                         ; past the 64 KiB limit; 3 bytes
+        nop
+        mov word [LOW(rm_exc_expect)], LOW(rm_real.ud)
+        mov word [LOW(rm_exc_flag)], R_UD
+.ud:    ud2                                      ; 2 bytes
         mov eax, 0x12345678
         ror eax, 16
         cmp eax, 0x56781234
@@ -192,6 +223,27 @@ rm_real:
         or al, 1
         mov cr0, eax
         jmp far dword [PM_RET]
+rm_exc:                                          ; frame: IP, CS, FLAGS (no error code)
+        mov bp, sp
+        lea ax, [bp + 6]
+        cmp ax, [R_SP]
+        jne .skip
+        mov ax, [LOW(rm_exc_expect)]
+        cmp [bp], ax
+        jne .skip
+        cmp word [bp + 2], 0
+        jne .skip
+        mov bx, [LOW(rm_exc_flag)]
+        mov byte [bx], 1
+.skip:
+        add word [bp], 2                         ; past DIV CX / UD2 (and into MOV's NOP)
+        cmp word [LOW(rm_exc_flag)], R_GP
+        jne .out
+        inc word [bp]
+.out:
+        iret
+rm_exc_expect dw 0
+rm_exc_flag   dw 0
 rm_isr:                                          ; frame: IP, CS, FLAGS
         mov byte [R_INT], 1
         mov bp, sp

@@ -442,7 +442,7 @@ pf32_off:
 
 pf32_run:                                        ; ebx = case
         push ebx
-        call pf32_setup
+        call [pf_setup_fn]
         pop ebx
         mov ebp, ebx
         shr ebp, 3
@@ -496,8 +496,13 @@ user_pf:
 .x:     call edi
         int 0x7F
 
-pf32_report:
-        SAY32 "pf32 "
+pf32_report:                                     ; "<tag> CCC VV EE K"
+        mov esi, [pf_tag]
+        call puts32
+        mov eax, ebx
+        shr eax, 8
+        shl eax, 28
+        call puthex32_1
         mov eax, ebx
         shl eax, 24
         call puthex32_2
@@ -525,11 +530,18 @@ pf32_report:
 .k1:    SAY32 {" 1", 10}
         ret
 
+puthex32_1:                                      ; the top nibble of eax as 1 hex digit
+        push ecx
+        push edi
+        push esi
+        mov ecx, 1
+        jmp puthex32_2.go
 puthex32_2:                                      ; the top byte of eax as 2 hex digits
         push ecx
         push edi
         push esi
         mov ecx, 2
+.go:
         mov edi, hexbuf
 .h:     rol eax, 4
         mov esi, eax
@@ -548,6 +560,8 @@ puthex32_2:                                      ; the top byte of eax as 2 hex 
 
 t_pf32:
         call pf32_on
+        mov dword [pf_setup_fn], pf32_setup
+        mov dword [pf_tag], tag_pf32
         xor ebx, ebx
 .next:
         mov eax, ebx
@@ -720,6 +734,31 @@ t_pae:
         cmp eax, TLIN + 0x800
         CHECK32 e, "pae-pf-cr2"
 
+        ; the PAE matrix (NXE on): P W U of the PDE or PTE as in the 32-bit one, plus XD
+        ; (bit 8) and bit 62, reserved (bit 9)
+        PAE_PTE TPAGE | 7, 0
+        mov dword [PD_T], PT_PAE | 7
+        mov dword [PD_T + 4], 0
+        mov dword [pf_setup_fn], pae_setup
+        mov dword [pf_tag], tag_pae
+        xor ebx, ebx
+.m:
+        mov eax, ebx
+        and eax, 0x18
+        cmp eax, 0x18
+        je .mskip
+        push ebx
+        call pf32_run
+        pop ebx
+        call pf32_report
+.mskip:
+        inc ebx
+        cmp ebx, 0x400
+        jb .m
+        mov eax, cr0
+        or eax, 1 << 16
+        mov cr0, eax
+
         ; NXE off: XD is a reserved bit
         PAE_PTE TPAGE | 7, 0x80000000
         mov dword [PD_T], PT_PAE | 7
@@ -734,6 +773,45 @@ t_pae:
         CATCH "pae-pf-xd-without-nxe-reserved", 14, 9, .rxd
         call pf32_off
         ret
+
+; pae_setup: ebx = case (see t_pae); the other level is P|W|U.
+pae_setup:
+        mov dword [PD_T], PT_PAE | 7
+        mov dword [PD_T + 4], 0
+        mov dword [PT_PAE], TPAGE | 7
+        mov dword [PT_PAE + 4], 0
+        mov edi, PT_PAE
+        test ebx, 0x80
+        jz .pte
+        mov edi, PD_T
+.pte:
+        mov eax, [edi]
+        and eax, ~7
+        mov edx, ebx
+        and edx, 7
+        or eax, edx
+        mov [edi], eax
+        xor eax, eax
+        test ebx, 0x100
+        jz .nx
+        or eax, 0x80000000
+.nx:    test ebx, 0x200
+        jz .rs
+        or eax, 0x40000000
+.rs:    mov [edi + 4], eax
+        mov eax, cr0
+        and eax, ~(1 << 16)
+        test ebx, 0x40
+        jz .nowp
+        or eax, 1 << 16
+.nowp:  mov cr0, eax
+        mov eax, cr3
+        mov cr3, eax
+        mov byte [TPAGE], 0xC3
+        ret
+
+tag_pf32    db "pf32 ", 0
+tag_pae     db "pae ", 0
 
 align 8
 bounds      dd 0, 10
@@ -758,6 +836,8 @@ iret_back   dd 0
 int_hook    dd 0
 ring_stage  dd 0
 pf_acc      dd 0
+pf_setup_fn dd 0
+pf_tag      dd 0
 saved_ds    dd 0
 saved_es    dd 0
 
