@@ -106,8 +106,9 @@ shell_vm() {
 	cat /tmp/sh.out
 	grep -q "^/ # " /tmp/sh.out
 }
-# type LINE: send a command line to the guest's shell; if the shell has not echoed it within
-# 60 s, say what the VM is doing and send it once more.
+# type_line LINE START: send a command line to the guest's shell; if the shell has not echoed
+# START (the line's first characters: the echo of a long line wraps) within 60 s, say what the
+# VM is doing and send it once more.
 type_line() {
 	echo "$1" >&3
 	i=0
@@ -145,7 +146,7 @@ if want blk; then
 	LOOP="for j in \$(seq 0 $((DISK_MIB - 1))); do exec 5<> /tmp/C; printf '%015d\\n' \$j >&5; exec 5>&-; dd if=/tmp/C of=OUT bs=1M seek=\$j count=1 conv=notrunc 2>/dev/null || echo WRITE-FAILED; done"
 	truncate -s ${DISK_MIB}M /dev/shm/disk.img
 	shell_vm vblk -s 4,virtio-blk,/dev/shm/disk.img; ok=$?
-	type_line "$MKPAT; $(echo "$LOOP" | sed 's|OUT|/dev/vda|'); sync; echo WROTE-ALL; poweroff -f" "WROTE-ALL"
+	type_line "$MKPAT; $(echo "$LOOP" | sed 's|OUT|/dev/vda|'); sync; echo WROTE-ALL; poweroff -f" "printf '%015d"
 	shell_wait 1200
 	tr -d '\r' < /tmp/sh.out > /tmp/sh.txt
 	grep -q "^WROTE-ALL$" /tmp/sh.txt && ! grep -q "^WRITE-FAILED$" /tmp/sh.txt && [ "$rc" = 1 ]
