@@ -470,6 +470,7 @@ struct cpu *cpu_create(struct cpu_vm *cvm, const struct cpu_ops *ops, void *ctx,
 	if (model)
 		c->model = *model;
 	c->is_bsp = c->model.apic_id == 0;
+	c->tlb_log_n = CPU_TLB_LOG + 1;   /* the first flush clears the whole (zeroed) TLB */
 	const char *tr = getenv("BHYVE_CPU_TRACE");
 	c->trace = tr ? atoi(tr) : 0;
 	cpu_reset(c);

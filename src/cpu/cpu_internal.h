@@ -155,6 +155,7 @@ enum cpu_lf_op {
 #define CPU_TLB_BITS 9
 #define CPU_TLB_SIZE (1u << CPU_TLB_BITS)
 enum { CPU_ACC_R = 0, CPU_ACC_W = 1, CPU_ACC_X = 2 };
+#define CPU_TLB_LOG 192              /* fill-log length (see cpu_tlb_flush) */
 
 struct cpu_tlb_entry {
 	uint64_t tag;       /* linear page number, or ~0 when empty */
@@ -275,6 +276,8 @@ struct cpu {
 	uint64_t code_base;          /* CS base the cached lookups were made for */
 	bool walk_large;             /* the last page walk ended in a 2M/4M/1G page */
 	bool tlb_has_large;          /* some TLB entry maps part of a large page */
+	uint32_t tlb_log_n;          /* entries in tlb_log; CPU_TLB_LOG + 1: overflowed */
+	uint16_t tlb_log[CPU_TLB_LOG]; /* flat indexes of the entries filled since the last flush */
 
 	/* paging model (from CPUID, filled by the first page walk) and the PAE PDPTE registers,
 	 * loaded and checked when CR3/CR0/CR4 are written in PAE mode (cpu_mem.c) */

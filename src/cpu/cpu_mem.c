@@ -300,18 +300,39 @@ static uint64_t translate(struct cpu *c, uint64_t la, int acc, bool user, bool *
 
 /* ---- TLB ---- */
 
+/* Flushes every entry (or every non-global one).  The fill log names the entries filled since
+ * the last flush, so a flush normally touches only those instead of the whole TLB (CR3 writes
+ * are frequent: every kernel entry and exit with page-table isolation). */
 void cpu_tlb_flush(struct cpu *c, bool keep_global)
 {
 	struct cpu_tlb_entry *e = &c->tlb[0][0][0];
 	size_t n = sizeof(c->tlb) / sizeof(c->tlb[0][0][0]);
+	uint32_t kept = 0;
 	cpu_xlat_bump(c, !keep_global);
 	if (!keep_global) {
 		c->tlb_has_large = false;
 		c->dbg_on = CPU_DR7_ENABLED(c) != 0;   /* DR7 writes and state loads come here */
 	}
-	for (size_t k = 0; k < n; k++)
+	if (c->tlb_log_n <= CPU_TLB_LOG) {
+		for (uint32_t k = 0; k < c->tlb_log_n; k++) {
+			struct cpu_tlb_entry *x = &e[c->tlb_log[k]];
+			if (x->tag == ~0ull)
+				continue;
+			if (keep_global && (x->gpa & 1))
+				c->tlb_log[kept++] = c->tlb_log[k];
+			else
+				x->tag = ~0ull;
+		}
+		c->tlb_log_n = kept;
+		return;
+	}
+	for (size_t k = 0; k < n; k++) {
 		if (!keep_global || !(e[k].gpa & 1))
 			e[k].tag = ~0ull;
+		else if (e[k].tag != ~0ull && kept++ < CPU_TLB_LOG)
+			c->tlb_log[kept - 1] = (uint16_t)k;
+	}
+	c->tlb_log_n = kept <= CPU_TLB_LOG ? kept : CPU_TLB_LOG + 1;
 }
 
 void cpu_tlb_flush_page(struct cpu *c, uint64_t la)
@@ -355,6 +376,10 @@ static uint8_t *tlb_fill(struct cpu *c, uint64_t la, int acc, bool user, uint64_
 	if (CPU_UNLIKELY(c->dbg_on) && acc != CPU_ACC_X && cpu_dbg_data_page(c, la))
 		return h + (la & 0xfff);   /* a data breakpoint here: every access checks it */
 	struct cpu_tlb_entry *e = &c->tlb[acc][user][(la >> 12) & (CPU_TLB_SIZE - 1)];
+	if (c->tlb_log_n < CPU_TLB_LOG)
+		c->tlb_log[c->tlb_log_n++] = (uint16_t)(e - &c->tlb[0][0][0]);
+	else
+		c->tlb_log_n = CPU_TLB_LOG + 1;    /* too many: the next flush scans everything */
 	e->tag = la >> 12;
 	e->addend = (uintptr_t)h - (la & ~0xfffull);
 	e->gpa = (gpa & ~0xfffull) | (global ? 1 : 0) | (c->walk_large ? 2 : 0);

@@ -32,7 +32,7 @@ static inline uint32_t szp_flags(uint64_t r, int size)
 
 uint32_t cpu_lazy_cf(struct cpu *c);
 /* CF, with the common lazy states computed inline. */
-static inline uint32_t get_cf(struct cpu *c)
+static inline __attribute__((always_inline)) uint32_t get_cf(struct cpu *c)
 {
 	uint64_t m;
 	switch (c->lf_op) {

@@ -2,8 +2,8 @@
  * The software CPU's fast paths against their slow references: conditions read straight from
  * the lazy flag state (Jcc/SETcc/CMOVcc) against the materialised RFLAGS, exact instruction
  * counts and budgets inside blocks that run on past not-taken branches, self-modifying code in
- * such a block, decoded code dropped by cpu_set_regs, and cached RIP -> block lookups across
- * CR3 writes that remap the code.
+ * such a block, decoded code dropped by cpu_set_regs, and cached RIP -> block lookups and TLB
+ * entries across CR3 writes that remap code and data (with few and with many TLB fills).
  */
 #include "test_cpu_common.h"
 
@@ -168,10 +168,13 @@ static void test_cr3_remaps_code(void)
 	struct tenv *t = t_create();
 	t_asm(t, T_CODE, 64,
 	      "mov rsi, 0x10000\n mov rdi, 0x13000\n"
-	      "call 0x400000\n mov r8, rax\n"
-	      "mov cr3, rdi\n call 0x400000\n mov r9, rax\n"
-	      "mov cr3, rsi\n call 0x400000\n mov r10, rax\n"
-	      "mov cr3, rdi\n call 0x400000\n mov r11, rax\n hlt\n");
+	      /* more pages touched than the TLB fill log holds: the next flush scans it all */
+	      "mov rbx, 0x800000\n mov ecx, 300\n"
+	      "t: mov rax, [rbx]\n add rbx, 4096\n dec ecx\n jnz t\n"
+	      "call 0x400000\n mov r8, rax\n mov r12, [0x400000]\n"
+	      "mov cr3, rdi\n call 0x400000\n mov r9, rax\n mov r13, [0x400000]\n"
+	      "mov cr3, rsi\n call 0x400000\n mov r10, rax\n mov r14, [0x400000]\n"
+	      "mov cr3, rdi\n call 0x400000\n mov r11, rax\n mov r15, [0x400000]\n hlt\n");
 	t_asm(t, 0x400000, 64, "mov eax, 1\n ret\n");
 	t_asm(t, 0x600000, 64, "mov eax, 2\n ret\n");
 	t_long_mode(t, T_CODE);
@@ -186,6 +189,12 @@ static void test_cr3_remaps_code(void)
 	CHECK_EQ(t_reg(t, CPU_R9), 2);
 	CHECK_EQ(t_reg(t, CPU_R10), 1);
 	CHECK_EQ(t_reg(t, CPU_R11), 2);
+	uint64_t lo = t_get64(t, 0x400000), hi = t_get64(t, 0x600000);
+	CHECK(lo != hi);
+	CHECK_EQ(t_reg(t, CPU_R12), lo);
+	CHECK_EQ(t_reg(t, CPU_R13), hi);
+	CHECK_EQ(t_reg(t, CPU_R14), lo);
+	CHECK_EQ(t_reg(t, CPU_R15), hi);
 	t_destroy(t);
 }
 
