@@ -217,6 +217,8 @@ def test_protected_mode_exceptions_rings_paging_pae():
         "p32-exc-de", "p32-exc-of-into", "p32-into-no-of", "p32-exc-br-bound",
         "p32-bound-in-range", "p32-exc-ud", "p32-exc-np", "p32-exc-ss", "p32-exc-gp-selector",
         "p32-exc-gp-ss-code", "p32-exc-gp-limit", "p32-exc-gp-write-code",
+        "p32-cs-limit-far-jmp", "p32-cs-limit-far-call", "p32-cs-limit-iret",
+        "p32-cs-limit-far-ret", "p32-cs-limit-gate", "p32-cs-limit-cs-unchanged",
         "p32-ring3-int-iretd", "p32-ring3-hlt-gp", "p32-ring3-gp-on-esp0",
         "p32-pf-pse36-reserved", "p32-pf-4m-page-ok",
         "pae-pg-bad-pdpte-gp", "pae-pg-bad-pdpte-unchanged", "pae-read-ok",

@@ -133,3 +133,15 @@ def test_auto_picks_kvm_when_enabled(vmname):
              env={"BHYVE_VERBOSE": "1", "BHYVE_AUTO_KVM": "1"})
     assert "bhyve: backend kvm" in r.stderr, r.stderr
     assert r.returncode == 1, r.stdout + r.stderr
+
+
+@needs_kvm
+def test_bootrom_on_kvm(vmname):
+    """-l bootrom on KVM: the ROM is a read-only memory slot (KVM cannot run code from MMIO);
+    the CPU starts at its reset vector in real mode, goes on and prints on COM1."""
+    r = subprocess.run([prog("bhyve"), "-m", "64M", "-s", "0,hostbridge", "-s", "1,lpc",
+                        "-l", "com1,stdio", "-l", f"bootrom,{guest('rom_hello.bin')}",
+                        "-o", "vmm.backend=kvm", vmname],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert "rom: hello from the reset vector" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0, r.stderr

@@ -4,9 +4,12 @@ One module-scoped guest carries several devices (each boot of the software CPU i
 virtio-blk (read-write 256 MiB, `ro`, `sectorsize=4096`), virtio-rnd, virtio-console and
 virtio-scsi.  The checks share it; the block and SCSI images are checked byte for byte by the
 host after the guest powers off (the last test).  A second, smaller boot checks that data the
-guest wrote and synced is on the image even when bhyve is SIGKILLed, and a third (root with
-/dev/net/tun only) puts virtio-net on a tap in a private network namespace and pings both ways.
-Guests boot with -A so that `poweroff -f` powers off (bhyve exits 1).
+guest wrote and synced is on the image even when bhyve is SIGKILLed.  A boot without -A and
+with pci=nomsi (a kernel that reads the MP table) shows virtio interrupts arriving as INTx
+through the MP table's PCI routing.  A module-scoped network guest (root with /dev/net/tun
+only) puts virtio-net on a tap in a private network namespace: MAC and MTU, pings both ways,
+and 64 MiB over TCP each way with md5 on both ends (host peer: tests/guestlib.py).
+Guests boot with -A (but the INTx one) so that `poweroff -f` powers off (bhyve exits 1).
 
 Needs `make guest`; skipped without it.  BHYVE_BOOT_TIMEOUT (seconds, default 900) bounds
 each boot.
@@ -21,13 +24,13 @@ import time
 
 import pytest
 
-from conftest import (BOOT_TIMEOUT, BUILD, INITRD, KERNEL, MARKER, PROMPT, needs_guest,
-                      prog)
+from conftest import BOOT_TIMEOUT, needs_guest
+from guestlib import MIB, NetNs, boot_bhyve as boot, net_ok, peer_result
+from test_boot import mp_guest
 
 pexpect = pytest.importorskip("pexpect")
 
 TIMEOUT = BOOT_TIMEOUT
-MIB = 1 << 20
 
 pytestmark = needs_guest
 
@@ -35,19 +38,23 @@ pytestmark = needs_guest
 RW_MIB, RO_MIB, SS4K_MIB, SCSI_MIB, DUR_MIB = 256, 8, 16, 32, 24
 
 # In the guest, /tmp/A is 1 MiB: the lines "%015d\n" for 0..65535 (16 bytes each).  Chunk j of
-# a disk is "%015d\n" % j followed by A, cut at 1 MiB, so every 16 bytes of a chunk and the
-# first line of every chunk differ.  The host computes the same bytes.
+# a disk (its j-th MiB) is the line "%015d\n" % j, then A rotated left by 257 * j lines, cut at
+# 1 MiB.  So the 16-byte lines of a chunk differ (but for the chunk number, which A holds too),
+# and the lines at the same offset in two chunks differ: a 4 KiB block that lands at the wrong
+# offset, in its own chunk or another, does not match.  The host computes the same bytes.
 GUEST_MKPAT = "[ -s /tmp/A ] || printf '%015d\\n' $(seq 0 65535) > /tmp/A; wc -c < /tmp/A"
 PAT_A = b"".join(b"%015d\n" % i for i in range(65536))
 
 
 def chunk(j):
-    return (b"%015d\n" % j + PAT_A)[:MIB]
+    rot = (257 * j % 65536) * 16
+    return (b"%015d\n" % j + PAT_A[rot:] + PAT_A[:rot])[:MIB]
 
 
 def guest_write_chunks(dev, first, count):
     return (f"for j in $(seq {first} {first + count - 1}); do "
-            f"{{ printf '%015d\\n' $j; cat /tmp/A; }} | "
+            f"{{ printf '%015d\\n' $j; dd if=/tmp/A bs=64k iflag=skip_bytes "
+            f"skip=$((257 * j % 65536 * 16)) 2>/dev/null; cat /tmp/A; }} | "
             f"dd of={dev} bs=1M seek=$j count=1 iflag=fullblock conv=notrunc 2>/dev/null "
             f"|| echo WRITE-FAILED $j; done; sync; echo WROTE")
 
@@ -72,54 +79,6 @@ def make_image(path, mib, fill=b"\0"):
 
 def sha(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
-
-
-class Guest:
-    """A booted guest on a pexpect-driven bhyve."""
-
-    def __init__(self, child, name):
-        self.child = child
-        self.name = name
-
-    def sh(self, cmd, timeout=300):
-        """Run a shell command in the guest and return its output (between two markers)."""
-        tag = f"__{time.monotonic_ns()}__"
-        self.child.sendline(f"echo {tag}B; {cmd}; echo {tag}E")
-        self.child.expect(f"{tag}B\r?\n", timeout=timeout)
-        self.child.expect(f"{tag}E", timeout=timeout)
-        return self.child.before.replace("\r", "")
-
-    def wait_exit(self, timeout=300):
-        self.child.expect(pexpect.EOF, timeout=timeout)
-        self.child.close()
-        return self.child.exitstatus
-
-    def destroy(self):
-        if self.child.isalive():
-            self.child.terminate(force=True)
-        subprocess.run([prog("bhyvectl"), f"--vm={self.name}", "--destroy"],
-                       capture_output=True)
-
-
-def boot(bhyve_args, tag, mem="512M"):
-    name = f"vt-{tag}-{os.getpid()}"
-    load = subprocess.run([prog("bhyveload"), "-m", mem, "-k", str(KERNEL), "-i", str(INITRD),
-                           "-a", "console=ttyS0", name], capture_output=True, text=True,
-                          timeout=120)
-    assert load.returncode == 0, load.stderr
-    args = ["-A", "-H", "-P", "-m", mem, "-s", "0,hostbridge", "-s", "1,lpc",
-            "-l", "com1,stdio"]
-    child = pexpect.spawn(prog("bhyve"), args + bhyve_args + [name], encoding="utf-8",
-                          codec_errors="replace", timeout=TIMEOUT, dimensions=(50, 200))
-    child.logfile_read = open(BUILD / f"{name}.console.log", "w")
-    g = Guest(child, name)
-    try:
-        child.expect(MARKER, timeout=TIMEOUT)
-        child.expect(PROMPT, timeout=120)
-    except Exception:
-        g.destroy()
-        raise
-    return g
 
 
 def disk_by_mib(g, prefix, mib):
@@ -261,51 +220,93 @@ def test_blk_durable_after_sigkill(tmp_path):
     assert image_mismatches(img, DUR_MIB) == []
 
 
-def _net_ok():
-    return os.geteuid() == 0 and os.path.exists("/dev/net/tun") and \
-        (shutil.which("ping") or shutil.which("busybox")) and \
-        subprocess.run(["ip", "netns", "list"], capture_output=True).returncode == 0
+def test_intx_via_mptable_without_acpi(tmp_path):
+    """No -A: no ACPI tables, so Linux takes the IOAPIC and the PCI interrupt routing from the
+    MP table; with pci=nomsi the virtio devices must interrupt through INTx (IOAPIC pins).
+    Needs a kernel that reads the MP table (test_boot.mp_guest)."""
+    guest = mp_guest()
+    img = make_image(tmp_path / "intx.img", 8, fill=b"INTX-OK!")
+    g = boot(["-s", f"2,virtio-blk,{img}", "-s", "3,virtio-rnd"], "intx", acpi=False,
+             cmdline="console=ttyS0 pci=nomsi", kernel=guest / "vmlinuz",
+             initrd=guest / "initrd.img")
+    try:
+        assert g.sh("ls /sys/firmware/acpi/tables 2>&1 | head -1").strip() != "DSDT"
+        irqs = g.sh("grep virtio /proc/interrupts")
+        assert "IO-APIC" in irqs and "MSI" not in irqs, irqs
+        out = g.sh("dd if=/dev/vda bs=4k count=1 skip=1000 iflag=direct 2>/dev/null | "
+                   "head -c 8; echo; dd if=/dev/hwrng bs=4k count=16 iflag=fullblock "
+                   "2>/dev/null | wc -c", timeout=TIMEOUT)
+        assert out.split() == ["INTX-OK!", str(64 * 1024)], out
+        after = g.sh("grep virtio /proc/interrupts")
+        counts = [sum(int(w) for w in line.split()[1:2]) for line in after.split("\n")
+                  if "virtio" in line]
+        assert counts and all(c > 0 for c in counts), after
+    finally:
+        g.destroy()
 
 
-@pytest.mark.skipif(not _net_ok(), reason="needs root, /dev/net/tun and ip netns")
-def test_net_ping_mac_mtu():
-    """virtio-net on a tap in a private netns: MAC and MTU seen in the guest; it pings the host."""
-    ns = f"vtnet{os.getpid()}"
-    assert subprocess.run(["ip", "netns", "add", ns]).returncode == 0
+# ---- virtio-net on a tap in a private network namespace (root, /dev/net/tun) ----
+NET_MAC, NET_MTU = "58:9c:fc:00:00:42", 1400
+HOST_IP, GUEST_IP = "10.9.9.1", "10.9.9.2"
+TCP_MIB = 64
+
+
+@pytest.fixture(scope="module")
+def netvm():
+    if not net_ok():
+        pytest.skip("needs root, /dev/net/tun and ip netns")
+    ns = NetNs(f"vtnet{os.getpid()}")
     g = None
     try:
-        name = f"vt-net-{os.getpid()}"
-        load = subprocess.run([prog("bhyveload"), "-m", "512M", "-k", str(KERNEL), "-i",
-                               str(INITRD), "-a", "console=ttyS0", name],
-                              capture_output=True, text=True, timeout=120)
-        assert load.returncode == 0, load.stderr
-        args = ["netns", "exec", ns, prog("bhyve"), "-A", "-H", "-P", "-m", "512M",
-                "-s", "0,hostbridge", "-s", "1,lpc", "-l", "com1,stdio",
-                "-s", "2,virtio-net,tap7,mac=58:9c:fc:00:00:42,mtu=1400", name]
-        child = pexpect.spawn("ip", args, encoding="utf-8", codec_errors="replace",
-                              timeout=TIMEOUT, dimensions=(50, 200))
-        child.logfile_read = open(BUILD / f"{name}.console.log", "w")
-        g = Guest(child, name)
-        child.expect(MARKER, timeout=TIMEOUT)
-        child.expect(PROMPT, timeout=120)
-        for c in ("ip link set lo up", "ip addr add 10.9.9.1/24 dev tap7",
-                  "ip link set tap7 up"):
-            assert subprocess.run(["ip", "-n", ns] + c.split()[1:]).returncode == 0, c
-        out = g.sh("cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu")
-        assert out.split() == ["58:9c:fc:00:00:42", "1400"], out
-        out = g.sh("ip link set eth0 up; ip addr add 10.9.9.2/24 dev eth0; "
-                   "ping -c 3 -W 10 10.9.9.1 2>&1 | tail -2")
-        assert "3 packets received" in out, out
-        out = g.sh("ping -c 2 -W 10 -s 1300 10.9.9.1 2>&1 | tail -2")
-        assert "2 packets received" in out, out
-        ping = [shutil.which("ping")] if shutil.which("ping") else \
-            [shutil.which("busybox"), "ping"]
-        host = subprocess.run(["ip", "netns", "exec", ns] + ping + ["-c", "2", "-W", "10",
-                               "10.9.9.2"], capture_output=True, text=True)
-        assert host.returncode == 0, host.stdout + host.stderr
+        g = boot(["-s", f"2,virtio-net,tap7,mac={NET_MAC},mtu={NET_MTU}"], "net",
+                 prefix=ns.prefix())
+        ns.host_addr("tap7", f"{HOST_IP}/24")
+        assert "rc=0" in g.sh(f"ip link set eth0 up && ip addr add {GUEST_IP}/24 dev eth0; "
+                              f"echo rc=$?")
+        g.ns = ns
+        yield g
         g.child.sendline("sync; poweroff -f")
         assert g.wait_exit() == 1
     finally:
         if g:
             g.destroy()
-        subprocess.run(["ip", "netns", "del", ns])
+        ns.close()
+
+
+def test_net_ping_mac_mtu(netvm):
+    """MAC and MTU seen in the guest are the options; it pings the host and back."""
+    out = netvm.sh("cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu")
+    assert out.split() == [NET_MAC, str(NET_MTU)], out
+    out = netvm.sh(f"ping -c 3 -W 10 {HOST_IP} 2>&1 | tail -2")
+    assert "3 packets received" in out, out
+    out = netvm.sh(f"ping -c 2 -W 10 -s 1300 {HOST_IP} 2>&1 | tail -2")
+    assert "2 packets received" in out, out
+    ping = [shutil.which("ping")] if shutil.which("ping") else \
+        [shutil.which("busybox"), "ping"]
+    host = subprocess.run(netvm.ns.prefix() + ping + ["-c", "2", "-W", "10", GUEST_IP],
+                          capture_output=True, text=True)
+    assert host.returncode == 0, host.stdout + host.stderr
+
+
+def test_net_tcp_64mib_each_way(netvm):
+    """64 MiB host -> guest over TCP (busybox nc), then the same bytes back guest -> host;
+    md5 on both sides of each transfer must agree with what was sent."""
+    n = TCP_MIB * MIB
+    send = netvm.ns.peer("send", HOST_IP, 5001, n, seed=4711)
+    t0 = time.monotonic()
+    out = netvm.sh(f"nc {HOST_IP} 5001 </dev/null >/tmp/r; echo rc=$?; wc -c </tmp/r; "
+                   f"md5sum /tmp/r", timeout=TIMEOUT)
+    t1 = time.monotonic()
+    sent = peer_result(send, 60)
+    words = out.split()
+    assert words[:2] == ["rc=0", str(n)], out
+    assert sent == (n, words[2]), (sent, out)
+    recv = netvm.ns.peer("recv", HOST_IP, 5002)
+    t2 = time.monotonic()
+    out = netvm.sh(f"nc {HOST_IP} 5002 </tmp/r; echo rc=$?", timeout=TIMEOUT)
+    got = peer_result(recv, TIMEOUT)
+    print(f"host->guest {TCP_MIB} MiB in {t1 - t0:.1f} s (with md5), "
+          f"guest->host in {time.monotonic() - t2:.1f} s")
+    assert "rc=0" in out, out
+    assert got == sent, (got, sent)
+    netvm.sh("rm -f /tmp/r")

@@ -35,6 +35,7 @@
 #include "platform/firmware.h"
 #include "platform/platform.h"
 #include "vmm/vm_init_step.h"
+#include "vmm/ioevent.h"
 #include "vmm/vmm.h"
 
 #define RUN_ERRLEN 512
@@ -317,6 +318,7 @@ static int run_vm(struct vm *vm, bool bootrom, bool *ran)
 		rc = (int)vm_run(vm);
 		*ran = true;
 		vm_ctl_stop(vm);
+		vm_ioevent_stop(vm);   /* its callbacks reach devices: stop it before they go */
 	}
 	run_steps_fini(vm, steps, done);
 	return rc;

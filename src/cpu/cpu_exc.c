@@ -238,6 +238,7 @@ static void int_prot(struct cpu *c, int vec, int kind, bool has_err, uint32_t er
 	int dpl = (d >> 45) & 3, ncpl = ((d >> 42) & 1) ? old_cpl : dpl;
 	if (vm86 && ncpl != 0)
 		cpu_raise_gp(c, sel & 0xfffc);
+	cpu_check_code_limit(c, d, off);
 	uint64_t fl = cpu_get_rflags(c);
 	uint64_t v[12];
 	int n = 0;

@@ -143,10 +143,26 @@ static uint64_t mask_ip(struct cpu *c, uint64_t ip, int osz)
 	return osz == 8 ? ip : ip & cpu_size_mask(osz);
 }
 
-static void check_cs_limit(struct cpu *c, uint64_t ip)
+/* #GP(0) unless ip lies within the limit of the code descriptor d (64-bit code: no limit).
+ * Checked before anything changes, so a fault leaves CS, RSP and the stack as they were. */
+void cpu_check_code_limit(struct cpu *c, uint64_t d, uint64_t ip)
 {
-	if (c->code_mode != 64 && ip > c->r.seg[CPU_CS].limit)
+	struct cpu_segment s;
+	if (c->long_mode && (d & (1ull << 53)))
+		return;
+	cpu_desc_to_seg(d, 0, 0, &s);
+	if (ip > s.limit)
 		cpu_raise_gp(c, 0);
+}
+
+/* Far CALL: push CS then the return IP; RSP changes only when both writes succeeded. */
+static void far_push(struct cpu *c, int osz, uint16_t cs, uint64_t ip)
+{
+	uint64_t sp = c->r.gpr[CPU_RSP], m = cpu_stack_mask(c);
+	uint64_t s1 = (sp - osz) & m, s2 = (sp - 2 * osz) & m;
+	cpu_wr(c, CPU_SS, s1, osz, cs);
+	cpu_wr(c, CPU_SS, s2, osz, ip);
+	c->r.gpr[CPU_RSP] = (sp & ~m) | s2;
 }
 
 /* Far JMP or CALL (direct or indirect) to sel:off; osz = operand size. */
@@ -154,11 +170,8 @@ void cpu_far_transfer(struct cpu *c, uint16_t sel, uint64_t off, int osz, bool c
 		      uint64_t ret_ip)
 {
 	if (!(c->r.cr0 & CPU_CR0_PE) || (c->r.rflags & CPU_VM)) {
-		uint16_t old_cs = c->r.seg[CPU_CS].sel;
-		if (call) {
-			cpu_push(c, osz, old_cs);
-			cpu_push(c, osz, ret_ip);
-		}
+		if (call)
+			far_push(c, osz, c->r.seg[CPU_CS].sel, ret_ip);
 		cpu_set_seg_real(c, CPU_CS, sel);
 		c->r.rip = mask_ip(c, off, osz);
 		cpu_update_mode(c);
@@ -174,14 +187,11 @@ void cpu_far_transfer(struct cpu *c, uint16_t sel, uint64_t off, int osz, bool c
 	}
 	d = code_desc(c, sel, c->cpl, false, &addr);
 	uint64_t ip = (d & (1ull << 53)) && c->long_mode ? off : mask_ip(c, off, osz);
-	if (call) {
-		uint16_t old_cs = c->r.seg[CPU_CS].sel;
-		cpu_push(c, osz, old_cs);
-		cpu_push(c, osz, ret_ip);
-	}
+	cpu_check_code_limit(c, d, ip);
+	if (call)
+		far_push(c, osz, c->r.seg[CPU_CS].sel, ret_ip);
 	cpu_set_cs(c, d, addr, sel, c->cpl);
 	cpu_update_mode(c);
-	check_cs_limit(c, ip);
 	c->r.rip = ip;
 }
 
@@ -203,6 +213,7 @@ void cpu_far_ret(struct cpu *c, int osz, uint16_t imm)
 	if (rpl < c->cpl)
 		cpu_raise_gp(c, sel & 0xfffc);
 	uint64_t addr, d = code_desc(c, sel, rpl, true, &addr);
+	cpu_check_code_limit(c, d, (d & (1ull << 53)) && c->long_mode ? ip : mask_ip(c, ip, osz));
 	if (rpl == c->cpl) {
 		cpu_set_cs(c, d, addr, sel, rpl);
 		c->r.gpr[CPU_RSP] = (sp & ~smask) | ((sp + 2 * osz + imm) & smask);
@@ -299,6 +310,7 @@ void cpu_iret(struct cpu *c, int osz)
 		cpu_raise_gp(c, sel & 0xfffc);
 	uint64_t addr, d = code_desc(c, sel, rpl, true, &addr);
 	bool to64 = c->long_mode && (d & (1ull << 53));
+	cpu_check_code_limit(c, d, to64 ? ip : ip & cpu_size_mask(osz == 8 ? 4 : osz));
 	uint64_t nsp = 0;
 	uint16_t nss = 0;
 	bool pop_ss = rpl > c->cpl || c->code_mode == 64;

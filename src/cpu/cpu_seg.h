@@ -13,5 +13,6 @@ void cpu_far_transfer(struct cpu *c, uint16_t sel, uint64_t off, int osz, bool c
 void cpu_far_ret(struct cpu *c, int osz, uint16_t imm);
 void cpu_iret(struct cpu *c, int osz);
 void cpu_seg_fix_dpl(struct cpu *c);
+void cpu_check_code_limit(struct cpu *c, uint64_t d, uint64_t ip);
 
 #endif

@@ -152,6 +152,8 @@ static void pci_bar_unregister(struct pci_devinst *pi, struct pcibar *bar)
 	else
 		unregister_mem(pi->pi_vm, &bar->mem);
 	bar->registered = false;
+	if (pi->pi_bar_moved)
+		pi->pi_bar_moved(pi, (int)(bar - pi->pi_bar), false, bar->addr);
 }
 
 /* Decode the BAR at its current address if the command register says so.  An address that
@@ -174,6 +176,8 @@ static void pci_bar_register(struct pci_devinst *pi, struct pcibar *bar)
 					       (long)bar->addr, bar->addr, bar->size };
 		bar->registered = register_mem(pi->pi_vm, &bar->mem) == 0;
 	}
+	if (bar->registered && pi->pi_bar_moved)
+		pi->pi_bar_moved(pi, (int)(bar - pi->pi_bar), true, bar->addr);
 }
 
 /* Reflect bar->addr in the BAR register(s). */

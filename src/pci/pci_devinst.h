@@ -115,6 +115,9 @@ struct pci_devinst {
 	uint8_t pi_bus, pi_slot, pi_func;
 	char pi_name[40];          /* "virtio-blk@0:4:0" */
 	void *pi_arg;              /* the emulation's own state */
+	/* Optional: BAR idx starts (on) or stops decoding at addr; virtio moves its notify
+	 * ioevents (ioevent.h) with it. */
+	void (*pi_bar_moved)(struct pci_devinst *pi, int idx, bool on, uint64_t addr);
 
 	struct {
 		int pin;           /* 1-4 = INTA-INTD, 0 = none requested */

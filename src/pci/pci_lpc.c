@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "pci/pci_devinst.h"
 #include "vmm/layout.h"
 #include "vmm/mmio.h"
+#include "vmm/vmm.h"
 
 /* PCI-to-ISA bridge IDs of Intel's PIIX3, which bhyve's LPC bridge also presents. */
 #define LPC_VENDOR  0x8086
@@ -44,7 +46,9 @@ static int lpc_validate(config_node_t *nvl, char *err, size_t errlen)
 
 /* The boot ROM (lpc.bootrom): the file's bytes, read-only, ending at LAYOUT_BOOTROM_END where
  * an x86 CPU fetches its first instruction (0xFFFFFFF0).  Served as a read-only MMIO range
- * backed by a host copy; writes are dropped as a flash part in read mode would. */
+ * backed by a host copy; writes are dropped as a flash part in read mode would.  Where the
+ * backend can (KVM, which cannot run code from MMIO), the copy is also read-only guest memory
+ * (vm_map_rom) and only writes reach the handler. */
 struct lpc_rom {
 	uint8_t *data;
 	uint64_t size;
@@ -68,6 +72,13 @@ static int lpc_rom_handler(struct vcpu *vcpu, int dir, uint64_t addr, int size, 
 	return 0;
 }
 
+static void lpc_rom_free(struct lpc_rom *r)
+{
+	if (r->data)
+		munmap(r->data, r->size);
+	r->data = NULL;
+}
+
 static int lpc_rom_read(const char *path, struct lpc_rom *r, char *err, size_t errlen)
 {
 	struct stat sb;
@@ -84,8 +95,9 @@ static int lpc_rom_read(const char *path, struct lpc_rom *r, char *err, size_t e
 		goto fail;
 	}
 	r->size = (uint64_t)sb.st_size;
-	r->data = malloc(r->size);
-	if (!r->data) {
+	r->data = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r->data == MAP_FAILED) {
+		r->data = NULL;
 		snprintf(err, errlen, "bootrom %s: out of memory", path);
 		goto fail;
 	}
@@ -99,12 +111,12 @@ static int lpc_rom_read(const char *path, struct lpc_rom *r, char *err, size_t e
 		done += (uint64_t)n;
 	}
 	close(fd);
+	mprotect(r->data, r->size, PROT_READ);
 	return 0;
 fail:
 	if (fd >= 0)
 		close(fd);
-	free(r->data);
-	r->data = NULL;
+	lpc_rom_free(r);
 	return -1;
 }
 
@@ -124,10 +136,10 @@ static int lpc_rom_map(struct vm *vm, const char *path, char *err, size_t errlen
 	if (register_mem(vm, &r->mr) < 0) {
 		snprintf(err, errlen, "bootrom %s: cannot map it below 4 GiB: %s", path,
 			 strerror(errno));
-		free(r->data);
-		r->data = NULL;
+		lpc_rom_free(r);
 		return -1;
 	}
+	(void)vm_map_rom(vm, r->mr.base, r->data, r->size);
 	return 0;
 }
 
@@ -151,7 +163,7 @@ static void lpc_deinit(struct pci_devinst *pi)
 	if (!r->data)
 		return;
 	unregister_mem(r->vm, &r->mr);
-	free(r->data);
+	lpc_rom_free(r);
 	memset(r, 0, sizeof(*r));
 }
 

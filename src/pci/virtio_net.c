@@ -11,9 +11,14 @@
  * into one receive chain, or with MRG_RXBUF into as many chains as it needs (num_buffers).
  * Chains gathered for a frame that does not fit yet are held for the next attempt; with no
  * chain available the thread stalls until the driver adds buffers (queue notify -> kick).
- * Transmit runs on the vCPU that notifies.  rx_mtx/tx_mtx keep reset away from both paths.
+ * Transmit runs on its own thread: a notify only wakes it.  While it works it asks the driver
+ * not to notify (vq_set_notify), so a guest that sends a burst queues frames without exits and
+ * gets one interrupt per batch (every VTNET_TX_BATCH frames at most) instead of one per frame,
+ * and it keeps running while the host takes the frames.  rx_mtx/tx_mtx keep reset away from
+ * both paths.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +40,12 @@ struct vtnet_softc {
 	uint8_t cfg[VTNET_CFGSIZE];
 	pthread_mutex_t rx_mtx;
 	pthread_mutex_t tx_mtx;
+	pthread_mutex_t kick_mtx;   /* tx_kick, tx_stop, tx_cond: a notify never waits for a batch */
+	pthread_cond_t tx_cond;
+	pthread_t tx_thread;
+	bool tx_kick;               /* the driver notified the transmit queue */
+	bool tx_stop;
+	bool tx_running;
 	bool rx_ready;              /* DRIVER_OK and the receive queue is set up */
 	int hdr_len;
 	bool mrg;
@@ -169,20 +180,29 @@ static int vtnet_rx_cb(void *arg)
 
 /* ---- Transmit ---- */
 
-static void vtnet_tx(struct vtnet_softc *sc)
+/* Send every available frame; called with tx_mtx held.  Driver notifications are off while
+ * the ring is being drained; re-enabling them reports frames that arrived meanwhile. */
+static void vtnet_tx_batch(struct vtnet_softc *sc)
 {
 	struct virtqueue *vq = vtpci_vq(&sc->vs, VTNET_TXQ);
 	struct iovec iov[VTNET_MAXSEGS];
 	struct vq_chain c;
-	bool any = false;
+	unsigned n = 0;
 
-	pthread_mutex_lock(&sc->tx_mtx);
+	if (!vq_ready(vq))
+		return;
+	vq_set_notify(vq, false);
 	for (;;) {
 		int r = vq_pop(vq, iov, VTNET_MAXSEGS, &c);
-		if (r == 0)
-			break;
+		if (r == 0) {
+			if (!vq_set_notify(vq, true))
+				break;
+			vq_set_notify(vq, false);
+			continue;
+		}
 		if (r < 0) {
-			vtpci_needs_reset(&sc->vs);
+			if (vq_ready(vq))
+				vtpci_needs_reset(&sc->vs);
 			break;
 		}
 		/* Header + frame, all device-readable.  A short one is dropped, as is a frame
@@ -190,11 +210,38 @@ static void vtnet_tx(struct vtnet_softc *sc)
 		if (c.read_len > (uint64_t)sc->hdr_len)
 			(void)net_tap_send(sc->tap, iov, c.nread);
 		vq_push(vq, c.head, 0);
-		any = true;
+		if (++n % VTNET_TX_BATCH == 0)
+			vtpci_queue_done(&sc->vs, VTNET_TXQ);
 	}
-	pthread_mutex_unlock(&sc->tx_mtx);
-	if (any)
+	if (n % VTNET_TX_BATCH)
 		vtpci_queue_done(&sc->vs, VTNET_TXQ);
+}
+
+static void *vtnet_tx_loop(void *arg)
+{
+	struct vtnet_softc *sc = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&sc->kick_mtx);
+		while (!sc->tx_kick && !sc->tx_stop)
+			pthread_cond_wait(&sc->tx_cond, &sc->kick_mtx);
+		bool stop = sc->tx_stop;
+		sc->tx_kick = false;
+		pthread_mutex_unlock(&sc->kick_mtx);
+		if (stop)
+			return NULL;
+		pthread_mutex_lock(&sc->tx_mtx);
+		vtnet_tx_batch(sc);
+		pthread_mutex_unlock(&sc->tx_mtx);
+	}
+}
+
+static void vtnet_tx_kick(struct vtnet_softc *sc)
+{
+	pthread_mutex_lock(&sc->kick_mtx);
+	sc->tx_kick = true;
+	pthread_cond_signal(&sc->tx_cond);
+	pthread_mutex_unlock(&sc->kick_mtx);
 }
 
 static void vtnet_qnotify(void *arg, int q)
@@ -203,7 +250,7 @@ static void vtnet_qnotify(void *arg, int q)
 	if (q == VTNET_RXQ)
 		net_tap_rx_kick(sc->tap);   /* new receive buffers */
 	else if (q == VTNET_TXQ)
-		vtnet_tx(sc);
+		vtnet_tx_kick(sc);
 }
 
 /* ---- Negotiation, reset, config ---- */
@@ -249,6 +296,9 @@ static void vtnet_reset(void *arg)
 	pthread_mutex_lock(&sc->rx_mtx);
 	pthread_mutex_lock(&sc->tx_mtx);
 	sc->rx_ready = false;
+	pthread_mutex_lock(&sc->kick_mtx);
+	sc->tx_kick = false;        /* a notify of the old ring */
+	pthread_mutex_unlock(&sc->kick_mtx);
 	sc->nheld = 0;              /* chains of the old rings are forgotten, never written */
 	sc->frame_len = 0;
 	sc->mrg = false;
@@ -295,6 +345,8 @@ struct vtnet_softc *vtnet_create(const char *ifname, const uint8_t mac[6], unsig
 	}
 	pthread_mutex_init(&sc->rx_mtx, NULL);
 	pthread_mutex_init(&sc->tx_mtx, NULL);
+	pthread_mutex_init(&sc->kick_mtx, NULL);
+	pthread_cond_init(&sc->tx_cond, NULL);
 	sc->hdr_len = 10;
 	net_tap_set_vnet_hdr_len(sc->tap, 10);
 	memcpy(sc->cfg, mac, 6);
@@ -309,6 +361,13 @@ struct vtnet_softc *vtnet_create(const char *ifname, const uint8_t mac[6], unsig
 		.negotiated = vtnet_negotiated, .driver_ok = vtnet_driver_ok,
 	};
 	vtpci_init(&sc->vs, &sc->dev, sc, intr, intr_ctx, mem);
+	int e = pthread_create(&sc->tx_thread, NULL, vtnet_tx_loop, sc);
+	if (e) {
+		snprintf(err, errlen, "%s: transmit thread: %s", ifname, strerror(e));
+		vtnet_destroy(sc);
+		return NULL;
+	}
+	sc->tx_running = true;
 	if (net_tap_start_rx(sc->tap, vtnet_rx_cb, sc) < 0) {
 		snprintf(err, errlen, "%s: receive thread: %s", ifname, strerror(errno));
 		vtnet_destroy(sc);
@@ -321,10 +380,19 @@ void vtnet_destroy(struct vtnet_softc *sc)
 {
 	if (!sc)
 		return;
+	if (sc->tx_running) {
+		pthread_mutex_lock(&sc->kick_mtx);
+		sc->tx_stop = true;
+		pthread_cond_signal(&sc->tx_cond);
+		pthread_mutex_unlock(&sc->kick_mtx);
+		pthread_join(sc->tx_thread, NULL);
+	}
 	net_tap_close(sc->tap);                      /* stops the receive thread first */
 	vtpci_destroy(&sc->vs);
 	pthread_mutex_destroy(&sc->rx_mtx);
 	pthread_mutex_destroy(&sc->tx_mtx);
+	pthread_mutex_destroy(&sc->kick_mtx);
+	pthread_cond_destroy(&sc->tx_cond);
 	free(sc->frame);
 	free(sc);
 }

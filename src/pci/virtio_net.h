@@ -13,6 +13,7 @@ struct vtnet_softc;
 
 #define VTNET_QSIZE       1024
 #define VTNET_MAXSEGS     64        /* descriptors per chain we accept */
+#define VTNET_TX_BATCH    64        /* frames sent between two transmit interrupts at most */
 #define VTNET_MAXHELD     64        /* receive chains gathered for one frame (mergeable) */
 #define VTNET_CFGSIZE     12
 #define VTNET_MAX_FRAME   (65536 + 12)

@@ -219,7 +219,7 @@ static void vtpci_cfg_write(struct vtpci_state *vs, uint64_t off, int size, uint
 		vs->dev->cfgwrite(vs->sc, (uint32_t)off, size, b);
 }
 
-static void vtpci_notify(struct vtpci_state *vs, uint32_t q)
+void vtpci_queue_notify(struct vtpci_state *vs, uint32_t q)
 {
 	if (q < (uint32_t)vs->dev->nvq && vq_ready(&vs->q[q].vq) && vs->dev->qnotify)
 		vs->dev->qnotify(vs->sc, (int)q);
@@ -314,7 +314,7 @@ void vtpci_legacy_write(struct vtpci_state *vs, uint64_t off, int size, uint32_t
 		vtpci_set_status(vs, (uint8_t)val);
 		return;
 	case VTPCI_L_QUEUE_NOTIFY | 2 << 16:
-		vtpci_notify(vs, val & 0xFFFF);
+		vtpci_queue_notify(vs, val & 0xFFFF);
 		return;
 	case VTPCI_L_GUEST_FEATURES | 4 << 16:
 		/* Legacy has no FEATURES_OK: what the driver writes is what it uses. */
@@ -472,6 +472,6 @@ void vtpci_modern_write(struct vtpci_state *vs, uint64_t off, int size, uint64_t
 	} else if (off >= VTPCI_M_NOTIFY && off < VTPCI_M_BAR_SIZE) {
 		uint64_t rel = off - VTPCI_M_NOTIFY;
 		if (rel % VTPCI_M_NOTIFY_MULT == 0)
-			vtpci_notify(vs, (uint32_t)(rel / VTPCI_M_NOTIFY_MULT));
+			vtpci_queue_notify(vs, (uint32_t)(rel / VTPCI_M_NOTIFY_MULT));
 	}
 }

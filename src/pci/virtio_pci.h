@@ -161,6 +161,9 @@ struct vtpci_state {
 	uint16_t qsel;
 	uint16_t msix_config;
 	struct vtpci_queue q[VTPCI_MAXQ];
+	/* virtio_pci_bus.c: the queue-notify ioevents (ioevent.h) of the legacy and the modern
+	 * BAR, handle + 1 (0: none). */
+	int ioev[2][VTPCI_MAXQ];
 };
 
 int vtpci_init(struct vtpci_state *vs, const struct vtpci_dev *dev, void *sc,
@@ -180,6 +183,9 @@ void vtpci_modern_write(struct vtpci_state *vs, uint64_t off, int size, uint64_t
 
 /* From devices: the queue has used elements (interrupt unless suppressed). */
 void vtpci_queue_done(struct vtpci_state *vs, int q);
+/* The driver notified queue q (a register write or an ioevent): an out-of-range or unready
+ * queue is ignored. */
+void vtpci_queue_notify(struct vtpci_state *vs, uint32_t q);
 /* Device config changed (e.g. capacity): config generation++ and a config interrupt. */
 void vtpci_config_changed(struct vtpci_state *vs);
 /* A queue reported a bad chain: set DEVICE_NEEDS_RESET and tell the driver (2.1.2). */

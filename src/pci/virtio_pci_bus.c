@@ -24,6 +24,7 @@
 #include "pci/virtio_pci_bus.h"
 #include "pci/virtio_rnd.h"
 #include "pci/virtio_scsi.h"
+#include "vmm/ioevent.h"
 #include "vmm/vmm.h"
 
 static bool vtpb_msix_enabled(void *ctx) { return pci_msix_enabled(ctx); }
@@ -65,6 +66,34 @@ static int vtpb_add_cap(struct pci_devinst *pi, uint8_t type, uint32_t off, uint
 	return pci_emul_add_capability(pi, cap, caplen) < 0 ? -1 : 0;
 }
 
+static void vtpb_ioevent(void *arg, long q)
+{
+	vtpci_queue_notify(arg, (uint32_t)q);
+}
+
+/* Queue notifies through ioevents where the backend has them: the legacy register (one port,
+ * the queue index as data) and the modern notify area (one 16-bit register per queue). */
+static void vtpb_bar_moved(struct pci_devinst *pi, int idx, bool on, uint64_t addr)
+{
+	struct vtpci_state *vs = pi->pi_arg;
+	int which = idx == VTPCI_LEGACY_BAR ? 0 : idx == VTPCI_MODERN_BAR ? 1 : -1;
+
+	if (vs == NULL || which < 0)
+		return;
+	for (int q = 0; q < vs->dev->nvq; q++) {
+		int *h = &vs->ioev[which][q];
+		struct vm_ioevent_spec sp = {
+			.pio = which == 0, .len = 2, .datamatch = which == 0, .data = (uint64_t)q,
+			.addr = which == 0 ? addr + VTPCI_L_QUEUE_NOTIFY :
+					     addr + VTPCI_M_NOTIFY + (uint64_t)q * VTPCI_M_NOTIFY_MULT,
+			.fn = vtpb_ioevent, .arg = vs, .id = q,
+		};
+		if (*h > 0)
+			vm_ioevent_del(pi->pi_vm, *h - 1);
+		*h = on ? vm_ioevent_add(pi->pi_vm, &sp) + 1 : 0;
+	}
+}
+
 int vtpci_pci_setup(struct vtpci_state *vs, struct pci_devinst *pi, uint16_t devid,
 		    uint8_t type, uint8_t class, uint8_t subclass, char *err, size_t errlen)
 {
@@ -90,6 +119,7 @@ int vtpci_pci_setup(struct vtpci_state *vs, struct pci_devinst *pi, uint16_t dev
 	r |= vtpb_add_cap(pi, VIRTIO_PCI_CAP_NOTIFY, VTPCI_M_NOTIFY,
 			  (uint32_t)d->nvq * VTPCI_M_NOTIFY_MULT);
 	r |= pci_lintr_request(pi);
+	pi->pi_bar_moved = vtpb_bar_moved;
 	if (r) {
 		snprintf(err, errlen, "%s: cannot allocate BARs or capabilities", d->name);
 		return -1;

@@ -111,6 +111,24 @@ static int kvm_set_memory(struct kvm_vmstate *s, struct vm *vm, char *err, size_
 	return 0;
 }
 
+/* A boot ROM: guest code runs from it, which KVM cannot do from MMIO.  A read-only slot after
+ * the RAM slots; writes to it exit as MMIO (KVM_MEM_READONLY) and reach the ROM's handler. */
+static int kvm_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size)
+{
+	struct kvm_vmstate *s = kvm_vm_of(vm);
+	struct kvm_userspace_memory_region r = {
+		.slot = KVM_ROM_SLOT, .flags = KVM_MEM_READONLY, .guest_phys_addr = gpa,
+		.memory_size = size, .userspace_addr = (uint64_t)(uintptr_t)host,
+	};
+
+	if (s == NULL || s->rom_mapped || !kvm_has_cap(s, KVM_CAP_READONLY_MEM))
+		return -1;
+	if (kvm_ioctl(s->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return -1;
+	s->rom_mapped = true;
+	return 0;
+}
+
 /* Unknown MSRs exit to user space, where bhyve's -w policy applies (vm_exit.c). */
 static void kvm_enable_user_msr(struct kvm_vmstate *s)
 {
@@ -141,7 +159,10 @@ static void kvm_pause_policy(struct kvm_vmstate *s, const struct vm_options *o)
 
 static int kvm_make_irqchip(struct kvm_vmstate *s, char *err, size_t errlen)
 {
-	struct kvm_pit_config pit = { .flags = 0 };
+	/* SPEAKER_DUMMY: port 0x61 (channel 2's gate and output) is served by the in-kernel PIT
+	 * too.  Without it 0x61 exits to us, whose 8254 never saw the guest program channel 2,
+	 * and Linux's TSC calibration (gate ch2, poll bit 5 with interrupts off) spins forever. */
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	uint64_t idmap = KVM_IDENTITY_MAP_GPA;
 
 	/* Intel only needs these (real mode under VMX); AMD accepts and ignores them. */
@@ -204,6 +225,7 @@ static void kvm_vm_fini(struct vm *vm)
 		atomic_store(&s->ticker_stop, true);
 		pthread_join(s->ticker, NULL);
 	}
+	kvm_ioevent_stop(vm);
 	if (s->vm_fd >= 0)
 		close(s->vm_fd);
 	if (s->sys_fd >= 0)
@@ -505,6 +527,26 @@ static void kvm_exit_system_event(struct kvm_vcpustate *k, struct vm_exit *exit)
 	}
 }
 
+/* KVM could not go on (suberror 1: an instruction its emulator cannot do, e.g. a fetch from
+ * memory that is not RAM; 3: an exit while delivering an event).  Say what and where. */
+static void kvm_internal_error(struct kvm_vcpustate *k, struct vm_exit *exit)
+{
+	struct kvm_run *run = k->run;
+	struct kvm_regs r;
+	uint32_t i, n = run->internal.ndata;
+	size_t o;
+
+	if (kvm_ioctl(k->fd, KVM_GET_REGS, &r) < 0)
+		r.rip = 0;
+	o = (size_t)snprintf(k->why, sizeof(k->why),
+			     "KVM internal error (suberror %u) at rip 0x%llx, data",
+			     run->internal.suberror, (unsigned long long)r.rip);
+	for (i = 0; i < n && i < 4 && o < sizeof(k->why); i++)
+		o += (size_t)snprintf(k->why + o, sizeof(k->why) - o, " 0x%llx",
+				      (unsigned long long)run->internal.data[i]);
+	kvm_invalid(exit, k->why);
+}
+
 /* One KVM exit: true if it was handled here and the guest goes on, false with *exit filled
  * for the run loop. */
 static bool kvm_exit_one(struct kvm_vcpustate *k, struct vm_exit *exit)
@@ -545,7 +587,7 @@ static bool kvm_exit_one(struct kvm_vcpustate *k, struct vm_exit *exit)
 		kvm_invalid(exit, "KVM cannot enter the guest (invalid vCPU state)");
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
-		kvm_invalid(exit, "KVM internal error (instruction it cannot emulate)");
+		kvm_internal_error(k, exit);
 		return false;
 	default:
 		kvm_invalid(exit, "unexpected KVM exit");
@@ -627,6 +669,10 @@ const struct vm_backend_ops vm_backend_kvm = {
 	.kick = kvm_kick,
 	.notify_intr = kvm_notify_intr,
 	.inject_nmi = kvm_inject_nmi,
+	.map_rom = kvm_map_rom,
+	.ioevent_add = kvm_ioevent_add,
+	.ioevent_del = kvm_ioevent_del,
+	.ioevent_stop = kvm_ioevent_stop,
 	.lapic_in_kernel = true,
 };
 

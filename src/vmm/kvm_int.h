@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmm/ioevent.h"
 #include "vmm/vm_internal.h"
 
 /* /dev/kvm, or what BHYVE_KVM_DEVICE names (tests point it elsewhere to simulate a host
@@ -25,6 +26,9 @@ const char *kvm_device_path(void);
 #define KVM_IDENTITY_MAP_GPA 0xFEBFC000ULL
 #define KVM_TSS_GPA          0xFEBFD000ULL
 
+/* Memory slots: 0 and 1 are RAM below and above the PCI hole; the boot ROM follows. */
+#define KVM_ROM_SLOT 2
+
 struct kvm_vmstate {
 	int sys_fd;
 	int vm_fd;
@@ -35,6 +39,8 @@ struct kvm_vmstate {
 	bool ticker_started;
 	_Atomic bool ticker_stop;
 	_Atomic uint32_t stuck;     /* vCPUs halted with IF=0 or waiting for SIPI (bit per vCPU) */
+	struct kvm_ioevents *ioev;  /* kvm_ioevent.c, made on first use */
+	bool rom_mapped;            /* the boot ROM's read-only slot (KVM_ROM_SLOT) exists */
 };
 
 struct kvm_vcpustate {
@@ -44,6 +50,7 @@ struct kvm_vcpustate {
 	_Atomic bool thread_known;
 	pthread_t thread;
 	bool stuck_seen;            /* the whole VM looked stuck at the previous tick */
+	char why[160];              /* the message of the last VM_EXITCODE_INVALID */
 };
 
 static inline struct kvm_vmstate *kvm_vm_of(const struct vm *vm)
@@ -65,6 +72,12 @@ int kvm_irq_setup(int vm_fd, char *err, size_t errlen);
 
 /* kvm_probe.c: can this host run guests on KVM?  `auto` asks this. */
 bool kvm_probe(char *why, size_t whylen);
+
+/* kvm_ioevent.c: ioevent.h on KVM (ioeventfds and the thread that serves them). */
+struct vm_ioevent_spec;
+int kvm_ioevent_add(struct vm *vm, const struct vm_ioevent_spec *spec);
+void kvm_ioevent_del(struct vm *vm, int handle);
+void kvm_ioevent_stop(struct vm *vm);
 
 /* ioctl that retries when a signal interrupted it. */
 int kvm_ioctl(int fd, unsigned long req, void *arg);

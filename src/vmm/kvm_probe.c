@@ -4,8 +4,11 @@
  * `kvm` insists on KVM (vm_setup fails with a clear message where it cannot be used), `soft`
  * is the software CPU.  `auto` must not pick a KVM that opens but cannot run guests: on some
  * nested set-ups (a Firecracker VM with nested "PVM", where this project is developed) tiny
- * guests run but a Linux kernel hangs early.  So `auto` picks KVM only when
- *   - BHYVE_AUTO_KVM=1 is in the environment (the host is known to run guests on KVM), and
+ * guests run but a Linux kernel crawls or stops early.  PVM is KVM without hardware
+ * virtualization, so `auto` picks KVM when
+ *   - the host CPU has hardware virtualization (the vmx or svm flag in /proc/cpuinfo), or
+ *     BHYVE_AUTO_KVM=1 is in the environment (the host is known to run guests on KVM); and
+ *     BHYVE_AUTO_KVM is not 0 (which keeps `auto` on the software CPU), and
  *   - a probe passes: a 64-bit guest with 4-level paging and a 2 MiB page reads a value from
  *     memory through its page tables and writes it to a port, then halts.
  * Otherwise `auto` is the software CPU.  BHYVE_VERBOSE=1 makes bhyve say which one it uses.
@@ -159,6 +162,31 @@ static bool env_on(const char *name)
 	return v != NULL && strcmp(v, "1") == 0;
 }
 
+/* Hardware virtualization, as the host kernel reports it in the CPU flags. */
+static bool host_has_hw_virt(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[4096];
+	bool yes = false;
+
+	if (f == NULL)
+		return false;
+	while (!yes && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "flags", 5) == 0)
+			yes = strstr(line, " vmx") != NULL || strstr(line, " svm") != NULL;
+	fclose(f);
+	return yes;
+}
+
+static bool auto_may_use_kvm(void)
+{
+	const char *v = getenv("BHYVE_AUTO_KVM");
+
+	if (v != NULL && strcmp(v, "0") == 0)
+		return false;
+	return env_on("BHYVE_AUTO_KVM") || host_has_hw_virt();
+}
+
 /* The backend for `kind`: NULL with a message in err if KVM was asked for and cannot run. */
 const struct vm_backend_ops *vm_backend_select(enum vm_backend_kind kind, char *err,
 					       size_t errlen)
@@ -172,7 +200,7 @@ const struct vm_backend_ops *vm_backend_select(enum vm_backend_kind kind, char *
 			return NULL;
 		}
 		ops = &vm_backend_kvm;
-	} else if (kind == VM_BACKEND_AUTO && env_on("BHYVE_AUTO_KVM")) {
+	} else if (kind == VM_BACKEND_AUTO && auto_may_use_kvm()) {
 		if (kvm_probe(why, sizeof(why)))
 			ops = &vm_backend_kvm;
 	}

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "cpu/cpu.h"
+#include "vmm/ioevent.h"
 #include "vmm/vm_exit.h"
 #include "vmm/vmm.h"
 
@@ -41,6 +42,12 @@ struct vm_backend_ops {
 	void (*sipi)(struct vcpu *vcpu, uint8_t vector);
 	void (*set_exit_on_pause)(struct vcpu *vcpu, bool on);
 	uint64_t (*insn_count)(struct vcpu *vcpu);
+	/* Optional (vm_map_rom): read-only guest memory backed by `host`. */
+	int (*map_rom)(struct vm *vm, uint64_t gpa, void *host, uint64_t size);
+	/* Optional (ioevent.h): writes completed without stopping the vCPU. */
+	int (*ioevent_add)(struct vm *vm, const struct vm_ioevent_spec *spec);
+	void (*ioevent_del)(struct vm *vm, int handle);
+	void (*ioevent_stop)(struct vm *vm);
 	/* KVM (helper kvm): the backend's kernel models the LAPICs, so INIT/SIPI and HLT never
 	 * reach the run loop and every vCPU thread enters vcpu_run from the start. */
 	bool lapic_in_kernel;

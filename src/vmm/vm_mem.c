@@ -333,6 +333,14 @@ static int64_t vm_ram_offset(const struct vm *vm, uint64_t gpa, uint64_t len)
 	return (int64_t)(vm->lowmem + gpa);
 }
 
+int vm_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size)
+{
+	if (vm == NULL || vm->ops == NULL || vm->ops->map_rom == NULL || size == 0 ||
+	    ((gpa | size | (uint64_t)(uintptr_t)host) & 0xFFF))
+		return -1;
+	return vm->ops->map_rom(vm, gpa, host, size);
+}
+
 void *vm_map_gpa(struct vm *vm, uint64_t gpa, size_t len)
 {
 	int64_t off;

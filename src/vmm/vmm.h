@@ -116,6 +116,12 @@ struct vm *vm_create_anon(uint64_t memsize);
 /* Guest-physical RAM ranges in ascending order, as (gpa, len) pairs: low RAM, then RAM from
  * 4 GiB; returns the count (1 or 2). */
 int vm_mem_ranges(const struct vm *vm, uint64_t gpa[2], uint64_t len[2]);
+/* Read-only memory (a boot ROM) at gpa: `host` (page-aligned, size a multiple of 4 KiB, alive
+ * while vCPUs run) becomes guest memory that the guest can execute from, where the
+ * backend can do that (KVM: a read-only memory slot; writes still reach the MMIO handler the
+ * caller registered for the range).  -1 where it cannot (the software CPU executes from the
+ * MMIO range itself). */
+int vm_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size);
 
 /* The software CPU's view of this VM's memory (NULL before vm_setup or on KVM).  Loaders and
  * DMA that write guest code behind the CPU's back call vm_notify_write. */

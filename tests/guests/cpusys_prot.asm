@@ -290,6 +290,36 @@ t_exceptions:
         mov ax, KDATA
         mov es, ax
 
+        ; targets beyond the code segment's limit (KCODE16: 64 KiB): #GP(0), nothing changed
+        TRY
+.cl1:   jmp KCODE16:0x12345
+        CATCH "p32-cs-limit-far-jmp", 13, 0, .cl1
+        TRY
+.cl2:   call KCODE16:0x12345                     ; words 3+1: the CALL pushed nothing
+        CATCH "p32-cs-limit-far-call", 13, 0, .cl2
+        TRY
+        pushfd
+        push dword KCODE16
+        push dword 0x12345
+        mov [frame_top], esp                     ; the #GP frame goes below these
+.cl3:   iretd
+        CATCH "p32-cs-limit-iret", 13, 0, .cl3
+        TRY
+        push dword KCODE16
+        push dword 0x12345
+        mov [frame_top], esp
+.cl4:   retf
+        CATCH "p32-cs-limit-far-ret", 13, 0, .cl4
+        mov word [IDT + 0x92 * 8], 0x2345         ; gate 0x92 -> KCODE16:0x12345
+        mov word [IDT + 0x92 * 8 + 2], KCODE16
+        mov word [IDT + 0x92 * 8 + 6], 0x1
+        TRY
+.cl5:   int 0x92
+        CATCH "p32-cs-limit-gate", 13, 0, .cl5
+        mov ax, cs
+        cmp ax, KCODE32
+        CHECK32 e, "p32-cs-limit-cs-unchanged"
+
         TRY
         mov ax, KCODE32
         mov es, ax                               ; readable code: loads

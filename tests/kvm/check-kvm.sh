@@ -29,16 +29,17 @@ cp "$mdir/virt/lib/irqbypass.ko" "$mdir/arch/x86/kvm/kvm.ko" "$mdir/arch/x86/kvm
    "$OUT/root/lib/modules/"
 rm -rf "$OUT/kdeb"
 cp /bin/busybox "$OUT/root/bin/busybox"
-cp tests/kvm/kvm-init.sh "$OUT/root/init"
+cp "${KVM_INIT:-tests/kvm/kvm-init.sh}" "$OUT/root/init"
 chmod 755 "$OUT/root/init"
+cp bench/kvm/bench-kvm.sh "$OUT/root/bench-kvm.sh"
 cp "$STATIC/bhyve" "$STATIC/bhyveload" "$STATIC/bhyvectl" "$OUT/root/bhyve/"
 cp "$GUEST/vmlinuz" "$GUEST/initrd.img" build/tests/guests/mb_exit.bin \
-   build/tests/guests/mb_smp.bin "$OUT/root/guest/"
+   build/tests/guests/mb_smp.bin build/tests/guests/rom_hello.bin "$OUT/root/guest/"
 (cd "$OUT/root" && find . | cpio -o -H newc 2>/dev/null) | gzip -1 > "$OUT/initrd.img"
 echo "check-kvm: booting the test VM under QEMU TCG (log: $OUT/console.log)"
 timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 1 -nographic \
 	-no-reboot -kernel "$GUEST/vmlinuz" -initrd "$OUT/initrd.img" \
-	-append "console=ttyS0 quiet panic=-1" < /dev/null > "$OUT/console.log" 2>&1
+	-append "console=ttyS0 quiet panic=-1 ${KVM_ONLY:+kvm.only=$KVM_ONLY}" < /dev/null > "$OUT/console.log" 2>&1
 # (the first line may follow the firmware's terminal escapes: no ^ anchor)
 tr -d '\r' < "$OUT/console.log" | grep -oE "KVM(TEST|INFO) .*" | grep -v DONE
 pass=$(tr -d '\r' < "$OUT/console.log" | grep -oE "KVMTEST .*: pass$" | wc -l)
