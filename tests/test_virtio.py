@@ -35,7 +35,7 @@ TIMEOUT = BOOT_TIMEOUT
 pytestmark = needs_guest
 
 # Disk sizes double as the guest's way to tell the disks apart (/sys/block/*/size).
-RW_MIB, RO_MIB, SS4K_MIB, SCSI_MIB, DUR_MIB = 256, 8, 16, 32, 24
+RW_MIB, RO_MIB, SS4K_MIB, SCSI_MIB, DUR_MIB = 256, 8, 16, 64, 24
 
 # In the guest, /tmp/A is 1 MiB: the lines "%015d\n" for 0..65535 (16 bytes each).  Chunk j of
 # a disk (its j-th MiB) is the line "%015d\n" % j, then A rotated left by 257 * j lines, cut at
@@ -183,7 +183,8 @@ def test_scsi_lun(vm):
                 "ls /sys/block")
     dev = disk_by_mib(vm, "sd", SCSI_MIB)
     assert vm.sh(GUEST_MKPAT).strip() == str(MIB)
-    res = vm.sh(guest_write_chunks(dev, 0, 4), timeout=TIMEOUT)
+    # The block test's pattern over the whole LUN; every byte is checked on poweroff.
+    res = vm.sh(guest_write_chunks(dev, 0, SCSI_MIB), timeout=TIMEOUT)
     assert "WRITE-FAILED" not in res and "WROTE" in res, (out, res)
 
 
@@ -195,10 +196,9 @@ def test_zz_poweroff_and_images(vm):
     assert bad == [], f"{len(bad)} wrong MiB chunks in the rw image, first {bad[:8]}"
     assert os.path.getsize(vm.imgs["rw"]) == RW_MIB * MIB
     assert sha(vm.imgs["ro"]) == vm.ro_sha
-    assert image_mismatches(vm.imgs["scsi"], 4) == []
-    with open(vm.imgs["scsi"], "rb") as f:
-        f.seek(4 * MIB)
-        assert f.read() == bytes((SCSI_MIB - 4) * MIB)
+    bad = image_mismatches(vm.imgs["scsi"], SCSI_MIB)
+    assert bad == [], f"{len(bad)} wrong MiB chunks in the SCSI image, first {bad[:8]}"
+    assert os.path.getsize(vm.imgs["scsi"]) == SCSI_MIB * MIB
     assert not os.path.exists(vm.sock)
 
 
