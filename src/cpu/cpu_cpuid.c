@@ -5,14 +5,26 @@
  *
  * The vendor is GenuineIntel so that Linux trusts CPUID 0x15 for the TSC/crystal frequency
  * (native_calibrate_tsc() only does so on Intel) and skips PIT calibration; family 6 with a
- * model number no Linux quirk table names.  Boot with mitigations=off: an unknown Intel model
- * is treated as vulnerable to Meltdown & co.
+ * model number no Linux quirk table names.
+ *
+ * This CPU does not speculate, so it says so: CPUID.7.EDX[29] and IA32_ARCH_CAPABILITIES with
+ * the "not affected" bits.  Otherwise Linux treats an unknown Intel model as vulnerable to
+ * Meltdown, MDS & co. and turns on page-table isolation (a CR3 write, so a TLB and decoded-
+ * block look-up flush, on every kernel entry and exit) and buffer clearing on every return to
+ * user mode.  Spectre v1/v2 need no MSR and stay as Linux decides.
  */
 #include "cpu/cpu_internal.h"
 
 #define CPUID_FAMILY 6
 #define CPUID_MODEL  0xfd
 #define CPUID_STEP   1
+
+/* IA32_ARCH_CAPABILITIES: RDCL_NO, SKIP_L1DFL_VMENTRY, SSB_NO, MDS_NO, PSCHANGE_MC_NO, TAA_NO,
+ * SBDR_SSDP_NO, FBSDP_NO, PSDP_NO, BHI_NO, PBRSB_NO, GDS_NO, RFDS_NO, ITS_NO. */
+#define MSR_ARCH_CAP     0x10a
+#define ARCH_CAP_VALUE   ((1ULL << 0) | (1ULL << 3) | (1ULL << 4) | (1ULL << 5) | (1ULL << 6) | \
+			  (1ULL << 8) | (1ULL << 13) | (1ULL << 14) | (1ULL << 15) | (1ULL << 20) | \
+			  (1ULL << 24) | (1ULL << 26) | (1ULL << 27) | (1ULL << 62))
 
 static void put_str(uint32_t *dst, const char *s, int words)
 {
@@ -108,6 +120,10 @@ void cpu_cpuid(struct cpu *c, uint32_t leaf, uint32_t sub, uint32_t o[4])
 		put_str(&o[2], "ntel", 1);
 		break;
 	case 1: leaf_1(c, o); break;
+	case 7:
+		if (sub == 0)
+			o[3] = 1u << 29;            /* IA32_ARCH_CAPABILITIES */
+		break;
 	case 0xb: leaf_topology(c, sub, o); break;
 	case 0x15: case 0x16: leaf_15_16(c, leaf, o); break;
 	case 0x40000000:
@@ -161,6 +177,7 @@ int cpu_msr_read(struct cpu *c, uint32_t msr, uint64_t *v)
 	switch (msr) {
 	case MSR_TSC: *v = guest_tsc(c); return 0;
 	case MSR_UCODE_REV: *v = 0; return 0;
+	case MSR_ARCH_CAP: *v = ARCH_CAP_VALUE; return 0;
 	case MSR_SYSENTER_CS: *v = r->sysenter_cs; return 0;
 	case MSR_SYSENTER_ESP: *v = r->sysenter_esp; return 0;
 	case MSR_SYSENTER_EIP: *v = r->sysenter_eip; return 0;
