@@ -16,6 +16,7 @@ import pytest
 
 from conftest import (BOOT_TIMEOUT, BUILD, GUEST, INITRD, KERNEL, MARKER, PROMPT, ROOT, needs_guest,
                       prog)
+from guestlib import Guest
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -24,27 +25,6 @@ TIMEOUT = BOOT_TIMEOUT
 pytestmark = needs_guest
 
 _count = [0]
-
-
-class Guest:
-    """A booted guest on a pexpect-driven bhyve."""
-
-    def __init__(self, child, name):
-        self.child = child
-        self.name = name
-
-    def sh(self, cmd, timeout=120):
-        """Run a shell command in the guest and return its output (between two markers)."""
-        tag = f"__{time.monotonic_ns()}__"
-        self.child.sendline(f"echo {tag}B; {cmd}; echo {tag}E")
-        self.child.expect(f"{tag}B\r?\n", timeout=timeout)
-        self.child.expect(f"{tag}E", timeout=timeout)
-        return self.child.before.replace("\r", "")
-
-    def wait_exit(self, timeout=300):
-        self.child.expect(pexpect.EOF, timeout=timeout)
-        self.child.close()
-        return self.child.exitstatus
 
 
 def has_mpparse(guest):
