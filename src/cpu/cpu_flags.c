@@ -124,16 +124,7 @@ bool cpu_cond(struct cpu *c, int cc)
 		}
 	}
 	uint32_t f = cpu_status_flags(c);
-	switch (cc >> 1) {
-	case 0: r = f & CPU_OF; break;
-	case 1: r = f & CPU_CF; break;
-	case 2: r = f & CPU_ZF; break;
-	case 3: r = f & (CPU_CF | CPU_ZF); break;
-	case 4: r = f & CPU_SF; break;
-	case 5: r = f & CPU_PF; break;
-	case 6: r = !(f & CPU_SF) != !(f & CPU_OF); break;
-	default: r = (f & CPU_ZF) || (!(f & CPU_SF) != !(f & CPU_OF)); break;
-	}
+	r = cpu_cond_of_flags(f, cc >> 1);
 out:
 	return r ^ (cc & 1);
 }

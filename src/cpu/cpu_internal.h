@@ -312,6 +312,22 @@ struct cpu {
 #define CPU_CUR_RIP(c, i)  ((c)->blk_rip + (i)->end - (i)->len)
 
 /* Code translations changed: `global` also for global pages. */
+/* Condition pair k (cc >> 1: O, C, Z, BE, S, P, L, LE) from materialised status flags; the
+ * low bit of a condition code negates it. */
+static inline __attribute__((always_inline)) bool cpu_cond_of_flags(uint64_t f, int k)
+{
+	switch (k) {
+	case 0: return f & CPU_OF;
+	case 1: return f & CPU_CF;
+	case 2: return f & CPU_ZF;
+	case 3: return f & (CPU_CF | CPU_ZF);
+	case 4: return f & CPU_SF;
+	case 5: return f & CPU_PF;
+	case 6: return !(f & CPU_SF) != !(f & CPU_OF);
+	default: return (f & CPU_ZF) || (!(f & CPU_SF) != !(f & CPU_OF));
+	}
+}
+
 static inline void cpu_xlat_bump(struct cpu *c, bool global)
 {
 	c->xlat_gen[0]++;

@@ -53,18 +53,7 @@ static inline __attribute__((always_inline)) bool cond_fast(struct cpu *c, int c
 	uint32_t op = c->lf_op;
 	if (op == CPU_LF_NONE) {
 		uint64_t f = c->r.rflags;
-		bool r;
-		switch (k) {
-		case 0: r = f & CPU_OF; break;
-		case 1: r = f & CPU_CF; break;
-		case 2: r = f & CPU_ZF; break;
-		case 3: r = f & (CPU_CF | CPU_ZF); break;
-		case 4: r = f & CPU_SF; break;
-		case 5: r = f & CPU_PF; break;
-		case 6: r = !(f & CPU_SF) != !(f & CPU_OF); break;
-		default: r = (f & CPU_ZF) || (!(f & CPU_SF) != !(f & CPU_OF)); break;
-		}
-		return r ^ (cc & 1);
+		return cpu_cond_of_flags(f, k) ^ (cc & 1);
 	}
 	int sh = 64 - (int)c->lf_size * 8;
 	if (k == 2 || k == 4) {      /* ZF and SF come from the result for every lazy op */
