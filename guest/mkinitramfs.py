@@ -4,7 +4,8 @@
 Contents: a static busybox with a symlink per applet, /init (guest/init.sh), /dev/console (so
 the kernel can open its initial console before devtmpfs is mounted), the kernel modules for the
 devices bhyve emulates plus their dependencies, and /etc/modules.load: the .ko paths in
-dependency order, which /init loads with insmod.
+dependency order, which /init loads with insmod; and udhcpc's default script, which configures
+an interface from a DHCP lease (udhcpc -i eth0).
 
 The kernel packages ship no modules.dep, so dependencies come from each module's own
 `depends=` field in its ELF .modinfo section (what `modinfo -F depends` prints).
@@ -127,6 +128,32 @@ class Cpio:
         return b"".join(self.parts)
 
 
+# busybox udhcpc runs this script (Debian's default path) on each DHCP event with the lease in the
+# environment: it configures the interface, the default route and /etc/resolv.conf.
+UDHCPC_SCRIPT = b"""#!/bin/sh
+case "$1" in
+deconfig)
+	ip -4 addr flush dev "$interface"
+	ip link set "$interface" up
+	;;
+bound|renew)
+	ip -4 addr flush dev "$interface"
+	ip addr add "$ip/${mask:-24}" ${broadcast:+broadcast "$broadcast"} dev "$interface"
+	ip link set "$interface" up
+	for r in $router; do
+		ip route replace default via "$r" dev "$interface"
+		break
+	done
+	: > /etc/resolv.conf
+	for d in $dns; do
+		echo "nameserver $d" >> /etc/resolv.conf
+	done
+	;;
+esac
+exit 0
+"""
+
+
 def applets(busybox):
     r = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True)
     return [a for a in r.stdout.split() if a and "/" not in a]
@@ -145,7 +172,7 @@ def build(args):
     c = Cpio()
     made = set()
     for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "etc", "root", "mnt", "run",
-              "lib", "lib/modules", f"lib/modules/{kver}"):
+              "lib", "lib/modules", f"lib/modules/{kver}", "etc/udhcpc"):
         c.dir(d)
         made.add(d)
     c.chardev("dev/console", 5, 1)
@@ -157,6 +184,7 @@ def build(args):
             c.symlink(f"bin/{a}", "busybox")
     c.file("init", pathlib.Path(args.init).read_bytes(), 0o755)
     c.file("etc/hostname", b"bhyve-guest\n")
+    c.file("etc/udhcpc/default.script", UDHCPC_SCRIPT, 0o755)
     c.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
     c.file("etc/group", b"root:x:0:\n")
     load = []

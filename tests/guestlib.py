@@ -79,23 +79,32 @@ def wait_shell(g, timeout=BOOT_TIMEOUT):
 
 def boot_bhyve(bhyve_args, tag, mem="512M", prefix=(), build=None, kernel=KERNEL,
                initrd=INITRD, log=None, timeout=BOOT_TIMEOUT, cmdline="console=ttyS0",
-               acpi=True):
+               acpi=True, user=None):
     """bhyveload + bhyve (-A -H -P, hostbridge, lpc, com1 on stdio) + bhyve_args; a Guest.
-    acpi=False leaves out -A (the guest then finds the IOAPIC in the MP table)."""
+    acpi=False leaves out -A (the guest then finds the IOAPIC in the MP table).  user: run
+    both programs as that user (its primary group, no supplementary groups) instead."""
     import pexpect
     name = f"vt-{tag}-{os.getpid()}"
-    load = subprocess.run([prog("bhyveload", build), "-m", mem, "-k", str(kernel), "-i",
+    drop = as_user(user) if user else []
+    load = subprocess.run(drop + [prog("bhyveload", build), "-m", mem, "-k", str(kernel), "-i",
                            str(initrd), "-a", cmdline, name], capture_output=True,
                           text=True, timeout=120)
     if load.returncode != 0:
         raise RuntimeError(f"bhyveload: {load.stderr}")
-    argv = list(prefix) + [prog("bhyve", build)] + (["-A"] if acpi else []) + [
+    argv = list(prefix) + drop + [prog("bhyve", build)] + (["-A"] if acpi else []) + [
         "-H", "-P", "-m", mem, "-s", "0,hostbridge", "-s", "1,lpc", "-l", "com1,stdio"]
     argv += list(bhyve_args) + [name]
     child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8", codec_errors="replace",
                           timeout=timeout, dimensions=(50, 200))
     child.logfile_read = open(log or pathlib.Path(build or BUILD) / f"{name}.console.log", "w")
     return wait_shell(Guest(child, name, build), timeout)
+
+
+def as_user(user):
+    """A command prefix that runs the rest as `user` with its primary group only."""
+    import pwd
+    pw = pwd.getpwnam(user)
+    return ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups"]
 
 
 def net_ok():

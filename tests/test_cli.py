@@ -155,6 +155,13 @@ def test_net_keys():
     assert k["pci.0.2.0.mtu"] == "9000"
     assert k["pci.0.3.0.device"] == "e1000" and k["pci.0.3.0.backend"] == "tap1"
     assert dump("-s 2,virtio-net vm1")["pci.0.2.0.device"] == "virtio-net"   # unconnected
+    # Any valid Linux interface name is a TAP interface.
+    for name in ("vnet3", "vm1-lan", "br0.tap_1"):
+        assert dump(f"-s 2,e1000,{name} vm1")["pci.0.2.0.backend"] == name
+    k = dump("-s 3,virtio-net,slirp,hostfwd=tcp::2222-:22;udp:127.0.0.1:5353-10.0.2.15:53,"
+             "open vm1")
+    assert k["pci.0.3.0.backend"] == "slirp" and k["pci.0.3.0.open"] == "true"
+    assert k["pci.0.3.0.hostfwd"] == "tcp::2222-:22;udp:127.0.0.1:5353-10.0.2.15:53"
 
 
 def test_ahci_keys():
@@ -316,10 +323,21 @@ def test_unknown_option_usage():
     ("-s 2,e1000,tap0,mac=zz:be:fa:76:45:00 vm1", ["mac=zz:be:fa:76:45:00"]),
     ("-s 2,virtio-net,tap0,mtu=67 vm1", ["mtu=67"]),
     ("-s 2,virtio-net,tap0,mtu=65536 vm1", ["mtu=65536"]),
-    ("-s 2,virtio-net,vmnet0 vm1", ["vmnet0", "Linux", "tapN"]),
-    ("-s 2,e1000,vmnet3 vm1", ["vmnet3", "Linux", "tapN"]),
-    ("-s 2,virtio-net,netgraph,path=ng0:,peerhook=link0 vm1", ["netgraph", "Linux", "tapN"]),
-    ("-s 2,virtio-net,eth0 vm1", ["backend=eth0"]),
+    ("-s 2,virtio-net,vmnet0 vm1", ["vmnet0", "Linux", "TAP", "slirp"]),
+    ("-s 2,e1000,vmnet3 vm1", ["vmnet3", "Linux", "TAP"]),
+    ("-s 2,virtio-net,netgraph,path=ng0:,peerhook=link0 vm1", ["netgraph", "Linux", "TAP"]),
+    ("-s 2,virtio-net,netmap:eth0 vm1", ["netmap:eth0", "Linux"]),
+    ("-s 2,e1000,vale0:1 vm1", ["vale0:1", "Linux"]),
+    ("-s 2,virtio-net,bad/name vm1", ["backend=bad/name", "interface name"]),
+    ("-s 2,virtio-net,tap0123456789abc vm1", ["backend=tap0123456789abc"]),
+    ("-s 3,virtio-net,slirp,hostfwd=tcp::notaport-:22 vm1", ["hostfwd=tcp::notaport-:22"]),
+    ("-s 3,e1000,slirp,hostfwd=tcp::2222:22 vm1", ["hostfwd=tcp::2222:22"]),
+    ("-s 3,virtio-net,slirp,hostfwd=sctp::1-:2 vm1", ["hostfwd=sctp::1-:2"]),
+    ("-s 3,virtio-net,slirp,hostfwd=tcp::0-:22 vm1", ["hostfwd=tcp::0-:22"]),
+    ("-s 3,virtio-net,slirp,hostfwd=tcp:1.2.3:80-:22 vm1", ["hostfwd=tcp:1.2.3:80-:22"]),
+    ("-s 3,virtio-net,slirp,nosuchopt=1 vm1", ["nosuchopt"]),
+    ("-s 3,virtio-net,slirp,open=maybe vm1", ["open=maybe"]),
+    ("-s 3,virtio-net,tap0,hostfwd=tcp::1-:2 vm1", ["hostfwd", "slirp"]),
     ("-s 2,virtio-blk,/x,sectorsize=1000 vm1", ["sectorsize=1000"]),
     ("-s 2,virtio-blk,/x,sectorsize=256 vm1", ["sectorsize=256"]),
     ("-s 2,virtio-blk,/x,sectorsize=65536 vm1", ["sectorsize=65536"]),

@@ -3,7 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/if.h>
+#include <net/if.h>
 #include <linux/if_tun.h>
 #include <poll.h>
 #include <pthread.h>
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "backends/net_tap.h"
+#include "common/devconf.h"
 
 struct net_tap {
 	int fd;
@@ -31,14 +32,27 @@ struct net_tap {
 
 bool net_tap_name_valid(const char *name)
 {
-	size_t n = name ? strlen(name) : 0;
+	return devconf_ifname_valid(name);
+}
 
-	if (n == 0 || n >= IFNAMSIZ || !strcmp(name, ".") || !strcmp(name, ".."))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (name[i] == '/' || name[i] == ':' || name[i] <= ' ' || name[i] == 0x7f)
-			return false;
-	return true;
+/* Why TUNSETIFF failed, in a line that names the interface and what to do. */
+static void net_tap_attach_error(const char *name, int e, char *err, size_t errlen)
+{
+	bool exists = if_nametoindex(name) != 0;
+
+	if (e == EPERM && exists)
+		snprintf(err, errlen, "%s: cannot attach TAP interface: %s (it belongs to another "
+			 "user: `ip tuntap add dev %s mode tap user USER` makes one for USER)", name,
+			 strerror(e), name);
+	else if (e == EPERM)
+		snprintf(err, errlen, "%s: no such TAP interface, and creating one needs "
+			 "CAP_NET_ADMIN (`ip tuntap add dev %s mode tap user USER` makes a "
+			 "persistent one beforehand)", name, name);
+	else if (e == EINVAL && exists)
+		snprintf(err, errlen, "%s: cannot attach: the interface exists and is not a TAP "
+			 "interface", name);
+	else
+		snprintf(err, errlen, "%s: cannot attach TAP interface: %s", name, strerror(e));
 }
 
 struct net_tap *net_tap_open(const char *name, char *err, size_t errlen)
@@ -63,8 +77,7 @@ struct net_tap *net_tap_open(const char *name, char *err, size_t errlen)
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(t->fd, TUNSETIFF, &ifr) < 0) {
-		/* EBUSY: another process has it; EINVAL: it exists and is not a tap. */
-		snprintf(err, errlen, "%s: cannot attach TAP interface: %s", name, strerror(errno));
+		net_tap_attach_error(name, errno, err, errlen);
 		goto fail;
 	}
 	snprintf(t->name, sizeof(t->name), "%s", ifr.ifr_name);

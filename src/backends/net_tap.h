@@ -1,7 +1,8 @@
 /*
  * Linux TAP network backend: /dev/net/tun with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR.  Opening
- * "tapN" attaches to that interface if it exists (a persistent tap made by `ip tuntap add`) or
- * creates it (then it vanishes when closed).  Every frame in either direction is preceded by a
+ * NAME (any interface name: tap0, vnet3, vm1-lan) attaches to it if it exists (a persistent
+ * tap made by `ip tuntap add ... user U` is usable by U without privileges) or creates it when
+ * the process has CAP_NET_ADMIN (then it vanishes when closed).  Every frame in either direction is preceded by a
  * virtio-net header of the size set with net_tap_set_vnet_hdr_len (10, or 12 with num_buffers),
  * which carries checksum and segmentation offload information straight from/to the guest.
  *

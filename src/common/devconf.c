@@ -1,6 +1,8 @@
 /* Device option checks shared by the emulations (see devconf.h). */
 #include "common/devconf.h"
 
+#include <arpa/inet.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,36 +214,146 @@ int devconf_net_legacy(config_node_t *n, const char *opts, char *err, size_t err
 	return rc;
 }
 
-/* "tapN": the only backend a Linux host has. */
-static bool net_is_tap(const char *be)
+bool devconf_ifname_valid(const char *name)
 {
-	uint64_t unit;
+	size_t n = name ? strlen(name) : 0;
 
-	return strncmp(be, "tap", 3) == 0 && parse_num(be + 3, 10, 0, 65535, &unit) == 0;
+	if (n == 0 || n >= 16 || !strcmp(name, ".") || !strcmp(name, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (name[i] == '/' || name[i] == ':' || name[i] <= ' ' || name[i] == 0x7f)
+			return false;
+	return true;
 }
 
+/* "[a.b.c.d]" (empty: 0.0.0.0) and ":" or "-"; *p moves past the separator. */
+static int hostfwd_addr(const char **p, char sep, struct in_addr *a)
+{
+	const char *e = strchr(*p, sep);
+	char buf[16];
+	size_t n;
+
+	if (!e || (n = (size_t)(e - *p)) >= sizeof(buf))
+		return -1;
+	memcpy(buf, *p, n);
+	buf[n] = 0;
+	a->s_addr = 0;
+	if (n && inet_pton(AF_INET, buf, a) != 1)
+		return -1;
+	*p = e + 1;
+	return 0;
+}
+
+/* A port 1..65535 ending at `sep` (or at the end of the string when sep is 0). */
+static int hostfwd_port(const char **p, char sep, uint16_t *port)
+{
+	const char *e = sep ? strchr(*p, sep) : *p + strlen(*p);
+	char buf[8];
+	size_t n;
+	uint64_t v;
+
+	if (!e || (n = (size_t)(e - *p)) == 0 || n >= sizeof(buf))
+		return -1;
+	memcpy(buf, *p, n);
+	buf[n] = 0;
+	if (parse_num(buf, 10, 1, 65535, &v) < 0)
+		return -1;
+	*port = (uint16_t)v;
+	*p = sep ? e + 1 : e;
+	return 0;
+}
+
+int devconf_hostfwd_parse(const char *rule, struct devconf_hostfwd *fw)
+{
+	const char *p = rule;
+
+	if (strncmp(p, "tcp:", 4) == 0)
+		fw->udp = false;
+	else if (strncmp(p, "udp:", 4) == 0)
+		fw->udp = true;
+	else
+		return -1;
+	p += 4;
+	if (hostfwd_addr(&p, ':', &fw->host_addr) < 0 || hostfwd_port(&p, '-', &fw->host_port) < 0 ||
+	    hostfwd_addr(&p, ':', &fw->guest_addr) < 0 || hostfwd_port(&p, 0, &fw->guest_port) < 0)
+		return -1;
+	return 0;
+}
+
+int devconf_hostfwd_foreach(const char *list, int (*fn)(const struct devconf_hostfwd *fw,
+							  const char *rule, void *arg),
+			    void *arg, char *err, size_t errlen)
+{
+	char *copy = strdup(list), *save = NULL;
+	int rc = 0;
+
+	if (!copy)
+		abort();
+	for (char *r = strtok_r(copy, ";", &save); r && rc == 0; r = strtok_r(NULL, ";", &save)) {
+		struct devconf_hostfwd fw;
+		if (devconf_hostfwd_parse(r, &fw) < 0) {
+			snprintf(err, errlen, "hostfwd=%s: expected tcp|udp:[hostaddr]:hostport-"
+				 "[guestaddr]:guestport (ports 1..65535), rules separated by ';'", r);
+			rc = -1;
+		} else if (fn) {
+			rc = fn(&fw, r, arg);
+		}
+	}
+	free(copy);
+	return rc;
+}
+
+static int net_slirp_check(config_node_t *n, char *err, size_t errlen)
+{
+	const char *fw = config_node_get(n, "hostfwd");
+
+	if (fw && (!*fw || devconf_hostfwd_foreach(fw, NULL, NULL, err, errlen) < 0)) {
+		if (!*fw)
+			snprintf(err, errlen, "hostfwd=: empty rule");
+		return -1;
+	}
+	return devconf_bool(n, "open", err, errlen);
+}
+
+/* FreeBSD's backends that Linux lacks get a message of their own; any other name is a TAP
+ * interface (attached or created at start-up), or slirp. */
 static int net_backend_check(config_node_t *n, char *err, size_t errlen)
 {
 	const char *be = config_node_get(n, "backend");
 	uint64_t unit;
 
-	if (!be || net_is_tap(be))
+	if (!be)
 		return 0;
+	if (strcmp(be, "slirp") == 0)
+		return net_slirp_check(n, err, errlen);
+	if (config_node_get(n, "hostfwd") || config_node_get(n, "open")) {
+		snprintf(err, errlen, "hostfwd/open are slirp options; backend %s does not take them",
+			 be);
+		return -1;
+	}
 	if (strcmp(be, "netgraph") == 0) {
 		if (!config_node_get(n, "path") || !config_node_get(n, "peerhook")) {
 			snprintf(err, errlen, "backend=netgraph: path= and peerhook= are required");
 			return -1;
 		}
 		snprintf(err, errlen, "backend=netgraph: netgraph(4) does not exist on Linux; "
-			 "use a TAP interface (tapN)");
+			 "use a TAP interface or slirp");
 		return -1;
 	}
 	if (strncmp(be, "vmnet", 5) == 0 && parse_num(be + 5, 10, 0, 65535, &unit) == 0) {
 		snprintf(err, errlen, "backend=%s: vmnet interfaces do not exist on Linux; "
-			 "use a TAP interface (tapN)", be);
+			 "use a TAP interface or slirp", be);
 		return -1;
 	}
-	snprintf(err, errlen, "backend=%s: unknown network backend (expected tapN)", be);
+	if (strncmp(be, "netmap:", 7) == 0 || strncmp(be, "vale", 4) == 0) {
+		snprintf(err, errlen, "backend=%s: netmap(4) and VALE switches do not exist on "
+			 "Linux; use a TAP interface or slirp", be);
+		return -1;
+	}
+	if (devconf_ifname_valid(be))
+		return 0;
+	snprintf(err, errlen, "backend=%s: not a valid interface name (1-15 characters, no '/', "
+		 "':' or blanks) nor slirp", be);
 	return -1;
 }
 

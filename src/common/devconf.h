@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 
 #include "common/config.h"
 
@@ -48,11 +49,29 @@ int devconf_block_check(config_node_t *n, bool need_path, char *err, size_t errl
 int devconf_parse_sectorsize(const char *s, unsigned *logical, unsigned *physical);
 
 /* ---- network backends (virtio-net, e1000) ----
- * Legacy form "tapN|vmnetN|netgraph[,k=v...][,mac=..][,mtu=N]" -> backend=, mac=, mtu=, ... */
+ * Legacy form "IFNAME|slirp|vmnetN|netgraph[,k=v...][,mac=..][,mtu=N]" -> backend=, mac=, ...
+ * IFNAME is any TAP interface name; slirp takes hostfwd=RULE[;RULE...] and open. */
 int devconf_net_legacy(config_node_t *n, const char *opts, char *err, size_t errlen);
-#define DEVCONF_NET_KEYS "backend", "mac", "mtu", "path", "peerhook", "socket", "hook"
-/* Check backend, mac and mtu.  Linux has TAP only: vmnet and netgraph are refused here. */
+#define DEVCONF_NET_KEYS "backend", "mac", "mtu", "path", "peerhook", "socket", "hook", \
+	"hostfwd", "open"
+/* Check backend, mac, mtu and the backend's keys.  vmnet, netgraph, netmap and VALE do not
+ * exist on Linux and are refused here. */
 int devconf_net_check(config_node_t *n, char *err, size_t errlen);
+/* Is `name` usable as a Linux interface name (1..15 chars, no '/', ':' or white space)? */
+bool devconf_ifname_valid(const char *name);
+
+/* One slirp port forwarding rule "tcp|udp:[hostaddr]:hostport-[guestaddr]:guestport"
+ * (addresses IPv4, empty = 0.0.0.0: any host address / the guest's DHCP address). */
+struct devconf_hostfwd {
+	bool udp;
+	struct in_addr host_addr, guest_addr;
+	uint16_t host_port, guest_port;
+};
+int devconf_hostfwd_parse(const char *rule, struct devconf_hostfwd *fw);
+/* Parse a ';'-separated list, calling fn (may be NULL) for each rule; the first error stops. */
+int devconf_hostfwd_foreach(const char *list, int (*fn)(const struct devconf_hostfwd *fw,
+							  const char *rule, void *arg),
+			    void *arg, char *err, size_t errlen);
 #define DEVCONF_MTU_MIN 68
 #define DEVCONF_MTU_MAX 65535
 

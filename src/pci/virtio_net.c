@@ -1,5 +1,5 @@
 /*
- * virtio-net (virtio 1.x section 5.1) on a Linux TAP interface.
+ * virtio-net (virtio 1.x section 5.1) on a network backend (net_be.h: TAP or slirp).
  *
  * Queue 0 receives, queue 1 transmits; no control queue.  The TAP carries the same
  * virtio_net_hdr the guest uses (10 bytes, or 12 with num_buffers when MRG_RXBUF or VERSION_1
@@ -7,7 +7,7 @@
  * send partially checksummed or TSO frames (CSUM, HOST_TSO*), and receives what the kernel
  * hands us once GUEST_* offloads are switched on with TUNSETOFFLOAD.
  *
- * Receive runs on the TAP backend's thread: a frame is read into a bounce buffer, then copied
+ * Receive runs on the backend's thread: a frame is read into a bounce buffer, then copied
  * into one receive chain, or with MRG_RXBUF into as many chains as it needs (num_buffers).
  * Chains gathered for a frame that does not fit yet are held for the next attempt; with no
  * chain available the thread stalls until the driver adds buffers (queue notify -> kick).
@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/net_tap.h"
+#include "backends/net_be.h"
 #include "pci/virtio_net.h"
 
 struct vtnet_chain {
@@ -36,7 +36,7 @@ struct vtnet_chain {
 struct vtnet_softc {
 	struct vtpci_state vs;
 	struct vtpci_dev dev;
-	struct net_tap *tap;
+	struct net_be *be;
 	uint8_t cfg[VTNET_CFGSIZE];
 	pthread_mutex_t rx_mtx;
 	pthread_mutex_t tx_mtx;
@@ -135,12 +135,12 @@ static void vtnet_deliver(struct vtnet_softc *sc)
 static int vtnet_rx_locked(struct vtnet_softc *sc)
 {
 	bool any = false;
-	int ret = NET_TAP_RX_DRAINED;
+	int ret = NET_BE_RX_DRAINED;
 
 	for (;;) {
 		if (sc->frame_len == 0) {
 			struct iovec iov = { sc->frame, VTNET_MAX_FRAME };
-			ssize_t n = net_tap_recv(sc->tap, &iov, 1);
+			ssize_t n = net_be_recv(sc->be, &iov, 1);
 			if (n < 0)
 				break;                        /* EAGAIN: drained */
 			if (!sc->rx_ready || n <= sc->hdr_len) {
@@ -151,7 +151,7 @@ static int vtnet_rx_locked(struct vtnet_softc *sc)
 		}
 		int r = vtnet_gather(sc, (uint64_t)sc->frame_len);
 		if (r == 0) {
-			ret = NET_TAP_RX_STALLED;             /* wait for the driver's buffers */
+			ret = NET_BE_RX_STALLED;             /* wait for the driver's buffers */
 			break;
 		}
 		if (r < 0) {
@@ -208,7 +208,7 @@ static void vtnet_tx_batch(struct vtnet_softc *sc)
 		/* Header + frame, all device-readable.  A short one is dropped, as is a frame
 		 * the kernel refuses (bad GSO header...): the guest just sees it sent. */
 		if (c.read_len > (uint64_t)sc->hdr_len)
-			(void)net_tap_send(sc->tap, iov, c.nread);
+			(void)net_be_send(sc->be, iov, c.nread);
 		vq_push(vq, c.head, 0);
 		if (++n % VTNET_TX_BATCH == 0)
 			vtpci_queue_done(&sc->vs, VTNET_TXQ);
@@ -248,7 +248,7 @@ static void vtnet_qnotify(void *arg, int q)
 {
 	struct vtnet_softc *sc = arg;
 	if (q == VTNET_RXQ)
-		net_tap_rx_kick(sc->tap);   /* new receive buffers */
+		net_be_rx_kick(sc->be);   /* new receive buffers */
 	else if (q == VTNET_TXQ)
 		vtnet_tx_kick(sc);
 }
@@ -261,21 +261,20 @@ static void vtnet_negotiated(void *arg, uint64_t f)
 	unsigned off = 0;
 
 	if (f & (1ULL << VIRTIO_NET_F_GUEST_CSUM)) {
-		off |= NET_TAP_OFF_CSUM;
+		off |= NET_BE_OFF_CSUM;
 		if (f & (1ULL << VIRTIO_NET_F_GUEST_TSO4))
-			off |= NET_TAP_OFF_TSO4;
+			off |= NET_BE_OFF_TSO4;
 		if (f & (1ULL << VIRTIO_NET_F_GUEST_TSO6))
-			off |= NET_TAP_OFF_TSO6;
+			off |= NET_BE_OFF_TSO6;
 		if (f & (1ULL << VIRTIO_NET_F_GUEST_ECN))
-			off |= NET_TAP_OFF_ECN;
+			off |= NET_BE_OFF_ECN;
 	}
 	pthread_mutex_lock(&sc->rx_mtx);
 	pthread_mutex_lock(&sc->tx_mtx);
 	sc->mrg = f & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
 	sc->hdr_len = (sc->mrg || (f & (1ULL << VIRTIO_F_VERSION_1))) ? 12 : 10;
-	if (net_tap_set_vnet_hdr_len(sc->tap, sc->hdr_len) < 0 ||
-	    net_tap_set_offload(sc->tap, off) < 0)
-		fprintf(stderr, "virtio-net: %s: offload set-up: %s\n", net_tap_name(sc->tap),
+	if (net_be_set_hdr_len(sc->be, sc->hdr_len) < 0 || net_be_set_offload(sc->be, off) < 0)
+		fprintf(stderr, "virtio-net: %s: offload set-up: %s\n", net_be_name(sc->be),
 			strerror(errno));
 	pthread_mutex_unlock(&sc->tx_mtx);
 	pthread_mutex_unlock(&sc->rx_mtx);
@@ -287,7 +286,7 @@ static void vtnet_driver_ok(void *arg)
 	pthread_mutex_lock(&sc->rx_mtx);
 	sc->rx_ready = vq_ready(vtpci_vq(&sc->vs, VTNET_RXQ));
 	pthread_mutex_unlock(&sc->rx_mtx);
-	net_tap_rx_kick(sc->tap);
+	net_be_rx_kick(sc->be);
 }
 
 static void vtnet_reset(void *arg)
@@ -313,7 +312,9 @@ static void vtnet_cfgread(void *arg, uint32_t off, int size, uint8_t *out)
 	memcpy(out, sc->cfg + off, (size_t)size);
 }
 
-static uint64_t vtnet_features(unsigned mtu)
+/* Checksum and segmentation offloads only where the backend carries the header's offload
+ * fields to the host (TAP); with slirp the guest sends and receives complete frames. */
+static uint64_t vtnet_features(unsigned mtu, bool offloads)
 {
 	uint64_t f = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS) |
 		     (1ULL << VIRTIO_NET_F_MRG_RXBUF) | (1ULL << VIRTIO_NET_F_CSUM) |
@@ -324,10 +325,15 @@ static uint64_t vtnet_features(unsigned mtu)
 		     (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
 	if (mtu)
 		f |= 1ULL << VIRTIO_NET_F_MTU;
+	if (!offloads)
+		f &= ~((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
+		       (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |
+		       (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_TSO4) |
+		       (1ULL << VIRTIO_NET_F_GUEST_TSO6) | (1ULL << VIRTIO_NET_F_GUEST_ECN));
 	return f;
 }
 
-struct vtnet_softc *vtnet_create(const char *ifname, const uint8_t mac[6], unsigned mtu,
+struct vtnet_softc *vtnet_create(config_node_t *nvl, const uint8_t mac[6], unsigned mtu,
 				 const struct vtpci_intr_ops *intr, void *intr_ctx,
 				 const struct vq_mem *mem, char *err, size_t errlen)
 {
@@ -337,8 +343,8 @@ struct vtnet_softc *vtnet_create(const char *ifname, const uint8_t mac[6], unsig
 		free(sc);
 		return NULL;
 	}
-	sc->tap = net_tap_open(ifname, err, errlen);
-	if (!sc->tap) {
+	sc->be = net_be_open(nvl, mtu, err, errlen);
+	if (!sc->be) {
 		free(sc->frame);
 		free(sc);
 		return NULL;
@@ -348,7 +354,7 @@ struct vtnet_softc *vtnet_create(const char *ifname, const uint8_t mac[6], unsig
 	pthread_mutex_init(&sc->kick_mtx, NULL);
 	pthread_cond_init(&sc->tx_cond, NULL);
 	sc->hdr_len = 10;
-	net_tap_set_vnet_hdr_len(sc->tap, 10);
+	net_be_set_hdr_len(sc->be, 10);
 	memcpy(sc->cfg, mac, 6);
 	sc->cfg[6] = VIRTIO_NET_S_LINK_UP;
 	sc->cfg[8] = 1;                              /* max_virtqueue_pairs */
@@ -356,20 +362,20 @@ struct vtnet_softc *vtnet_create(const char *ifname, const uint8_t mac[6], unsig
 	sc->cfg[11] = (uint8_t)(mtu >> 8);
 	sc->dev = (struct vtpci_dev){
 		.name = "virtio-net", .nvq = 2, .qsize = VTNET_QSIZE,
-		.features = vtnet_features(mtu), .cfgsize = VTNET_CFGSIZE,
+		.features = vtnet_features(mtu, net_be_offloads(sc->be)), .cfgsize = VTNET_CFGSIZE,
 		.cfgread = vtnet_cfgread, .qnotify = vtnet_qnotify, .reset = vtnet_reset,
 		.negotiated = vtnet_negotiated, .driver_ok = vtnet_driver_ok,
 	};
 	vtpci_init(&sc->vs, &sc->dev, sc, intr, intr_ctx, mem);
 	int e = pthread_create(&sc->tx_thread, NULL, vtnet_tx_loop, sc);
 	if (e) {
-		snprintf(err, errlen, "%s: transmit thread: %s", ifname, strerror(e));
+		snprintf(err, errlen, "%s: transmit thread: %s", net_be_name(sc->be), strerror(e));
 		vtnet_destroy(sc);
 		return NULL;
 	}
 	sc->tx_running = true;
-	if (net_tap_start_rx(sc->tap, vtnet_rx_cb, sc) < 0) {
-		snprintf(err, errlen, "%s: receive thread: %s", ifname, strerror(errno));
+	if (net_be_start_rx(sc->be, vtnet_rx_cb, sc) < 0) {
+		snprintf(err, errlen, "%s: receive thread: %s", net_be_name(sc->be), strerror(errno));
 		vtnet_destroy(sc);
 		return NULL;
 	}
@@ -387,7 +393,7 @@ void vtnet_destroy(struct vtnet_softc *sc)
 		pthread_mutex_unlock(&sc->kick_mtx);
 		pthread_join(sc->tx_thread, NULL);
 	}
-	net_tap_close(sc->tap);                      /* stops the receive thread first */
+	net_be_close(sc->be);                        /* stops the receive thread first */
 	vtpci_destroy(&sc->vs);
 	pthread_mutex_destroy(&sc->rx_mtx);
 	pthread_mutex_destroy(&sc->tx_mtx);

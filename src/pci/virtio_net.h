@@ -1,4 +1,4 @@
-/* virtio-net device model on the TAP backend: bus-independent part (see virtio_net.c). */
+/* virtio-net device model on a network backend (TAP, slirp): bus-independent part (see virtio_net.c). */
 #ifndef BHYVE_VIRTIO_NET_H
 #define BHYVE_VIRTIO_NET_H
 
@@ -35,8 +35,9 @@ struct vtnet_softc;
 #define VIRTIO_NET_F_STATUS      16
 #define VIRTIO_NET_S_LINK_UP     1
 
-/* Create on TAP interface `ifname` with `mac`; mtu 0 = not offered.  NULL + message on error. */
-struct vtnet_softc *vtnet_create(const char *ifname, const uint8_t mac[6], unsigned mtu,
+/* Create on the backend the device node names (net_be_open) with `mac`; mtu 0 = not offered.
+ * NULL + message on error. */
+struct vtnet_softc *vtnet_create(config_node_t *nvl, const uint8_t mac[6], unsigned mtu,
 				 const struct vtpci_intr_ops *intr, void *intr_ctx,
 				 const struct vq_mem *mem, char *err, size_t errlen);
 void vtnet_destroy(struct vtnet_softc *sc);

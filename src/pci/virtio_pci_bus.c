@@ -228,7 +228,7 @@ void vtrnd_deinit(struct pci_devinst *pi)
 
 int vtnet_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
 {
-	const char *be = config_node_get(nvl, "backend"), *macs = config_node_get(nvl, "mac");
+	const char *macs = config_node_get(nvl, "mac");
 	const char *mtus = config_node_get(nvl, "mtu");
 	uint8_t mac[6];
 	uint64_t mtu = 0;
@@ -247,13 +247,9 @@ int vtnet_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t err
 			 DEVCONF_MTU_MAX);
 		return -1;
 	}
-	if (!be) {
-		snprintf(err, errlen, "a tapN backend is required");
-		return -1;
-	}
 	struct vq_mem mem;
 	vtpci_pci_mem(pi, &mem);
-	struct vtnet_softc *sc = vtnet_create(be, mac, (unsigned)mtu, &vtpci_pci_intr, pi, &mem,
+	struct vtnet_softc *sc = vtnet_create(nvl, mac, (unsigned)mtu, &vtpci_pci_intr, pi, &mem,
 					      err, errlen);
 	if (!sc)
 		return -1;
