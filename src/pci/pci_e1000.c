@@ -192,6 +192,13 @@ static uint64_t e1k_get64(const uint8_t *p)
 	return v;
 }
 
+/* Report a write into guest RAM (the software CPU drops code it decoded from there). */
+static void e1k_wrote(struct e1000_softc *sc, uint64_t gpa, size_t len)
+{
+	if (sc->h.wrote)
+		sc->h.wrote(sc->h.ctx, gpa, len);
+}
+
 /* ---- Interrupts ---- */
 
 static void e1k_intr_update(struct e1000_softc *sc)
@@ -348,9 +355,11 @@ static void e1k_reset(struct e1000_softc *sc)
 /* The ring at base/len as a host pointer with *count descriptors, NULL unless it is set up,
  * wholly in guest RAM and both head and tail are inside it. */
 static uint8_t *e1k_ring(struct e1000_softc *sc, uint32_t bal, uint32_t *count, uint32_t *head,
-			 uint32_t *tail)
+			 uint32_t *tail, uint64_t *gpa)
 {
 	uint64_t base = ((uint64_t)REG(sc, bal + 4) << 32 | REG(sc, bal)) & ~0xFull;
+
+	*gpa = base;
 	uint32_t len = REG(sc, bal + 8) & 0xFFF80;
 
 	*count = len / 16;
@@ -537,12 +546,13 @@ static void e1k_tx_data(struct e1000_softc *sc, const uint8_t *d)
 static void e1k_tx_run(struct e1000_softc *sc)
 {
 	uint32_t count, head, tail;
+	uint64_t gpa;
 	uint8_t *ring;
 	bool done = false;
 
 	if (!(REG(sc, E1K_TCTL) & TCTL_EN))
 		return;
-	ring = e1k_ring(sc, E1K_TDBAL, &count, &head, &tail);
+	ring = e1k_ring(sc, E1K_TDBAL, &count, &head, &tail, &gpa);
 	if (!ring) {
 		if (head != tail)
 			sc->bad_desc++;
@@ -560,6 +570,7 @@ static void e1k_tx_run(struct e1000_softc *sc)
 			e1k_tx_packet(sc, d);
 		if (d[11] & TXD_RS) {
 			ring[16 * head + 12] |= TXD_DD;
+			e1k_wrote(sc, gpa + 16 * head + 12, 1);
 			done = true;
 		}
 		head = (head + 1) % count;
@@ -667,7 +678,8 @@ static bool e1k_rx_fill(struct e1000_softc *sc, const uint8_t *f, size_t len, si
 			uint8_t st, uint8_t er, uint16_t tci)
 {
 	uint32_t count, head, tail, bs = e1k_rx_bufsize(REG(sc, E1K_RCTL));
-	uint8_t *ring = e1k_ring(sc, E1K_RDBAL, &count, &head, &tail);
+	uint64_t gpa;
+	uint8_t *ring = e1k_ring(sc, E1K_RDBAL, &count, &head, &tail, &gpa);
 	uint32_t need = (uint32_t)((total + bs - 1) / bs);
 
 	if (!ring || (tail + count - head) % count < need)
@@ -675,13 +687,15 @@ static bool e1k_rx_fill(struct e1000_softc *sc, const uint8_t *f, size_t len, si
 	for (size_t off = 0; off < total; head = (head + 1) % count) {
 		uint8_t *d = ring + 16 * head;
 		size_t n = total - off < bs ? total - off : bs;
-		uint8_t *buf = sc->h.map(sc->h.ctx, e1k_get64(d), n);
+		uint64_t bufgpa = e1k_get64(d);
+		uint8_t *buf = sc->h.map(sc->h.ctx, bufgpa, n);
 		bool last = off + n >= total;
 		uint8_t dst = RXD_DD | (last ? RXD_EOP : 0) | (last ? st : 0);
 		if (buf) {
 			size_t c = off < len ? (len - off < n ? len - off : n) : 0;
 			memcpy(buf, f + off, c);
 			memset(buf + c, 0, n - c);    /* FCS bytes */
+			e1k_wrote(sc, bufgpa, n);
 		} else {
 			sc->bad_desc++;
 			n = total - off;              /* the rest of the frame is lost */
@@ -693,6 +707,7 @@ static bool e1k_rx_fill(struct e1000_softc *sc, const uint8_t *f, size_t len, si
 		d[13] = buf ? (last ? er : 0) : RXE_RXE;
 		e1k_put16(d + 14, tci);
 		d[12] = dst;
+		e1k_wrote(sc, gpa + 16 * head, 16);
 		off += n;
 	}
 	REG(sc, E1K_RDH) = head;
@@ -958,6 +973,13 @@ static void e1k_pci_send(void *ctx, const uint8_t *frame, size_t len)
 	(void)net_be_send(p->be, &iov, 1);    /* refused frames are lost, as on a wire */
 }
 
+static void e1k_pci_wrote(void *ctx, uint64_t gpa, size_t len)
+{
+	struct e1000_pci *p = ctx;
+	if (vm_tracks_dma_writes(p->pi->pi_vm))
+		vm_notify_write(p->pi->pi_vm, gpa, len);
+}
+
 static void e1k_pci_kick(void *ctx)
 {
 	struct e1000_pci *p = ctx;
@@ -1046,7 +1068,8 @@ static int e1k_pci_init(struct pci_devinst *pi, config_node_t *nvl, char *err, s
 	}
 	p->pi = pi;
 	pi->pi_arg = p;
-	struct e1000_hooks h = { e1k_pci_map, e1k_pci_intr, e1k_pci_send, e1k_pci_kick, p };
+	struct e1000_hooks h = { e1k_pci_map, e1k_pci_intr, e1k_pci_send, e1k_pci_kick,
+				 e1k_pci_wrote, p };
 	if (!(p->sc = e1000_create(&h, mac))) {
 		snprintf(err, errlen, "out of memory");
 		e1k_pci_deinit(pi);

@@ -21,6 +21,8 @@ struct e1000_hooks {
 	void (*send)(void *ctx, const uint8_t *frame, size_t len);
 	/* The guest made receive buffers available (or enabled reception). */
 	void (*rx_kick)(void *ctx);
+	/* The device wrote guest RAM at [gpa, gpa+len) (before the guest is told); may be NULL. */
+	void (*wrote)(void *ctx, uint64_t gpa, size_t len);
 	void *ctx;
 };
 

@@ -45,6 +45,12 @@ static void fsend(void *ctx, const uint8_t *f, size_t len)
 	nsent++;
 }
 static void fkick(void *ctx) { kicks++; }
+static uint64_t wrote_bytes;
+static void fwrote(void *ctx, uint64_t gpa, size_t len)
+{
+	CHECK(gpa < RAM_SIZE && len <= RAM_SIZE - gpa);
+	wrote_bytes += len;
+}
 
 static void wr(uint32_t off, uint32_t v) { e1000_reg_write(sc, off, 4, v); }
 static uint32_t rd(uint32_t off) { return e1000_reg_read(sc, off, 4); }
@@ -59,7 +65,7 @@ static void fresh(void)
 	memset(ram, 0, RAM_SIZE);
 	nsent = 0;
 	level = false;
-	struct e1000_hooks h = { fmap, fintr, fsend, fkick, NULL };
+	struct e1000_hooks h = { fmap, fintr, fsend, fkick, fwrote, NULL };
 	sc = e1000_create(&h, MAC);
 }
 
@@ -300,6 +306,7 @@ static void test_rx(void)
 	CHECK_EQ(d[12], 0x01 | 0x02 | 0x20 | 0x40);   /* DD EOP TCPCS IPCS */
 	CHECK_EQ(d[13], 0);
 	CHECK(!memcmp(ram + RXB, f, n));
+	CHECK(wrote_bytes >= n + 4 + 16);             /* buffer and descriptor reported */
 	CHECK(level);
 	CHECK_EQ(rd(0x2810), 1);
 	f[60] ^= 1;                                   /* bad TCP checksum */
