@@ -164,7 +164,9 @@ static void test_net(void)
 	char err[256];
 	struct vq_mem mem = { fake_map, NULL, NULL };
 	const uint8_t mac[6] = { 0x58, 0x9c, 0xfc, 1, 2, 3 };
-	struct vtnet_softc *sc = vtnet_create("vtn0", mac, 9000, &intr, NULL, &mem, err, sizeof(err));
+	config_node_t *nvl = config_node("pci.0.9.0");
+	config_node_set(nvl, "backend", "vtn0");
+	struct vtnet_softc *sc = vtnet_create(nvl, mac, 9000, &intr, NULL, &mem, err, sizeof(err));
 	CHECK(sc != NULL);
 	if (!sc) {
 		fprintf(stderr, "%s\n", err);
