@@ -419,7 +419,7 @@ static int pci_cfc_handler(struct vcpu *vcpu, int in, uint16_t port, int bytes, 
 static int pci_ecam_handler(struct vcpu *vcpu, int dir, uint64_t addr, int size, uint64_t *val,
 			    void *arg1, long arg2)
 {
-	uint64_t off = addr - LAYOUT_PCI_ECAM_BASE;
+	uint64_t off = addr - ((struct pci_bus_state *)arg1)->ecam.base;
 	int bus = (int)(off >> 20) & 0xFF, slot = (int)(off >> 15) & 0x1F, fn = (int)(off >> 12) & 7;
 	int reg = (int)(off & 0xFFF);
 	bool write = dir == MEM_F_WRITE;
@@ -436,6 +436,44 @@ static int pci_ecam_handler(struct vcpu *vcpu, int dir, uint64_t addr, int size,
 	if (!write)
 		*val = v;
 	return 0;
+}
+
+int pci_ecam_set_base(uint64_t base)
+{
+	struct pci_bus_state *st = pci_bus_st;
+	int rc = 0;
+
+	if (!st || (base & (LAYOUT_PCI_ECAM_SIZE - 1)))
+		return -1;
+	pci_lock();
+	if (st->ecam_registered && st->ecam.base == base) {
+		pci_unlock();
+		return 0;
+	}
+	bool was = st->ecam_registered;
+	uint64_t old = st->ecam.base;
+	if (was)
+		unregister_mem(st->vm, &st->ecam);
+	st->ecam_registered = false;
+	if (base) {
+		st->ecam.base = base;
+		if (register_mem(st->vm, &st->ecam) == 0) {
+			st->ecam_registered = true;
+		} else {
+			rc = -1;
+			st->ecam.base = old;
+			st->ecam_registered = was && register_mem(st->vm, &st->ecam) == 0;
+		}
+	}
+	pci_unlock();
+	return rc;
+}
+
+uint64_t pci_ecam_base(void)
+{
+	struct pci_bus_state *st = pci_bus_st;
+
+	return st && st->ecam_registered ? st->ecam.base : 0;
 }
 
 /* ---- start-up ---- */

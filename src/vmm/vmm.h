@@ -103,7 +103,7 @@ void vcpu_send_sipi(struct vm *vm, int vcpuid, uint8_t vector);
  * process (unit tests).  Slots start NULL; the owner frees its data in its destroy function. */
 enum vm_slot {
 	VM_SLOT_INOUT, VM_SLOT_MMIO, VM_SLOT_VCLOCK, VM_SLOT_PLATFORM, VM_SLOT_PCI,
-	VM_SLOT_FIRMWARE, VM_SLOT_GDB, VM_SLOT_SPARE1, VM_SLOT_SPARE2, VM_SLOT_SPARE3,
+	VM_SLOT_FIRMWARE, VM_SLOT_GDB, VM_SLOT_FWCFG, VM_SLOT_SPARE1, VM_SLOT_SPARE2, VM_SLOT_SPARE3,
 	VM_SLOT_COUNT
 };
 void *vm_slot_get(const struct vm *vm, enum vm_slot slot);
@@ -117,10 +117,10 @@ struct vm *vm_create_anon(uint64_t memsize);
  * 4 GiB; returns the count (1 or 2). */
 int vm_mem_ranges(const struct vm *vm, uint64_t gpa[2], uint64_t len[2]);
 /* Read-only memory (a boot ROM) at gpa: `host` (page-aligned, size a multiple of 4 KiB, alive
- * while vCPUs run) becomes guest memory that the guest can execute from, where the
- * backend can do that (KVM: a read-only memory slot; writes still reach the MMIO handler the
- * caller registered for the range).  -1 where it cannot (the software CPU executes from the
- * MMIO range itself). */
+ * while vCPUs run) becomes guest memory that the guest reads and executes in place (KVM: a
+ * read-only memory slot; the software CPU: a ROM range it reads directly and caches decoded
+ * code for); writes still reach the MMIO handler the caller registered for the range.  -1
+ * where it cannot (KVM has one ROM slot): the guest then reads through the MMIO handler. */
 int vm_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size);
 
 /* The software CPU's view of this VM's memory (NULL before vm_setup or on KVM).  Loaders and
