@@ -18,6 +18,7 @@
 
 #include "common/devconf.h"
 #include "pci/fwcfg.h"
+#include "pci/pflash.h"
 #include "pci/pci_devinst.h"
 #include "vmm/layout.h"
 #include "vmm/mmio.h"
@@ -66,6 +67,7 @@ struct lpc_rom {
 	uint64_t size;
 	struct vm *vm;
 	struct mem_range mr;
+	struct pflash *vars;           /* -l bootrom,ROM,VARS: the variable store below it */
 };
 static struct lpc_rom lpc_rom;
 
@@ -132,7 +134,8 @@ fail:
 	return -1;
 }
 
-static int lpc_rom_map(struct vm *vm, const char *path, char *err, size_t errlen)
+static int lpc_rom_map(struct vm *vm, const char *path, const char *vars, char *err,
+		       size_t errlen)
 {
 	struct lpc_rom *r = &lpc_rom;
 
@@ -150,6 +153,15 @@ static int lpc_rom_map(struct vm *vm, const char *path, char *err, size_t errlen
 			 strerror(errno));
 		lpc_rom_free(r);
 		return -1;
+	}
+	if (vars) {
+		r->vars = pflash_create(vm, vars, r->mr.base, LAYOUT_BOOTROM_MAX - r->size, err,
+					errlen);
+		if (!r->vars) {
+			unregister_mem(vm, &r->mr);
+			lpc_rom_free(r);
+			return -1;
+		}
 	}
 	(void)vm_map_rom(vm, r->mr.base, r->data, r->size);
 	return 0;
@@ -170,7 +182,7 @@ static int lpc_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_
 		pci_set_cfgdata8(pi, ICH9_ACPI_CNTL, ICH9_ACPI_CNTL_EN);
 		pi->pi_arg = pi;
 	}
-	if (rom && lpc_rom_map(pi->pi_vm, rom, err, errlen) < 0)
+	if (rom && lpc_rom_map(pi->pi_vm, rom, config_get("lpc.bootvars"), err, errlen) < 0)
 		return -1;
 	if (lpc_fwcfg_qemu() && fwcfg_init(pi->pi_vm, err, errlen) < 0) {
 		lpc_deinit(pi);
@@ -197,6 +209,7 @@ static void lpc_deinit(struct pci_devinst *pi)
 	fwcfg_deinit(pi->pi_vm);
 	if (!r->data)
 		return;
+	pflash_destroy(r->vars);
 	unregister_mem(r->vm, &r->mr);
 	lpc_rom_free(r);
 	memset(r, 0, sizeof(*r));
