@@ -337,37 +337,28 @@ int fwcfg_add_uuid(struct fwcfg *fc, const uint8_t uuid[16])
 	return fwcfg_add(fc, FWCFG_UUID, "", uuid, 16);
 }
 
-void fwcfg_deinit(struct vm *vm)
+void fwcfg_deinit(struct fwcfg *fc)
 {
-	struct fwcfg *fc = vm_slot_get(vm, VM_SLOT_FWCFG);
-
 	if (!fc)
 		return;
 	if (fc->sel_reg)
-		unregister_inout(vm, &fc->sel_port);
+		unregister_inout(fc->vm, &fc->sel_port);
 	if (fc->dma_reg)
-		unregister_inout(vm, &fc->dma_port);
-	vm_slot_set(vm, VM_SLOT_FWCFG, NULL);
+		unregister_inout(fc->vm, &fc->dma_port);
 	fwcfg_free(fc);
 }
 
-int fwcfg_init(struct vm *vm, char *err, size_t errlen)
+struct fwcfg *fwcfg_init(struct vm *vm, char *err, size_t errlen)
 {
-	struct fwcfg *fc;
+	struct fwcfg *fc = fwcfg_new(vm);
 
-	if (vm_slot_get(vm, VM_SLOT_FWCFG)) {
-		snprintf(err, errlen, "fw_cfg: already set up");
-		return -1;
-	}
-	fc = fwcfg_new(vm);
 	if (!fc) {
 		snprintf(err, errlen, "fw_cfg: out of memory");
-		return -1;
+		return NULL;
 	}
-	vm_slot_set(vm, VM_SLOT_FWCFG, fc);
 	if (fwcfg_fill(fc, vm, err, errlen) < 0) {
-		fwcfg_deinit(vm);
-		return -1;
+		fwcfg_deinit(fc);
+		return NULL;
 	}
 	fc->sel_port = (struct inout_port){ "fw_cfg", PORT_FWCFG_SEL, 2, IOPORT_F_INOUT,
 					    fwcfg_port, fc };
@@ -378,8 +369,8 @@ int fwcfg_init(struct vm *vm, char *err, size_t errlen)
 	if (!fc->dma_reg) {
 		snprintf(err, errlen, "fw_cfg: ports 0x%x-0x%x are taken", PORT_FWCFG_SEL,
 			 PORT_FWCFG_DMA + 7);
-		fwcfg_deinit(vm);
-		return -1;
+		fwcfg_deinit(fc);
+		return NULL;
 	}
-	return 0;
+	return fc;
 }

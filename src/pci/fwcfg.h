@@ -11,12 +11,13 @@
 
 struct vm;
 
-/* Build the items and register the ports.  0, or -1 with a message. */
-int fwcfg_init(struct vm *vm, char *err, size_t errlen);
-void fwcfg_deinit(struct vm *vm);
+struct fwcfg;
+/* Build the items and register the ports.  NULL with a message. */
+struct fwcfg *fwcfg_init(struct vm *vm, char *err, size_t errlen);
+/* Unregister the ports and free (NULL: nothing). */
+void fwcfg_deinit(struct fwcfg *fc);
 
 /* ---- the parts below are exposed for the unit tests ---- */
-struct fwcfg;
 /* An fw_cfg with no items but the signature, ID and file directory (no ports). */
 struct fwcfg *fwcfg_new(struct vm *vm);
 void fwcfg_free(struct fwcfg *fc);

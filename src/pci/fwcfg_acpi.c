@@ -144,7 +144,7 @@ long fwcfg_acpi_build(const struct fw_info *fi, uint8_t *buf, size_t size, uint8
 /* The VM's description, with the ECAM window where the host bridge has it now. */
 static int fwcfg_fw_info(struct fw_info *fi, struct vm *vm, char *err, size_t errlen)
 {
-	uint64_t ecam = pci_ecam_base();
+	uint64_t ecam = pci_ecam_base(vm);
 
 	if (fw_info_init(fi, vm, vm_ncpus(vm), err, errlen) < 0)
 		return -1;

@@ -69,7 +69,7 @@ static int hostbridge_init(struct pci_devinst *pi, config_node_t *nvl, char *err
 	pci_set_cfgdata8(pi, PCIR_CLASS, PCIC_BRIDGE);
 	pci_set_cfgdata8(pi, PCIR_SUBCLASS, PCIS_BRIDGE_HOST);
 	if (q35) {
-		uint64_t ecam = pci_ecam_base();
+		uint64_t ecam = pci_ecam_base(pi->pi_vm);
 		pci_set_cfgdata32(pi, Q35_PCIEXBAR, (uint32_t)ecam | (ecam ? Q35_PCIEXBAR_EN : 0));
 		pci_set_cfgdata32(pi, Q35_PCIEXBAR + 4, (uint32_t)(ecam >> 32));
 		pi->pi_arg = pi;     /* marks the Q35 register set for the config hooks */
@@ -91,7 +91,7 @@ static int hostbridge_cfgwrite(struct pci_devinst *pi, int offset, int bytes, ui
 		uint64_t base = (lo & Q35_PCIEXBAR_EN) && !(lo & 6) ?
 				(hi << 32 | (lo & 0xF0000000u)) : 0;
 		static bool warned;   /* a guest can repeat this: say it once */
-		if (pci_ecam_set_base(base) < 0 && !warned) {
+		if (pci_ecam_set_base(pi->pi_vm, base) < 0 && !warned) {
 			warned = true;
 			fprintf(stderr, "bhyve: hostbridge: cannot move ECAM to 0x%llx\n",
 				(unsigned long long)base);

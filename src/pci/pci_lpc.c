@@ -180,11 +180,11 @@ static int lpc_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_
 	if (lpc_fwcfg_qemu()) {
 		pci_set_cfgdata32(pi, ICH9_PMBASE, PORT_PM1A_EVT | 1);   /* bit 0: I/O space */
 		pci_set_cfgdata8(pi, ICH9_ACPI_CNTL, ICH9_ACPI_CNTL_EN);
-		pi->pi_arg = pi;
 	}
 	if (rom && lpc_rom_map(pi->pi_vm, rom, config_get("lpc.bootvars"), err, errlen) < 0)
 		return -1;
-	if (lpc_fwcfg_qemu() && fwcfg_init(pi->pi_vm, err, errlen) < 0) {
+	/* pi_arg: the fw_cfg device, which exists exactly in ICH9 mode */
+	if (lpc_fwcfg_qemu() && !(pi->pi_arg = fwcfg_init(pi->pi_vm, err, errlen))) {
 		lpc_deinit(pi);
 		return -1;
 	}
@@ -206,7 +206,8 @@ static void lpc_deinit(struct pci_devinst *pi)
 {
 	struct lpc_rom *r = &lpc_rom;
 
-	fwcfg_deinit(pi->pi_vm);
+	fwcfg_deinit(pi->pi_arg);
+	pi->pi_arg = NULL;
 	if (!r->data)
 		return;
 	pflash_destroy(r->vars);
