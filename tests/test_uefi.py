@@ -6,11 +6,13 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import uuid
 
 import pytest
 
-from conftest import BOOT_TIMEOUT, prog
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from conftest import BOOT_TIMEOUT, prog  # noqa: E402
 
 OVMF_FD = pathlib.Path("/usr/share/ovmf/OVMF.fd")
 OVMF_CODE = pathlib.Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
@@ -135,3 +137,74 @@ def test_bad_vars_files(tmp_path):
     assert "No such file" in run_bad(f"{OVMF_CODE},{tmp_path / 'none.fd'}", "vnone")
     # a file that cannot be opened for writing, even by root
     assert "bootvars /proc/version" in run_bad(f"{OVMF_CODE},/proc/version", "vro")
+
+
+SMALL_IMAGE = pathlib.Path(__file__).resolve().parent.parent / os.environ.get(
+    "BHYVE_GUEST_UEFI_SMALL", "build/guest-uefi-small") / "disk.img"
+needs_small = pytest.mark.skipif(not SMALL_IMAGE.exists(),
+                                 reason="no small UEFI image: run `make guest-uefi-small`")
+LINUX_MARKER = r"bhyve-guest: (uefi shell|init) reached"
+PROMPT = r"[#$] (\x1b\[6n)?"
+EFI_GUID = "3a3e5e8c-0a0b-4c3d-9e8f-112233445566"
+
+
+def boot_linux(tmp_path, name, vars_fd, uid=None, cpus=1):
+    """OVMF (CODE + VARS) -> GRUB -> Linux from a GPT disk on virtio-blk, to its shell."""
+    from guestlib import Guest
+    disk = tmp_path / "disk.img"
+    if not disk.exists():
+        subprocess.run(["cp", "--sparse=always", str(SMALL_IMAGE), str(disk)], check=True)
+    extra = ["-A", "-H", "-P", "-s", f"2,virtio-blk,{disk}"] + (["-U", uid] if uid else [])
+    child = spawn(f"{OVMF_CODE},{vars_fd}", name, cpus, extra)
+    child.expect(LINUX_MARKER)
+    child.expect(PROMPT)
+    return Guest(child, name)
+
+
+@needs_ovmf
+@needs_small
+def test_uefi_linux(tmp_path):
+    """Linux through the firmware: EFI boot and ACPI tables from the firmware in dmesg (no
+    ACPI/APIC errors), product_uuid is -U, a variable written through efivarfs is in the VARS
+    file and seen again after a restart; poweroff exits 1, reboot 0, halt 2."""
+    vars_fd = tmp_path / "VARS.fd"
+    shutil.copy(OVMF_VARS, vars_fd)
+    uid = str(uuid.uuid4())
+    name = vm_name("linux")
+    g = boot_linux(tmp_path, name, vars_fd, uid)
+    try:
+        dmesg = g.sh("dmesg")
+        assert "efi: EFI v2.70 by EDK II" in dmesg
+        assert "ACPI: FACP" in dmesg and "ACPI: APIC" in dmesg and "ACPI: DSDT" in dmesg
+        bad = [ln for ln in dmesg.splitlines()
+               if ("ACPI" in ln or "APIC" in ln) and ("Error" in ln or "BUG" in ln or
+                                                      "failed" in ln.lower())]
+        assert not bad, bad
+        assert g.sh("cat /sys/class/dmi/id/product_uuid").strip() == uid
+        g.sh("mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null; "
+             f"printf '\\007\\000\\000\\000\\125\\252' > "
+             f"/sys/firmware/efi/efivars/BhyveLinuxVar-{EFI_GUID}")
+        g.child.sendline("poweroff -f")
+        assert g.wait_exit() == 1
+    finally:
+        g.destroy()
+        destroy(name)
+    assert "BhyveLinuxVar".encode("utf-16-le") in vars_fd.read_bytes()
+    g = boot_linux(tmp_path, name, vars_fd)
+    try:
+        out = g.sh("mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null; "
+                   f"od -An -tx1 /sys/firmware/efi/efivars/BhyveLinuxVar-{EFI_GUID}")
+        assert out.split() == ["07", "00", "00", "00", "55", "aa"], out
+        g.child.sendline("reboot -f")
+        assert g.wait_exit() == 0
+    finally:
+        g.destroy()
+        destroy(name)
+    g = boot_linux(tmp_path, name, vars_fd, cpus=2)
+    try:
+        assert g.sh("grep -c ^processor /proc/cpuinfo").strip() == "2"
+        g.child.sendline("halt -f")
+        assert g.wait_exit() == 2
+    finally:
+        g.destroy()
+        destroy(name)
