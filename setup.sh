@@ -31,6 +31,7 @@ libzydis-dev
 qemu-system-x86
 acpica-tools
 dmidecode
+ovmf
 "
 
 tests=0
