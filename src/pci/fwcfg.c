@@ -150,6 +150,9 @@ int fwcfg_add_file(struct fwcfg *fc, const char *name, const void *data, uint32_
 
 	if (!*name)
 		return -1;
+	for (int i = 0; i < fc->nitems; i++)
+		if (!strcmp(fc->item[i].name, name))
+			return -1;     /* names are unique in the directory */
 	key = fwcfg_add(fc, (uint16_t)(FWCFG_FILE_FIRST + fc->nfiles), name, data, size);
 	if (key < 0)
 		return -1;
