@@ -2,7 +2,10 @@
 # Build the UEFI guest: a raw GPT disk image that boots through UEFI firmware (OVMF) to a root
 # shell on ttyS0, from Debian packages only, without loop devices or mounts.
 #
-#   guest/build-guest-uefi.sh [OUTDIR]          (default build/guest-uefi; run as root)
+#   guest/build-guest-uefi.sh [OUTDIR]          (default build/guest-uefi)
+#
+# mmdebstrap runs in its "auto" mode (as root: "root"; otherwise it needs user namespaces);
+# GUEST_UEFI_MODE overrides it (see mmdebstrap(1), --mode).
 #
 # Leaves OUTDIR/disk.img:
 #   partition 1  EFI system partition, FAT32, 64 MiB: \EFI\BOOT\BOOTX64.EFI (a standalone GRUB
@@ -78,6 +81,14 @@ cat > "$cfg/autologin.conf" <<'EOF'
 ExecStart=
 ExecStart=-/sbin/agetty --autologin root --noclear --keep-baud 115200,57600,38400,9600 - $TERM
 EOF
+# No start-up time limits: on a software CPU, or an emulator on a loaded host, udev's coldplug
+# can take longer than systemd's default 90 s, and the getty on ttyS0 (bound to
+# dev-ttyS0.device) would then fail instead of starting late.
+cat > "$cfg/system.conf" <<'EOF'
+[Manager]
+DefaultTimeoutStartSec=infinity
+DefaultDeviceTimeoutSec=infinity
+EOF
 # The login shell's marker line, on the serial console only; a wide terminal and no
 # bracketed paste keep commands sent by a test on one line, free of escape sequences.
 cat > "$cfg/profile-marker" <<'EOF'
@@ -94,7 +105,7 @@ PARTUUID=$ESP_PARTUUID /boot/efi vfat umask=0077,nofail 0 2
 EOF
 
 echo "build-guest-uefi: mmdebstrap $suite into $root"
-mmdebstrap --variant=minbase --mode=root --include="$(echo $packages | tr ' ' ,)" \
+mmdebstrap --variant=minbase --mode="${GUEST_UEFI_MODE:-auto}" --include="$(echo $packages | tr ' ' ,)" \
 	--dpkgopt='path-exclude=/usr/share/man/*' \
 	--dpkgopt='path-exclude=/usr/share/doc/*' \
 	--dpkgopt='path-exclude=/usr/share/locale/*' \
@@ -112,6 +123,8 @@ mmdebstrap --variant=minbase --mode=root --include="$(echo $packages | tr ' ' ,)
 	--customize-hook='mkdir -p "$1"/boot/efi "$1"/etc/systemd/system/serial-getty@ttyS0.service.d' \
 	--customize-hook="cp $cfg/autologin.conf \"\$1\"/etc/systemd/system/serial-getty@ttyS0.service.d/" \
 	--customize-hook="cp $cfg/fstab \"\$1\"/etc/fstab" \
+	--customize-hook='mkdir -p "$1"/etc/systemd/system.conf.d' \
+	--customize-hook="cp $cfg/system.conf \"\$1\"/etc/systemd/system.conf.d/bhyve.conf" \
 	--customize-hook="cat $cfg/profile-marker >> \"\$1\"/root/.profile" \
 	--customize-hook='echo "set enable-bracketed-paste off" > "$1"/root/.inputrc' \
 	"$suite" "$root"
