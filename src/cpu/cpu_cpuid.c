@@ -124,8 +124,14 @@ void cpu_cpuid(struct cpu *c, uint32_t leaf, uint32_t sub, uint32_t o[4])
 		break;
 	case 1: leaf_1(c, o); break;
 	case 7:
-		if (sub == 0)
+		if (sub == 0) {
+			/* TSC_ADJUST: with the invariant TSC (0x80000007) it tells Linux the TSC
+			 * needs no clocksource watchdog.  All vCPUs read one virtual clock, so the
+			 * watchdog could only mistake a starved vCPU's late timer ticks for TSC
+			 * drift (with jiffies as the reference, when there is no HPET). */
+			o[1] = 1u << 1;
 			o[3] = 1u << 29;            /* IA32_ARCH_CAPABILITIES */
+		}
 		break;
 	case 0xb: leaf_topology(c, sub, o); break;
 	case 0x15: case 0x16: leaf_15_16(c, leaf, o); break;
@@ -151,6 +157,7 @@ void cpu_cpuid(struct cpu *c, uint32_t leaf, uint32_t sub, uint32_t o[4])
 /* ---- MSRs ---- */
 
 #define MSR_TSC          0x10
+#define MSR_TSC_ADJUST   0x3b
 #define MSR_PLATFORM_ID  0x17   /* read-only; bits 52:50 name the platform type, 0 here */
 #define MSR_MCG_CAP      0x179  /* read-only: bank count 7:0 = 0, no MCG_CTL, no extensions */
 #define MSR_MCG_STATUS   0x17a  /* RIPV/EIPV/MCIP; only zero may be written */
@@ -182,6 +189,7 @@ int cpu_msr_read(struct cpu *c, uint32_t msr, uint64_t *v)
 	struct cpu_regs *r = &c->r;
 	switch (msr) {
 	case MSR_TSC: *v = guest_tsc(c); return 0;
+	case MSR_TSC_ADJUST: *v = (uint64_t)c->tsc_adjust; return 0;
 	case MSR_UCODE_REV: *v = 0; return 0;
 	case MSR_PLATFORM_ID: *v = 0; return 0;
 	case MSR_MCG_CAP: *v = 0; return 0;
@@ -234,7 +242,18 @@ int cpu_msr_write(struct cpu *c, uint32_t msr, uint64_t v)
 {
 	struct cpu_regs *r = &c->r;
 	switch (msr) {
-	case MSR_TSC: c->tsc_offset = (int64_t)(v - guest_tsc(c) + c->tsc_offset); return 0;
+	case MSR_TSC: {
+		/* SDM: a WRMSR that moves the TSC by X moves IA32_TSC_ADJUST by X too (modulo
+		 * 2^64: unsigned arithmetic) */
+		uint64_t d = v - guest_tsc(c);
+		c->tsc_offset = (int64_t)((uint64_t)c->tsc_offset + d);
+		c->tsc_adjust = (int64_t)((uint64_t)c->tsc_adjust + d);
+		return 0;
+	}
+	case MSR_TSC_ADJUST:
+		c->tsc_offset = (int64_t)((uint64_t)c->tsc_offset + v - (uint64_t)c->tsc_adjust);
+		c->tsc_adjust = (int64_t)v;
+		return 0;
 	case MSR_UCODE_REV: return 0;
 	case MSR_PLATFORM_ID: case MSR_MCG_CAP: return 1;   /* read-only: #GP */
 	case MSR_MCG_STATUS: return v != 0;   /* software may write only zero (SDM 3B 16.3.1.2) */

@@ -255,6 +255,7 @@ struct cpu {
 	const char *exit_msg;
 	uint64_t icount;
 	int64_t tsc_offset;           /* guest TSC = ops->rdtsc() + tsc_offset (WRMSR TSC) */
+	int64_t tsc_adjust;           /* IA32_TSC_ADJUST: what WRMSRs added to this CPU's TSC */
 	uint64_t budget_end;
 	void *jb[5];                 /* __builtin_setjmp buffer for faults */
 	bool wait_sipi, is_bsp;

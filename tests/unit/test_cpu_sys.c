@@ -313,6 +313,24 @@ static void test_tsc_write(void)
 	CHECK_EQ(t_reg(t, CPU_R9), 0x100000000ull + 2000);
 	CHECK_EQ(t_reg(t, CPU_R10), 0x100000000ull + 3000);
 	t_destroy(t);
+
+	/* IA32_TSC_ADJUST (CPUID.7.0:EBX[1]): WRMSR TSC moves it by the same amount, and
+	 * writing it moves the TSC by the difference. */
+	t = t_create();
+	t_asm(t, T_CODE, 64,
+	      "mov eax, 7\n xor ecx, ecx\n cpuid\n mov r11, rbx\n"
+	      "mov ecx, 0x10\n mov eax, 5000\n xor edx, edx\n wrmsr\n"       /* TSC 1000 -> 5000 */
+	      "mov ecx, 0x3b\n rdmsr\n mov r8, rax\n"                          /* adjust = 4000 */
+	      "mov ecx, 0x3b\n mov eax, 14000\n xor edx, edx\n wrmsr\n"       /* +10000 */
+	      "rdtsc\n mov r9, rax\n"
+	      "mov ecx, 0x3b\n rdmsr\n mov r10, rax\n hlt\n");
+	t_long_mode(t, T_CODE);
+	CHECK_EQ(t_run(t, 1000), CPU_EXIT_HLT);
+	CHECK(t_reg(t, CPU_R11) & 2);
+	CHECK_EQ(t_reg(t, CPU_R8), 4000);
+	CHECK_EQ(t_reg(t, CPU_R9), 2000 + 4000 + 10000);
+	CHECK_EQ(t_reg(t, CPU_R10), 14000);
+	t_destroy(t);
 }
 
 int main(void)
