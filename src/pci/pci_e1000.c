@@ -1115,10 +1115,6 @@ static uint64_t e1k_pci_barread(struct vcpu *vcpu, struct pci_devinst *pi, int b
 
 static int e1000_validate(config_node_t *nvl, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "device", DEVCONF_NET_KEYS, NULL };
-
-	if (devconf_check_keys(nvl, keys, err, errlen) < 0)
-		return -1;
 	return devconf_net_check(nvl, err, errlen);
 }
 
@@ -1127,6 +1123,7 @@ static const struct pci_devemu pci_de_e1000 = {
 	.pe_help = "Intel 82545EM network: IFNAME|slirp[,hostfwd=...][,open]"
 		   "[,mac=xx:xx:xx:xx:xx:xx]",
 	.pe_legacy_config = devconf_net_legacy,
+	.pe_keys = (const char *const[]){ DEVCONF_NET_KEYS, NULL },
 	.pe_validate = e1000_validate,
 	.pe_init = e1k_pci_init,
 	.pe_deinit = e1k_pci_deinit,

@@ -1,10 +1,10 @@
 /*
- * virtio-net (-s N,virtio-net,tapN[,mac=xx:xx:xx:xx:xx:xx][,mtu=N]).
+ * virtio-net (-s N,virtio-net,BACKEND[,mac=xx:xx:xx:xx:xx:xx][,mtu=N]).
  *
- * Keys: backend (tapN), mac, mtu (68..65535, offered to the guest as the largest MTU).  Linux
- * hosts have TAP interfaces only: vmnetN and netgraph,... are parsed as on FreeBSD but refused
- * by validation with a message pointing at tapN.  Without mac= the address comes from
- * netmac_default() (common/netmac.h).
+ * Keys: backend (a TAP interface of any name, or slirp with hostfwd= and open), mac, mtu
+ * (68..65535, offered to the guest as the largest MTU).  vmnetN, netgraph, netmap and VALE are
+ * parsed as on FreeBSD but refused by validation (Linux has none).  Without mac= the address
+ * comes from netmac_default() (common/netmac.h).
  */
 #include "pci/pci_emul.h"
 
@@ -13,17 +13,15 @@
 
 static int vtnet_validate(config_node_t *nvl, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "device", DEVCONF_NET_KEYS, NULL };
-
-	if (devconf_check_keys(nvl, keys, err, errlen) < 0)
-		return -1;
 	return devconf_net_check(nvl, err, errlen);
 }
 
 static const struct pci_devemu pci_de_vtnet = {
 	.pe_emu = "virtio-net",
-	.pe_help = "virtio network: tapN[,mac=xx:xx:xx:xx:xx:xx][,mtu=N]",
+	.pe_help = "virtio network: IFNAME|slirp[,hostfwd=...][,open][,mac=xx:xx:xx:xx:xx:xx]"
+		   "[,mtu=N]",
 	.pe_legacy_config = devconf_net_legacy,
+	.pe_keys = (const char *const[]){ DEVCONF_NET_KEYS, NULL },
 	.pe_validate = vtnet_validate,
 	.pe_init = vtnet_init, .pe_deinit = vtnet_deinit,
 	.pe_barread = vtpci_barread, .pe_barwrite = vtpci_barwrite,
