@@ -27,7 +27,7 @@ endif
 
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS  += -std=gnu11 $(OPT) $(WARN) -D_GNU_SOURCE -pthread -MMD -MP -Isrc
-LDLIBS  += -pthread -lrt -lm -lmd
+LDLIBS  += -pthread -lrt -lm -lmd -lvncserver
 LDFLAGS += $(LDSAN)
 
 PROGS    := bhyve bhyvectl bhyveload

@@ -55,6 +55,8 @@ struct vcpu {
 	struct vcpu_stats stats;
 };
 
+#define VM_DEVMEM_MAX 4
+
 struct vm {
 	char name[VM_NAME_LEN + 1];
 	int shm_fd;                 /* -1 for an anonymous VM */
@@ -66,6 +68,15 @@ struct vm {
 	uint64_t memsize, lowmem, highmem;
 
 	void *slots[VM_SLOT_COUNT];
+
+	/* Device memory the guest reaches as plain memory (a framebuffer BAR): vm_map_devmem.
+	 * Entries are written by the vCPU that moves the BAR and read by every vCPU's page
+	 * lookup; a lookup racing with a move sees the old or the new place, both valid host
+	 * memory for the VM's lifetime. */
+	struct vm_devmem {
+		uint64_t gpa, size;     /* size 0: free */
+		uint8_t *host;
+	} devmem[VM_DEVMEM_MAX];
 
 	/* Run-time side (vm_setup). */
 	const struct vm_backend_ops *ops;

@@ -104,6 +104,7 @@ void vcpu_send_sipi(struct vm *vm, int vcpuid, uint8_t vector);
 enum vm_slot {
 	VM_SLOT_INOUT, VM_SLOT_MMIO, VM_SLOT_VCLOCK, VM_SLOT_PLATFORM, VM_SLOT_PCI,
 	VM_SLOT_FIRMWARE, VM_SLOT_GDB, VM_SLOT_SPARE1, VM_SLOT_SPARE2, VM_SLOT_SPARE3,
+	VM_SLOT_CONSOLE,
 	VM_SLOT_COUNT
 };
 void *vm_slot_get(const struct vm *vm, enum vm_slot slot);
@@ -122,6 +123,16 @@ int vm_mem_ranges(const struct vm *vm, uint64_t gpa[2], uint64_t len[2]);
  * caller registered for the range).  -1 where it cannot (the software CPU executes from the
  * MMIO range itself). */
 int vm_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size);
+
+/* Device memory (a framebuffer BAR) that the guest reads and writes as ordinary memory:
+ * `host` (page-aligned, size a multiple of 4 KiB, alive as long as the VM) appears at gpa, or
+ * with host NULL the mapping that `host_key` made earlier is removed.  Accesses never reach an
+ * MMIO handler while mapped; DMA (vm_map_gpa) does not see it.  0, or -1 (no free entry, bad
+ * alignment, the backend refused). */
+int vm_map_devmem(struct vm *vm, uint64_t gpa, void *host, uint64_t size);
+void vm_unmap_devmem(struct vm *vm, void *host);
+/* The host address of device memory at gpa (valid to the end of its page), or NULL. */
+void *vm_devmem_ptr(struct vm *vm, uint64_t gpa);
 
 /* The software CPU's view of this VM's memory (NULL before vm_setup or on KVM).  Loaders and
  * DMA that write guest code behind the CPU's back call vm_notify_write. */

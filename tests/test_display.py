@@ -1,0 +1,220 @@
+"""Issue #17: the graphics console — fbuf, its VNC server, the i8042 keyboard.
+
+One module-scoped guest (Debian's generic kernel, which has the bochs DRM driver) boots with
+`-s 29,fbuf,tcp=127.0.0.1:PORT,w=1024,h=768` and a virtio-blk disk holding a 1024x768 test
+image.  Real VNC clients on the host drive it: TigerVNC's viewer under Xvfb, screenshots with
+ImageMagick's `import`, keys typed with xdotool.
+
+- the guest finds /dev/fb0 at 1024x768, 32 bits per pixel (bochs-drm);
+- keys typed into the viewer reach the shell on tty1 (the framebuffer console): the test
+  types `echo VNC$((6*7))` and reads `VNC42` from the screen's text (/dev/vcs1) over the serial
+  console;
+- the guest copies the image into /dev/fb0 and the viewer's screenshot matches every pixel;
+- random bytes from raw TCP clients (and clients that vanish mid-message) change nothing: the
+  guest runs on and a real client still sees the image.
+
+Needs `make guest-generic`, Xvfb, xtigervncviewer, xdotool and ImageMagick (skipped without).
+"""
+import os
+import pathlib
+import random
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import BOOT_TIMEOUT, ROOT
+from guestlib import boot_bhyve
+
+pexpect = pytest.importorskip("pexpect")
+
+GENERIC = ROOT / os.environ.get("BHYVE_GENERIC_DIR", "build/guest-generic")
+W, H = 1024, 768
+TOOLS = ("Xvfb", "xtigervncviewer", "xdotool", "import")
+
+pytestmark = [
+    pytest.mark.skipif(not (GENERIC / "vmlinuz").exists(),
+                       reason="no generic guest: run `make guest-generic`"),
+    pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS),
+                       reason="needs Xvfb, xtigervncviewer, xdotool and ImageMagick"),
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pattern():
+    """The test image as the guest's framebuffer holds it: 32-bit pixels, bytes B, G, R, X.
+    Bands of pseudo-random colour blocks over a gradient, so any misplaced pixel shows."""
+    rnd = random.Random(17)
+    out = bytearray(W * H * 4)
+    for y in range(H):
+        for x in range(W):
+            i = (y * W + x) * 4
+            if (x // 8 + y // 8) % 3 == 0:
+                c = rnd.getrandbits(24)
+                out[i:i + 3] = bytes((c & 255, (c >> 8) & 255, c >> 16))
+            else:
+                out[i:i + 3] = bytes((x & 255, y & 255, (x ^ y) & 255))
+    return bytes(out)
+
+
+def as_rgb(fb):
+    """B, G, R, X bytes -> R, G, B (what a screenshot holds)."""
+    rgb = bytearray(W * H * 3)
+    rgb[0::3] = fb[2::4]
+    rgb[1::3] = fb[1::4]
+    rgb[2::3] = fb[0::4]
+    return bytes(rgb)
+
+
+class Xvfb:
+    """A private X server (display number chosen by Xvfb) for one viewer."""
+
+    def __init__(self):
+        r, w = os.pipe()
+        self.proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0",
+                                      f"{W}x{H}x24", "-nolisten", "tcp"], pass_fds=(w,),
+                                     stderr=subprocess.DEVNULL)
+        os.close(w)
+        with os.fdopen(r) as f:
+            self.display = ":" + f.readline().strip()
+        self.env = dict(os.environ, DISPLAY=self.display)
+        self.viewer = None
+
+    def view(self, port, *opts):
+        """Start TigerVNC's viewer full screen on the VNC server at port."""
+        self.viewer = subprocess.Popen(
+            ["xtigervncviewer", "-FullScreen", "-Shared=1", "-AutoSelect=0",
+             "-PreferredEncoding=ZRLE", "-NoJPEG=1", "-FullColor=1", *opts,
+             f"127.0.0.1::{port}"], env=self.env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE)
+        return self.viewer
+
+    def screenshot(self):
+        from PIL import Image
+        import io
+        png = subprocess.run(["import", "-window", "root", "png:-"], env=self.env,
+                             capture_output=True, timeout=60).stdout
+        if not png:
+            return None
+        return Image.open(io.BytesIO(png)).convert("RGB").tobytes()
+
+    def xdotool(self, *args):
+        return subprocess.run(["xdotool", *args], env=self.env, capture_output=True,
+                              text=True, timeout=60)
+
+    def close(self):
+        for p in (self.viewer, self.proc):
+            if p and p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+def wait_screen(x, want, timeout=300):
+    """Poll the viewer's screen until it equals `want` (RGB bytes); the last screenshot."""
+    end = time.monotonic() + timeout
+    shot = None
+    while time.monotonic() < end:
+        shot = x.screenshot()
+        if shot == want:
+            return shot
+        time.sleep(0.5)
+    return shot
+
+
+@pytest.fixture(scope="module")
+def vm(tmp_path_factory):
+    d = tmp_path_factory.mktemp("display")
+    img = d / "pattern.img"
+    fb = pattern()
+    img.write_bytes(fb)
+    port = free_port()
+    g = boot_bhyve(["-s", f"29,fbuf,tcp=127.0.0.1:{port},w={W},h={H}",
+                    "-s", f"3,virtio-blk,{img}"], "display", kernel=GENERIC / "vmlinuz",
+                   initrd=GENERIC / "initrd.img", timeout=BOOT_TIMEOUT)
+    g.port = port
+    g.fb = fb
+    yield g
+    g.destroy()
+
+
+def test_fb0_1024x768(vm):
+    out = vm.sh("cat /sys/class/graphics/fb0/virtual_size /sys/class/graphics/fb0/"
+                "bits_per_pixel /sys/class/graphics/fb0/name; dmesg | grep -c 'Found bochs VGA'")
+    lines = out.split()
+    assert lines[0] == f"{W},{H}" or lines[0].startswith(f"{W},"), out
+    assert "32" in lines and "bochs-drmdrmfb" in out, out
+    modes = vm.sh("cat /sys/class/graphics/fb0/modes")
+    assert f"{W}x{H}" in modes
+
+
+def test_keys_typed_in_viewer_reach_tty1(vm):
+    x = Xvfb()
+    try:
+        x.view(vm.port)
+        r = x.xdotool("search", "--sync", "--onlyvisible", "--class", "vncviewer")
+        assert r.returncode == 0, r.stderr
+        x.xdotool("mousemove", "512", "384")
+        # The screen shows tty1 once the viewer has a frame; then type.
+        x.xdotool("type", "--delay", "120", "echo VNC$((6*7))")
+        x.xdotool("key", "--delay", "120", "Return")
+        end = time.monotonic() + 300
+        text = ""
+        while time.monotonic() < end:
+            text = vm.sh("tr -s ' ' < /dev/vcs1; echo")
+            if "VNC42" in text.replace("echo VNC", ""):
+                break
+            time.sleep(1)
+        assert "VNC42" in text.replace("echo VNC", ""), text[-400:]
+        assert "echo VNC$((6*7))" in text
+    finally:
+        x.close()
+
+
+def test_pixels_match_in_viewer(vm):
+    # Keep the text console off the screen, then put the image in the framebuffer.
+    out = vm.sh("for v in /sys/class/vtconsole/vtcon*; do grep -q 'frame buffer' $v/name && "
+                "echo 0 > $v/bind; done; dd if=/dev/vda of=/dev/fb0 bs=64k 2>&1 | tail -1")
+    assert "3145728 bytes" in out, out
+    x = Xvfb()
+    try:
+        x.view(vm.port)
+        want = as_rgb(vm.fb)
+        shot = wait_screen(x, want)
+        assert shot is not None and len(shot) == len(want)
+        bad = sum(1 for i in range(0, len(want), 3) if shot[i:i + 3] != want[i:i + 3])
+        assert bad == 0, f"{bad} of {W * H} pixels differ"
+    finally:
+        x.close()
+
+
+def test_garbage_clients_change_nothing(vm):
+    rnd = random.Random(4)
+    for i in range(40):
+        s = socket.create_connection(("127.0.0.1", vm.port), timeout=30)
+        try:
+            s.recv(12)                              # the server's version
+            if i % 4 == 0:
+                s.sendall(b"RFB 003.008\n")        # a valid start, then garbage
+            s.sendall(rnd.randbytes(rnd.randrange(1, 4096)))
+        except OSError:
+            pass
+        finally:
+            s.close()                               # vanishes mid-message
+    assert vm.sh("echo alive") .strip().endswith("alive")
+    x = Xvfb()
+    try:
+        x.view(vm.port)
+        want = as_rgb(vm.fb)
+        assert wait_screen(x, want) == want
+    finally:
+        x.close()
