@@ -45,7 +45,7 @@ GUEST_BINS := $(GUEST_SRCS:tests/guests/%.asm=$(BUILD)/tests/guests/%.bin)
 PYTEST  ?= /usr/bin/python3 -m pytest
 
 .PHONY: all clean check check-unit check-san check-cli check-cpu check-kvm guest install \
-        bench-cpu bench-boot bench-io unit guests
+        bench-cpu bench-boot bench-io bench-vnc unit guests
 
 all: $(PROGS:%=$(BUILD)/%)
 

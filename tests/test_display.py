@@ -137,11 +137,12 @@ def vm(tmp_path_factory):
     img = d / "pattern.img"
     fb = pattern()
     img.write_bytes(fb)
-    port = free_port()
-    g = boot_bhyve(["-s", f"29,fbuf,tcp=127.0.0.1:{port},w={W},h={H}",
-                    "-s", f"3,virtio-blk,{img}"], "display", kernel=GENERIC / "vmlinuz",
+    port, web = free_port(), free_port()
+    g = boot_bhyve(["-s", f"29,fbuf,tcp=127.0.0.1:{port},w={W},h={H},web=127.0.0.1:{web}",
+                    "-s", "30,xhci,tablet", "-s", f"3,virtio-blk,{img}"], "display", kernel=GENERIC / "vmlinuz",
                    initrd=GENERIC / "initrd.img", timeout=BOOT_TIMEOUT)
     g.port = port
+    g.web = web
     g.fb = fb
     yield g
     g.destroy()
@@ -161,7 +162,7 @@ def test_keys_typed_in_viewer_reach_tty1(vm):
     x = Xvfb()
     try:
         x.view(vm.port)
-        r = x.xdotool("search", "--sync", "--onlyvisible", "--class", "vncviewer")
+        r = x.xdotool("search", "--sync", "--name", " - TigerVNC")
         assert r.returncode == 0, r.stderr
         x.xdotool("mousemove", "512", "384")
         # The screen shows tty1 once the viewer has a frame; then type.
@@ -176,6 +177,57 @@ def test_keys_typed_in_viewer_reach_tty1(vm):
             time.sleep(1)
         assert "VNC42" in text.replace("echo VNC", ""), text[-400:]
         assert "echo VNC$((6*7))" in text
+    finally:
+        x.close()
+
+
+def tablet_event_dev(vm):
+    out = vm.sh("for e in /sys/class/input/event*; do echo ${e##*/} $(cat $e/device/name); done")
+    for line in out.splitlines():
+        if "USB tablet" in line:
+            return "/dev/input/" + line.split()[0]
+    return None
+
+
+def test_usb_tablet_found(vm):
+    out = vm.sh("dmesg | grep -i -E 'xhci|usb 1-|input:.*tablet' | tail -20")
+    assert tablet_event_dev(vm), out
+    assert "usbhid" in vm.sh("ls /sys/bus/usb/drivers/usbhid/"), out
+
+
+def abs_events(raw):
+    """(code, value) of the EV_ABS events in `od -An -tx1 -v` output of struct input_event."""
+    b = bytes(int(h, 16) for h in raw.split())
+    out = []
+    for i in range(0, len(b) - 23, 24):
+        typ = int.from_bytes(b[i + 16:i + 18], "little")
+        code = int.from_bytes(b[i + 18:i + 20], "little")
+        val = int.from_bytes(b[i + 20:i + 24], "little", signed=True)
+        if typ == 3:
+            out.append((code, val))
+    return out
+
+
+def test_pointer_is_absolute_through_the_tablet(vm):
+    dev = tablet_event_dev(vm)
+    assert dev
+    vm.sh(f"rm -f /tmp/ev; (dd if={dev} of=/tmp/ev bs=24 count=60 2>/dev/null &)")
+    x = Xvfb()
+    try:
+        x.view(vm.port)
+        r = x.xdotool("search", "--sync", "--name", " - TigerVNC")
+        assert r.returncode == 0, r.stderr
+        want = {0: 300 * 32767 // (W - 1), 1: 200 * 32767 // (H - 1)}
+        end = time.monotonic() + 300
+        got = []
+        while time.monotonic() < end:
+            x.xdotool("mousemove", "300", "200")
+            got = abs_events(vm.sh("od -An -tx1 -v /tmp/ev"))
+            if all((c, v) in got for c, v in want.items()):
+                break
+            x.xdotool("mousemove", "10", "10")
+            time.sleep(1)
+        assert all((c, v) in got for c, v in want.items()), got
     finally:
         x.close()
 
@@ -195,6 +247,51 @@ def test_pixels_match_in_viewer(vm):
         assert bad == 0, f"{bad} of {W * H} pixels differ"
     finally:
         x.close()
+
+
+def find_image(shot, sw, sh, want):
+    """Where the W x H RGB image `want` lies in the sw x sh RGB screenshot, or None."""
+    row = want[:W * 3]
+    for y in range(0, sh - H + 1):
+        line = shot[y * sw * 3:(y + 1) * sw * 3]
+        x = line.find(row)
+        while x >= 0 and x % 3:
+            x = line.find(row, x + 1)
+        if x >= 0:
+            return x // 3, y
+    return None
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium")
+def test_browser_console_shows_pattern(vm, tmp_path):
+    """Headless Chromium opens noVNC from fbuf's web= port; noVNC connects to the VNC port
+    over WebSocket; the screenshot holds the guest's image, every pixel."""
+    from PIL import Image
+    url = (f"http://127.0.0.1:{vm.web}/vnc_lite.html?host=127.0.0.1&port={vm.port}"
+           f"&scale=false")
+    want = as_rgb(vm.fb)
+    sw, sh = 1100, 900
+    end = time.monotonic() + 300
+    where = None
+    while where is None and time.monotonic() < end:
+        png = tmp_path / "browser.png"
+        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                        "--hide-scrollbars", f"--window-size={sw},{sh}",
+                        "--virtual-time-budget=15000", f"--screenshot={png}", url],
+                       capture_output=True, timeout=180, cwd=tmp_path)
+        if not png.exists():
+            continue
+        img = Image.open(png).convert("RGB")
+        sw, sh = img.size
+        shot = img.tobytes()
+        where = find_image(shot, sw, sh, want)
+    assert where is not None, "the guest's image is not in the browser's screenshot"
+    x0, y0 = where
+    bad = 0
+    for y in range(H):
+        a = shot[((y0 + y) * sw + x0) * 3:((y0 + y) * sw + x0 + W) * 3]
+        bad += a != want[y * W * 3:(y + 1) * W * 3]
+    assert bad == 0, f"{bad} of {H} lines differ"
 
 
 def test_garbage_clients_change_nothing(vm):

@@ -29,6 +29,8 @@
 #define RFB_BLACK_W  640
 #define RFB_BLACK_H  480
 
+#define RFB_WEB_MAX_FILE (8u << 20)  /* noVNC's largest files are well below this */
+
 struct rfb_server {
 	rfbScreenInfoPtr screen;
 	struct rfb_source src;
@@ -43,6 +45,9 @@ struct rfb_server {
 	uint8_t *shadow;
 	int w, h;
 	int listen_fd, web_fd;
+	char *web_dir;
+	pthread_t web_thread;
+	bool web_started;
 };
 
 /* ---- address parsing and listening ---- */
@@ -290,6 +295,116 @@ static void *rfb_thread(void *arg)
 	return NULL;
 }
 
+
+/* ---- the browser console: noVNC's files over HTTP ----
+ * A minimal static file server, one request per connection, GET only, files under web_dir
+ * (no "..", no hidden files).  noVNC then opens a WebSocket to the VNC port, which
+ * libvncserver answers there.  One request at a time, each bounded by a receive timeout. */
+
+static const char *rfb_mime(const char *path)
+{
+	static const struct { const char *ext, *type; } t[] = {
+		{ ".html", "text/html" }, { ".js", "application/javascript" },
+		{ ".css", "text/css" }, { ".svg", "image/svg+xml" }, { ".png", "image/png" },
+		{ ".ico", "image/x-icon" }, { ".json", "application/json" },
+		{ ".ttf", "font/ttf" }, { ".woff", "font/woff" }, { ".woff2", "font/woff2" },
+		{ ".ogg", "audio/ogg" }, { ".mp3", "audio/mpeg" },
+	};
+	const char *dot = strrchr(path, '.');
+
+	for (size_t i = 0; dot && i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcmp(dot, t[i].ext) == 0)
+			return t[i].type;
+	return "application/octet-stream";
+}
+
+static void rfb_web_reply(int fd, const char *status, const char *type, const void *body,
+			  size_t len)
+{
+	char hdr[256];
+	int n = snprintf(hdr, sizeof(hdr), "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu"
+			 "\r\nConnection: close\r\n\r\n", status, type, len);
+
+	if (send(fd, hdr, (size_t)n, MSG_NOSIGNAL) == n && len)
+		send(fd, body, len, MSG_NOSIGNAL);
+}
+
+/* The path of the request line "GET /x/y?q HTTP/1.1" into out (without the query), or
+ * false if the request is not one we serve. */
+static bool rfb_web_path(const char *req, char *out, size_t cap)
+{
+	const char *p = req + 4, *end;
+	size_t n;
+
+	if (strncmp(req, "GET /", 5) != 0)
+		return false;
+	end = p + strcspn(p, " ?#\r\n");
+	n = (size_t)(end - p);
+	if (n >= cap || memchr(p, '%', n) || memchr(p, '\\', n))
+		return false;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	if (strcmp(out, "/") == 0)
+		snprintf(out, cap, "/vnc.html");
+	return strstr(out, "/.") == NULL;          /* no "..", no hidden files */
+}
+
+static void rfb_web_serve(struct rfb_server *s, int fd)
+{
+	char req[2048], path[512], file[1024];
+	struct timeval tv = { 5, 0 };
+	ssize_t n, got = 0;
+	FILE *f;
+	uint8_t *body;
+	long len;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (got < (ssize_t)sizeof(req) - 1 &&
+	       (n = recv(fd, req + got, sizeof(req) - 1 - (size_t)got, 0)) > 0) {
+		got += n;
+		req[got] = '\0';
+		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
+			break;
+	}
+	req[got > 0 ? got : 0] = '\0';
+	if (!rfb_web_path(req, path, sizeof(path))) {
+		rfb_web_reply(fd, "400 Bad Request", "text/plain", "bad request\n", 12);
+		return;
+	}
+	snprintf(file, sizeof(file), "%s%s", s->web_dir, path);
+	f = fopen(file, "rb");
+	if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 ||
+	    (unsigned long)len > RFB_WEB_MAX_FILE || fseek(f, 0, SEEK_SET) != 0) {
+		if (f)
+			fclose(f);
+		rfb_web_reply(fd, "404 Not Found", "text/plain", "not found\n", 10);
+		return;
+	}
+	body = malloc((size_t)len + 1);
+	if (body && fread(body, 1, (size_t)len, f) == (size_t)len)
+		rfb_web_reply(fd, "200 OK", rfb_mime(path), body, (size_t)len);
+	free(body);
+	fclose(f);
+}
+
+static void *rfb_web_thread(void *arg)
+{
+	struct rfb_server *s = arg;
+
+	for (;;) {
+		int fd = accept4(s->web_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE ||
+			    errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				continue;
+			return NULL;               /* the socket was shut down */
+		}
+		rfb_web_serve(s, fd);
+		close(fd);
+	}
+}
+
 /* ---- life ---- */
 
 static int rfb_setup_screen(struct rfb_server *s, const struct rfb_options *o, char *err,
@@ -354,11 +469,6 @@ struct rfb_server *rfb_start(const struct rfb_options *o, const struct rfb_sourc
 	}
 	if (rfb_setup_screen(s, o, err, errlen) < 0)
 		goto fail;
-	if (o->web_dir && s->web_fd >= 0) {
-		s->screen->httpDir = strdup(o->web_dir);
-		s->screen->httpInitDone = TRUE;      /* our socket, not the library's */
-		s->screen->httpListenSock = s->web_fd;
-	}
 	rfbInitServer(s->screen);
 	/* rfbInitServer opened nothing (no ports set): hand it our bound socket. */
 	s->screen->listenSock = s->listen_fd;
@@ -371,6 +481,11 @@ struct rfb_server *rfb_start(const struct rfb_options *o, const struct rfb_sourc
 		goto fail;
 	}
 	s->thread_started = true;
+	if (o->web_dir && s->web_fd >= 0) {
+		s->web_dir = strdup(o->web_dir);
+		if (s->web_dir && pthread_create(&s->web_thread, NULL, rfb_web_thread, s) == 0)
+			s->web_started = true;
+	}
 	return s;
 fail:
 	if (s->listen_fd >= 0)
@@ -382,12 +497,24 @@ fail:
 	return NULL;
 }
 
-void rfb_wait_client(struct rfb_server *s)
+bool rfb_wait_client(struct rfb_server *s, int timeout_ms)
 {
+	struct timespec until;
+	bool ready;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_nsec -= 1000000000L;
+		until.tv_sec++;
+	}
 	pthread_mutex_lock(&s->lock);
-	while (!s->ready)
-		pthread_cond_wait(&s->cond, &s->lock);
+	while (!s->ready && pthread_cond_timedwait(&s->cond, &s->lock, &until) == 0)
+		;
+	ready = s->ready;
 	pthread_mutex_unlock(&s->lock);
+	return ready;
 }
 
 void rfb_stop(struct rfb_server *s)
@@ -404,4 +531,8 @@ void rfb_stop(struct rfb_server *s)
 	 * sockets are closed and the rest is left to exit. */
 	if (s->listen_fd >= 0)
 		shutdown(s->listen_fd, SHUT_RDWR);
+	if (s->web_fd >= 0)
+		shutdown(s->web_fd, SHUT_RDWR);
+	if (s->web_started)
+		pthread_join(s->web_thread, NULL);
 }

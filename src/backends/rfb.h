@@ -51,8 +51,9 @@ struct rfb_server;
  * start serving.  NULL with a one-line message in err. */
 struct rfb_server *rfb_start(const struct rfb_options *o, const struct rfb_source *src,
 			     char *err, size_t errlen);
-/* Block until a client has finished its handshake (bhyve's `wait`). */
-void rfb_wait_client(struct rfb_server *s);
+/* Wait up to timeout_ms for a client to finish its handshake (bhyve's `wait`); true once
+ * one has. */
+bool rfb_wait_client(struct rfb_server *s, int timeout_ms);
 void rfb_stop(struct rfb_server *s);
 /* Parse "port", "IPv4:port" or "[IPv6%zone]:port" into a socket address (port 0 refused).
  * 0 or -1. */

@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -607,6 +608,21 @@ static int fbuf_start_vnc(struct fbuf_softc *sc, config_node_t *nvl, char *err, 
 	return sc->rfb ? 0 : -1;
 }
 
+/* `wait`: the guest starts once a VNC client is in.  SIGTERM (blocked in every thread of
+ * bhyve, taken by its signal thread once the VM runs) ends the wait instead. */
+static int fbuf_wait(struct fbuf_softc *sc, char *err, size_t errlen)
+{
+	sigset_t pending;
+
+	while (!rfb_wait_client(sc->rfb, 200)) {
+		if (sigpending(&pending) == 0 && sigismember(&pending, SIGTERM)) {
+			snprintf(err, errlen, "wait: SIGTERM before a VNC client connected");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int fbuf_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
 {
 	const char *model = config_node_get(nvl, "model");
@@ -655,9 +671,8 @@ static int fbuf_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size
 	}
 	if (fbuf_start_vnc(sc, nvl, err, errlen) < 0)
 		return -1;
-	if (config_node_get(nvl, "wait") && devconf_bool(nvl, "wait", err, errlen) == 0 &&
-	    strcmp(config_node_get(nvl, "wait"), "false") != 0)
-		rfb_wait_client(sc->rfb);
+	if (config_node_get(nvl, "wait") && strcmp(config_node_get(nvl, "wait"), "false") != 0)
+		return fbuf_wait(sc, err, errlen);
 	return 0;
 }
 
