@@ -67,6 +67,11 @@ void vm_notify_write(struct vm *vm, uint64_t gpa, uint64_t len)
 		cpu_vm_notify_write(cvm, gpa, len);
 }
 
+bool vm_tracks_dma_writes(struct vm *vm)
+{
+	return vm != NULL && vm_soft_cpu_vm(vm) != NULL;
+}
+
 /* ---- Callbacks from the CPU ---- */
 
 static int soft_dispatch(struct soft_vcpu *s, struct vm_exit *exit)

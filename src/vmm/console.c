@@ -1,12 +1,13 @@
 /*
- * Console input hub (console.h): a small table of sinks per VM, kept in VM_SLOT_CONSOLE.
+ * Console input hub (console.h): a small table of sinks per VM, made on first use and freed
+ * with the VM (console_free, from vm_close).
  */
 #include "vmm/console.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "vmm/vmm.h"
+#include "vmm/vm_internal.h"
 
 #define CONSOLE_MAX_SINKS 4
 
@@ -30,13 +31,13 @@ static struct console *console_of(struct vm *vm)
 	struct console *c;
 
 	pthread_mutex_lock(&console_create_lock);
-	c = vm_slot_get(vm, VM_SLOT_CONSOLE);
+	c = vm->console;
 	if (c == NULL) {
 		c = calloc(1, sizeof(*c));
 		if (c == NULL)
 			abort();
 		pthread_mutex_init(&c->lock, NULL);
-		vm_slot_set(vm, VM_SLOT_CONSOLE, c);
+		vm->console = c;
 	}
 	pthread_mutex_unlock(&console_create_lock);
 	return c;
@@ -121,4 +122,15 @@ void console_ptr_event(struct vm *vm, int buttons, int x, int y, int width, int 
 	if (s)
 		s->ptr(s->arg, buttons, x, y, width, height);
 	pthread_mutex_unlock(&c->lock);
+}
+
+void console_free(struct vm *vm)
+{
+	struct console *c = vm->console;
+
+	vm->console = NULL;
+	if (c) {
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+	}
 }

@@ -241,7 +241,7 @@ int main(void)
 	config_set("pci.0.3.0.device", "xhci");
 	config_set("pci.0.3.0.slot.1.device", "tablet");
 	CHECK_EQ(pci_bus_init(tvm, err, sizeof(err)), 0);
-	pi = pci_bus_find(0, 3, 0);
+	pi = pci_bus_find(tvm, 0, 3, 0);
 	CHECK(pi != NULL);
 	if (pi) {
 		test_enumerate();
