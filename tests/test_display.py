@@ -294,29 +294,89 @@ def find_image(shot, sw, sh, want):
     return None
 
 
+class Chromium:
+    """Headless Chromium driven over its DevTools pipe (fds 3 and 4, NUL-separated JSON):
+    screenshots on demand while the page runs."""
+
+    def __init__(self, url, w, h, tmp):
+        import json
+        self.json = json
+        to_c_r, self.to_c = os.pipe()
+        self.from_c, from_c_w = os.pipe()
+        self.proc = subprocess.Popen(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--remote-debugging-pipe", f"--user-data-dir={tmp}", f"--window-size={w},{h}",
+             url], close_fds=False, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, preexec_fn=lambda: self._fds(to_c_r, from_c_w))
+        os.close(to_c_r)
+        os.close(from_c_w)
+        self.buf = b""
+        self.n = 0
+        targets = self.call("Target.getTargets")["targetInfos"]
+        page = next(t for t in targets if t["type"] == "page")
+        self.session = self.call("Target.attachToTarget", targetId=page["targetId"],
+                                 flatten=True)["sessionId"]
+
+    @staticmethod
+    def _fds(r, w):
+        """In the child: the DevTools pipe on fds 3 (commands) and 4 (answers)."""
+        r, w = os.dup(r), os.dup(w)
+        os.dup2(r, 3)
+        os.dup2(w, 4)
+
+    def call(self, method, session=None, **params):
+        self.n += 1
+        msg = {"id": self.n, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = session
+        os.write(self.to_c, self.json.dumps(msg).encode() + b"\0")
+        while True:
+            while b"\0" not in self.buf:
+                d = os.read(self.from_c, 1 << 20)
+                if not d:
+                    raise RuntimeError("chromium went away")
+                self.buf += d
+            line, self.buf = self.buf.split(b"\0", 1)
+            r = self.json.loads(line)
+            if r.get("id") == self.n:
+                return r.get("result", {})
+
+    def screenshot(self):
+        import base64
+        r = self.call("Page.captureScreenshot", session=self.session, format="png")
+        return base64.b64decode(r["data"]) if "data" in r else None
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        os.close(self.to_c)
+        os.close(self.from_c)
+
+
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium")
 def test_browser_console_shows_pattern(vm, tmp_path):
     """Headless Chromium opens noVNC from fbuf's web= port; noVNC connects to the VNC port
     over WebSocket; the screenshot holds the guest's image, every pixel."""
     from PIL import Image
+    import io
     url = (f"http://127.0.0.1:{vm.web}/vnc_lite.html?host=127.0.0.1&port={vm.port}"
            f"&scale=false")
     want = as_rgb(vm.fb)
-    sw, sh = 1100, 900
-    end = time.monotonic() + 300
-    where = None
-    while where is None and time.monotonic() < end:
-        png = tmp_path / "browser.png"
-        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                        "--hide-scrollbars", f"--window-size={sw},{sh}",
-                        "--virtual-time-budget=15000", f"--screenshot={png}", url],
-                       capture_output=True, timeout=180, cwd=tmp_path)
-        if not png.exists():
-            continue
-        img = Image.open(png).convert("RGB")
-        sw, sh = img.size
-        shot = img.tobytes()
-        where = find_image(shot, sw, sh, want)
+    c = Chromium(url, 1100, 900, tmp_path / "profile")
+    try:
+        end = time.monotonic() + 300
+        where = None
+        while where is None and time.monotonic() < end:
+            png = c.screenshot()
+            if png:
+                img = Image.open(io.BytesIO(png)).convert("RGB")
+                sw, sh = img.size
+                shot = img.tobytes()
+                where = find_image(shot, sw, sh, want)
+            if where is None:
+                time.sleep(1)
+    finally:
+        c.close()
     assert where is not None, "the guest's image is not in the browser's screenshot"
     x0, y0 = where
     bad = 0

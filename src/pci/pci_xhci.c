@@ -973,6 +973,9 @@ static void xhci_deinit(struct pci_devinst *pi)
 		return;
 	for (int p = 0; p < sc->nports; p++)
 		usb_tablet_destroy(sc->tablet[p]);
+	pthread_mutex_destroy(&sc->lock);
+	free(sc);
+	pi->pi_arg = NULL;
 }
 
 static const struct pci_devemu pci_de_xhci = {
