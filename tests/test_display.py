@@ -316,6 +316,9 @@ class Chromium:
         page = next(t for t in targets if t["type"] == "page")
         self.session = self.call("Target.attachToTarget", targetId=page["targetId"],
                                  flatten=True)["sessionId"]
+        # The viewport itself w x h (the window size includes the browser's frame).
+        self.call("Emulation.setDeviceMetricsOverride", session=self.session, width=w,
+                  height=h, deviceScaleFactor=1, mobile=False)
 
     @staticmethod
     def _fds(r, w):

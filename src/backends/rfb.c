@@ -43,6 +43,7 @@ struct rfb_server {
 	int clients;               /* connected (handshake done or not), under lock */
 	bool ready;                /* a client finished its handshake, under lock */
 	uint8_t *shadow;
+	uint8_t *raw;              /* the guest's pixels as last copied (its format) */
 	int w, h;
 	int listen_fd, web_fd;
 	char *web_dir;
@@ -201,25 +202,27 @@ static void rfb_ptr(int mask, int x, int y, rfbClientPtr cl)
 
 /* ---- screen comparison ---- */
 
-/* Copy one band line by line from the guest (B, G, R, X) into the shadow (R, G, B, X);
- * true if anything differed. */
-static bool rfb_copy_tile(uint8_t *dst, size_t dstride, const uint8_t *src, size_t sstride,
-			  int w, int h)
+/* One band, line by line: a line of the guest's screen that differs from `raw` (the last
+ * copy in the guest's format, compared with memcmp, which is cheap on an unchanging screen)
+ * is copied there and converted from B, G, R, X to the shadow's R, G, B, X.  True if any
+ * line changed. */
+static bool rfb_copy_tile(uint8_t *dst, uint8_t *raw, size_t dstride, const uint8_t *src,
+			  size_t sstride, int w, int h)
 {
 	bool changed = false;
-	uint32_t line[RFB_TILE_W];
 
 	for (int y = 0; y < h; y++) {
-		const uint32_t *in = (const uint32_t *)(const void *)(src + (size_t)y * sstride);
+		const uint8_t *in = src + (size_t)y * sstride;
+		uint32_t *r = (uint32_t *)(void *)(raw + (size_t)y * dstride);
 		uint32_t *out = (uint32_t *)(void *)(dst + (size_t)y * dstride);
+		if (memcmp(r, in, (size_t)w * 4) == 0)
+			continue;
+		memcpy(r, in, (size_t)w * 4);
 		for (int x = 0; x < w; x++) {
-			uint32_t p = __atomic_load_n(&in[x], __ATOMIC_RELAXED);
-			line[x] = (p & 0x0000ff00u) | ((p >> 16) & 0xffu) | ((p & 0xffu) << 16);
+			uint32_t p = r[x];
+			out[x] = (p & 0x0000ff00u) | ((p >> 16) & 0xffu) | ((p & 0xffu) << 16);
 		}
-		if (memcmp(out, line, (size_t)w * 4) != 0) {
-			memcpy(out, line, (size_t)w * 4);
-			changed = true;
-		}
+		changed = true;
 	}
 	return changed;
 }
@@ -227,9 +230,15 @@ static bool rfb_copy_tile(uint8_t *dst, size_t dstride, const uint8_t *src, size
 static void rfb_resize(struct rfb_server *s, int w, int h)
 {
 	uint8_t *fb = calloc((size_t)w * (size_t)h, 4);
+	uint8_t *raw = calloc((size_t)w * (size_t)h, 4);
 
-	if (fb == NULL)
+	if (fb == NULL || raw == NULL) {
+		free(fb);
+		free(raw);
 		return;
+	}
+	free(s->raw);
+	s->raw = raw;
 	/* Clients send under their send locks, which rfbNewFramebuffer takes: once it returns
 	 * nobody reads the old copy. */
 	rfbNewFramebuffer(s->screen, (char *)fb, w, h, 8, 3, 4);
@@ -258,7 +267,8 @@ static void rfb_scan(struct rfb_server *s)
 		int th = s->h - y < RFB_TILE_H ? s->h - y : RFB_TILE_H;
 		for (int x = 0; x < s->w; x += RFB_TILE_W) {
 			int tw = s->w - x < RFB_TILE_W ? s->w - x : RFB_TILE_W;
-			if (rfb_copy_tile(s->shadow + (size_t)y * dstride + (size_t)x * 4, dstride,
+			size_t off = (size_t)y * dstride + (size_t)x * 4;
+			if (rfb_copy_tile(s->shadow + off, s->raw + off, dstride,
 					  m.pixels + (size_t)y * m.stride + (size_t)x * 4, m.stride,
 					  tw, th))
 				rfbMarkRectAsModified(s->screen, x, y, x + tw, y + th);
@@ -421,7 +431,8 @@ static int rfb_setup_screen(struct rfb_server *s, const struct rfb_options *o, c
 	s->w = RFB_BLACK_W;
 	s->h = RFB_BLACK_H;
 	s->shadow = calloc((size_t)s->w * (size_t)s->h, 4);
-	if (s->shadow == NULL)
+	s->raw = calloc((size_t)s->w * (size_t)s->h, 4);
+	if (s->shadow == NULL || s->raw == NULL)
 		abort();
 	sc->frameBuffer = (char *)s->shadow;
 	sc->screenData = s;
