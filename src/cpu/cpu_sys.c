@@ -92,7 +92,7 @@ static void write_cr8(struct cpu *c, uint64_t v)
 /* ---- control registers ---- */
 
 #define CR4_OK (CPU_CR4_VME | CPU_CR4_PVI | CPU_CR4_TSD | CPU_CR4_DE | CPU_CR4_PSE | \
-		CPU_CR4_PAE | CPU_CR4_PGE | CPU_CR4_PCE | CPU_CR4_OSFXSR | CPU_CR4_OSXMMEXCPT)
+		CPU_CR4_PAE | CPU_CR4_MCE | CPU_CR4_PGE | CPU_CR4_PCE | CPU_CR4_OSFXSR | CPU_CR4_OSXMMEXCPT)
 
 static void write_cr0(struct cpu *c, uint64_t v)
 {
@@ -371,7 +371,8 @@ static int grp7_reg(struct cpu *c, const struct insn *i)
 	if (reg == 7 && rm == 1) {   /* RDTSCP */
 		if ((c->r.cr4 & CPU_CR4_TSD) && c->cpl)
 			cpu_raise_gp(c, 0);
-		uint64_t t = c->ops->rdtsc ? c->ops->rdtsc(c->ctx) : c->icount;
+		/* the same TSC as RDTSC: Linux reads it through RDTSCP (rdtsc_ordered) */
+		uint64_t t = (c->ops->rdtsc ? c->ops->rdtsc(c->ctx) : c->icount) + c->tsc_offset;
 		c->r.gpr[CPU_RAX] = (uint32_t)t;
 		c->r.gpr[CPU_RDX] = t >> 32;
 		c->r.gpr[CPU_RCX] = (uint32_t)c->r.tsc_aux;

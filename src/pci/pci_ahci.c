@@ -171,6 +171,7 @@ static int ahci_validate(config_node_t *nvl, char *err, size_t errlen)
 
 static const struct pci_devemu pci_de_ahci = {
 	.pe_emu = "ahci",
+	.pe_unimplemented = true,
 	.pe_help = "AHCI controller: hd:path|cd:path[,block-options][,...] (at most 32 ports)",
 	.pe_legacy_config = ahci_legacy_config,
 	.pe_validate = ahci_validate,
@@ -179,6 +180,7 @@ PCI_EMUL_SET(pci_de_ahci);
 
 static const struct pci_devemu pci_de_ahci_hd = {
 	.pe_emu = "ahci-hd",
+	.pe_unimplemented = true,
 	.pe_help = "AHCI controller with one SATA disk: path[,block-options]",
 	.pe_legacy_config = ahci_hd_legacy_config,
 	.pe_validate = ahci_validate,
@@ -187,6 +189,7 @@ PCI_EMUL_SET(pci_de_ahci_hd);
 
 static const struct pci_devemu pci_de_ahci_cd = {
 	.pe_emu = "ahci-cd",
+	.pe_unimplemented = true,
 	.pe_help = "AHCI controller with one ATAPI CD/DVD: path[,block-options]",
 	.pe_legacy_config = ahci_cd_legacy_config,
 	.pe_validate = ahci_validate,

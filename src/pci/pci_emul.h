@@ -53,6 +53,12 @@ struct pci_devemu {
 			       uint64_t offset, int size);
 	/* Only on bus 0 (lpc). */
 	bool pe_bus0_only;
+	/* The keys the device's node may hold besides `device`, NULL-terminated (NULL: the
+	 * device checks its keys itself).  Validation refuses any other key, naming it. */
+	const char *const *pe_keys;
+	/* Parsed and validated only: no device model yet.  config.dump accepts the device;
+	 * starting a VM with it fails with "not implemented" (bhyve exits 4). */
+	bool pe_unimplemented;
 };
 
 SET_DECLARE(pci_devemu_set, struct pci_devemu);
@@ -90,6 +96,10 @@ SET_DECLARE(lpc_devemu_set, struct lpc_devemu);
 
 /* Look up an LPC device by name, case-insensitively (NULL if unknown). */
 const struct lpc_devemu *lpc_finddev(const char *name);
+/* True when a boot ROM is configured with QEMU's firmware interface (lpc.fwcfg=qemu, the
+ * default here): the platform then presents what QEMU's OVMF expects (a Q35 host bridge, an
+ * ICH9 LPC bridge, fw_cfg). */
+bool lpc_fwcfg_qemu(void);
 /* -l "NAME[,conf]": refuses an unknown device and a device given twice. */
 int lpc_device_parse(const char *opt, char *err, size_t errlen);
 /* `-l help`. */

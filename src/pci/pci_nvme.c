@@ -115,6 +115,7 @@ static int nvme_validate(config_node_t *nvl, char *err, size_t errlen)
 
 static const struct pci_devemu pci_de_nvme = {
 	.pe_emu = "nvme",
+	.pe_unimplemented = true,
 	.pe_help = "NVMe: /dev/blockdev|/path/to/image|ram=MiB[,maxq=#][,qsz=#][,ioslots=#]"
 		   "[,sectsz=512|4096|8192][,ser=A-Z]",
 	.pe_legacy_config = nvme_legacy_config,

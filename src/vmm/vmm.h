@@ -15,6 +15,7 @@
 
 #include "common/topology.h"
 #include "cpu/cpu.h"
+#include "vmm/vm_exit.h"
 
 #define VM_MAXCPU TOPOLOGY_MAXCPU   /* the largest -c the command line accepts */
 #define VM_NAME_MAX 64
@@ -190,7 +191,7 @@ const struct vm_options *vm_get_options(const struct vm *vm);
 
 /* Per-vCPU run statistics (bhyvectl --get-stats reads what the running bhyve kept). */
 struct vcpu_stats {
-	uint64_t exits[32];        /* by enum vm_exitcode (vm_exit.h) */
+	uint64_t exits[VM_EXITCODE_MAX];   /* by enum vm_exitcode (vm_exit.h) */
 	uint64_t insns;            /* retired instructions (soft backend) */
 };
 int vcpu_get_stats(struct vcpu *vcpu, struct vcpu_stats *st);
