@@ -8,6 +8,9 @@ non-repeating pattern over the whole disk.  Disk sizes tell the disks apart in t
 
 - AHCI: `ahci-hd` with 256 MiB; an `ahci` port list with two read-write disks, a `ro` disk and a
   disk that the guest discards (blkdiscard: the host sees holes).
+- ATAPI: `ahci-cd` with an ISO 9660 image made by xorriso (random files and a static `eject`
+  program, since busybox has none): the guest mounts it, reads every file back identical, and
+  ejects the medium (with the kernel's autoclose off, the drive then reports no medium).
 - NVMe: `nvme` with 256 MiB (sectsz=512) and with sectsz=4096; a `ro` namespace; a namespace
   that the guest deallocates (blkdiscard); `ram=` namespaces.
 - A synced write survives SIGKILL of bhyve (AHCI and NVMe in one guest).
@@ -16,7 +19,9 @@ Needs `make guest-generic`; skipped without it.  BHYVE_BOOT_TIMEOUT bounds each 
 """
 import hashlib
 import os
+import shutil
 import signal
+import subprocess
 
 import pytest
 
@@ -38,6 +43,47 @@ DUR_MIB = 24
 # NVMe namespace sizes (MiB).
 N_512, N_4K, N_RO, N_TRIM, N_RAM = 256, 64, 8, 16, 32
 DUR_N_MIB = 40
+
+
+EJECT_C = r"""
+#include <fcntl.h>
+#include <linux/cdrom.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	int fd = open(argv[1], O_RDONLY | O_NONBLOCK);
+	int req = argc > 2 && !strcmp(argv[2], "close") ? CDROMCLOSETRAY : CDROMEJECT;
+	if (fd < 0 || ioctl(fd, req, 0) < 0) {
+		perror("eject");
+		return 1;
+	}
+	return 0;
+}
+"""
+
+
+def make_iso(d):
+    """An ISO 9660 (Rock Ridge) image of a few files; their md5 by name."""
+    if not shutil.which("xorriso"):
+        pytest.skip("needs xorriso")
+    src = d / "iso"
+    (src / "sub").mkdir(parents=True)
+    (d / "eject.c").write_text(EJECT_C)
+    subprocess.run(["gcc", "-static", "-Os", "-o", str(src / "eject"), str(d / "eject.c")],
+                   check=True)
+    (src / "big.bin").write_bytes(os.urandom(3 * MIB + 123))
+    (src / "sub" / "small.txt").write_bytes(b"hello from the ISO\n")
+    (src / "sub" / "odd.bin").write_bytes(os.urandom(2048 * 5 + 7))
+    iso = d / "t.iso"
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-o", str(iso), str(src)],
+                   check=True, capture_output=True)
+    sums = {}
+    for f in ("big.bin", "eject", "sub/small.txt", "sub/odd.bin"):
+        sums[f] = hashlib.md5((src / f).read_bytes()).hexdigest()
+    return str(iso), sums
 
 
 def boot(args, tag):
@@ -78,12 +124,14 @@ def ahci(tmp_path_factory):
         "ro": make_image(d / "ro.img", A_RO, fill=b"RO-DATA!"),
         "trim": make_image(d / "trim.img", A_TRIM, fill=b"TRIMME!!"),
     }
+    iso, sums = make_iso(d)
     args = ["-s", f"3,ahci-hd,{imgs['hd']}",
             "-s", f"4,ahci,hd:{imgs['p0']},hd:{imgs['p1']},hd:{imgs['ro']},ro,"
-                  f"hd:{imgs['trim']}"]
-    ro_sha = sha(imgs["ro"])
+                  f"hd:{imgs['trim']}",
+            "-s", f"5,ahci-cd,{iso}"]
+    ro_sha, iso_sha = sha(imgs["ro"]), sha(iso)
     g = boot(args, "ahci")
-    g.imgs, g.ro_sha = imgs, ro_sha
+    g.imgs, g.ro_sha, g.iso, g.iso_sha, g.sums = imgs, ro_sha, iso, iso_sha, sums
     yield g
     g.destroy()
 
@@ -121,6 +169,28 @@ def test_ahci_discard(ahci):
     assert "rc=0" in out, out
 
 
+def test_ahci_cd_iso(ahci):
+    """The ISO mounts (isofs on sr0) and every file reads back identical."""
+    out = ahci.sh("cat /sys/block/sr0/device/model; mkdir -p /mnt/cd; "
+                  "mount -t iso9660 -o ro /dev/sr0 /mnt/cd; echo rc=$?", timeout=TIMEOUT)
+    assert "BHYVE DVD-ROM" in out and "rc=0" in out, out
+    for f, want in ahci.sums.items():
+        got = ahci.sh(f"md5sum /mnt/cd/{f}", timeout=TIMEOUT)
+        assert got.split()[0] == want, (f, got)
+    out = ahci.sh("cp /mnt/cd/eject /tmp/eject; umount /mnt/cd; echo rc=$?")
+    assert "rc=0" in out, out
+
+
+def test_ahci_cd_eject(ahci):
+    """Eject takes the medium away (no autoclose on open); closing the tray brings it back."""
+    out = ahci.sh("echo 0 > /proc/sys/dev/cdrom/autoclose; /tmp/eject /dev/sr0; echo rc=$?; "
+                  "dd if=/dev/sr0 of=/dev/null bs=2048 count=1 2>&1; echo dd=$?")
+    assert "rc=0" in out and "dd=0" not in out, out
+    out = ahci.sh("/tmp/eject /dev/sr0 close; echo rc=$?; "
+                  "dd if=/dev/sr0 bs=2048 skip=16 count=1 2>/dev/null | head -c 6 | tail -c 5")
+    assert "rc=0" in out and "CD001" in out, out
+
+
 def test_zz_ahci_poweroff_and_images(ahci):
     ahci.child.sendline("sync; poweroff -f")
     assert ahci.wait_exit() == 1
@@ -129,6 +199,7 @@ def test_zz_ahci_poweroff_and_images(ahci):
         assert bad == [], f"{key}: {len(bad)} wrong MiB chunks, first {bad[:8]}"
         assert os.path.getsize(ahci.imgs[key]) == mib * MIB
     assert sha(ahci.imgs["ro"]) == ahci.ro_sha
+    assert sha(ahci.iso) == ahci.iso_sha
     trim = ahci.imgs["trim"]
     assert os.path.getsize(trim) == A_TRIM * MIB
     assert allocated(trim) < A_TRIM * MIB // 8, allocated(trim)
