@@ -439,7 +439,7 @@ static uint16_t nvme_errno_status(int err, bool write)
 	return write ? NVME_SC_WRITE_FAULT : NVME_SC_READ_ERROR;
 }
 
-static void nvme_sq_process(struct nvme_softc *sc, uint16_t sqid);
+static void nvme_sq_kick(struct nvme_softc *sc, uint32_t mask);
 
 /* The request is done: post, give the request back, fetch more from the queues waiting. */
 static void nvme_req_finish(struct nvme_softc *sc, struct nvme_req *r, uint16_t status)
@@ -450,9 +450,12 @@ static void nvme_req_finish(struct nvme_softc *sc, struct nvme_req *r, uint16_t 
 	nvme_req_free(sc, r);
 	if (--sc->inflight == 0)
 		pthread_cond_broadcast(&sc->idle);
+	uint32_t mask = 0;
 	for (unsigned q = 1; q <= sc->maxq; q++)
 		if (sc->sq[q].valid && sc->sq[q].head != sc->sq[q].tail)
-			nvme_sq_process(sc, (uint16_t)q);
+			mask |= 1u << q;
+	if (mask)
+		nvme_sq_kick(sc, mask);
 }
 
 static bool nvme_dsm_next(struct nvme_softc *sc, struct nvme_req *r)
@@ -637,13 +640,18 @@ static uint16_t nvme_io(struct nvme_softc *sc, struct nvme_req *r, const struct 
 
 /* ---- Submission queues ---- */
 
-static void nvme_fetch(struct nvme_softc *sc, struct nvme_sq *sq, struct nvme_cmd *c)
+static bool nvme_fetch(struct nvme_softc *sc, struct nvme_sq *sq, struct nvme_cmd *c)
 {
 	const uint8_t *e = nvme_map(sc, sq->base + (uint64_t)sq->head * 64, 64);
 
+	if (!e) {               /* checked when the queue was made; RAM does not move */
+		sc->csts |= NVME_CSTS_CFS;
+		return false;
+	}
 	memcpy(c, e, sizeof(*c));
 	if (++sq->head == sq->size)
 		sq->head = 0;
+	return true;
 }
 
 /* Room in the CQ for one more completion (counting those of commands in flight). */
@@ -653,7 +661,7 @@ static bool nvme_cq_room(const struct nvme_cq *cq)
 	return used + cq->reserved + 1 < cq->size;
 }
 
-static void nvme_sq_process(struct nvme_softc *sc, uint16_t sqid)
+static void nvme_sq_run(struct nvme_softc *sc, uint16_t sqid)
 {
 	struct nvme_sq *sq = &sc->sq[sqid];
 
@@ -663,7 +671,8 @@ static void nvme_sq_process(struct nvme_softc *sc, uint16_t sqid)
 		struct nvme_cmd c;
 		if (!cq->valid || !nvme_cq_room(cq) || (sqid && !sc->free_req))
 			return;         /* resumes when a completion or CQ head frees room */
-		nvme_fetch(sc, sq, &c);
+		if (!nvme_fetch(sc, sq, &c))
+			return;
 		if (sq->cids[c.cid / 64] & (1ULL << (c.cid % 64))) {
 			/* The id is still outstanding: report the conflict, leave the other. */
 			nvme_post(sc, sqid, c.cid, 0, NVME_SC_CID_CONFLICT | NVME_SC_DNR);
@@ -689,11 +698,35 @@ static void nvme_sq_process(struct nvme_softc *sc, uint16_t sqid)
 	}
 }
 
+/* Fetch from the SQs in `mask`.  Not reentrant: a completion posted while fetching (a RAM
+ * namespace completes at once, a drain lets workers complete) only marks queues to look at
+ * again, so the stack stays flat however long the queues are. */
+static void nvme_sq_kick(struct nvme_softc *sc, uint32_t mask)
+{
+	sc->kick_mask |= mask;
+	if (sc->kicking)
+		return;
+	sc->kicking = true;
+	while (sc->kick_mask) {
+		int q = __builtin_ctz(sc->kick_mask);
+		sc->kick_mask &= ~(1u << q);
+		nvme_sq_run(sc, (uint16_t)q);
+	}
+	sc->kicking = false;
+}
+
+static void nvme_sq_process(struct nvme_softc *sc, uint16_t sqid)
+{
+	nvme_sq_kick(sc, 1u << sqid);
+}
+
 void nvme_kick_cq(struct nvme_softc *sc, uint16_t cqid)
 {
+	uint32_t mask = 0;
 	for (unsigned q = 0; q <= sc->maxq; q++)
 		if (sc->sq[q].valid && sc->sq[q].cqid == cqid)
-			nvme_sq_process(sc, (uint16_t)q);
+			mask |= 1u << q;
+	nvme_sq_kick(sc, mask);
 }
 
 void nvme_drain(struct nvme_softc *sc)

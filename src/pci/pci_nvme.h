@@ -135,6 +135,8 @@ struct nvme_softc {
 	struct nvme_req *reqs, *free_req;
 	unsigned nreqs;
 	unsigned msix_vectors;
+	bool kicking;                   /* inside nvme_sq_kick */
+	uint32_t kick_mask;             /* SQs to look at */
 };
 
 /* ---- pci_nvme.c (called with mtx held) ---- */
