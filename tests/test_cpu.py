@@ -75,3 +75,37 @@ def test_decoder_xcheck():
     c = _closing(r.stdout, "decoder-xcheck: strings=")
     assert int(c["strings"]) == int(STRINGS)
     assert int(c["disagreements"]) == 0, r.stdout[-3000:]
+
+
+def test_cpu_diff_stray_sigprof():
+    """A host signal is never a result: SIGPROF sent to cpu-diff from outside, thousands of
+    times while it runs (the signal its emulator watchdog uses; on a loaded host a process-wide
+    profiling timer used to expire during native runs), changes no case."""
+    import signal
+    import threading
+    import time
+    if not DIFF.exists():
+        pytest.skip("cpu-diff not built (make cpu-tests)")
+    # Ignored until cpu-diff installs its handler (an ignored disposition survives exec).
+    p = subprocess.Popen([str(DIFF), "-n", "300", "-f", "and", "-k", str(KNOWN)],
+                         stdout=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGPROF, signal.SIG_IGN))
+    sent = [0]
+
+    def pester():
+        while p.poll() is None:
+            try:
+                p.send_signal(signal.SIGPROF)
+                sent[0] += 1
+            except ProcessLookupError:
+                break
+            time.sleep(0.0005)   # pacing of the stimulus, not a synchronisation
+
+    t = threading.Thread(target=pester)
+    t.start()
+    out, _ = p.communicate(timeout=1800)
+    t.join()
+    assert p.returncode == 0, f"exit status {p.returncode}:\n{out[-3000:]}"
+    c = _closing(out, "cpu-diff: forms=")
+    assert int(c["mismatches"]) == 0, out[-3000:]
+    assert sent[0] > 100, f"only {sent[0]} signals sent: the run was too short to test"

@@ -7,7 +7,6 @@
 
 #include "common/config.h"
 #include "common/parse.h"
-#include "vmm/vmm.h"
 
 /* One key: 0 if absent (*v untouched), 1 if present and valid, -1 if malformed. */
 static int topo_key(const char *key, unsigned *v, char *err, size_t errlen)
@@ -17,8 +16,8 @@ static int topo_key(const char *key, unsigned *v, char *err, size_t errlen)
 
 	if (!s)
 		return 0;
-	if (parse_num(s, 10, 1, VM_MAXCPU, &x) < 0) {
-		snprintf(err, errlen, "-c: %s=%s: must be a number from 1 to %d", key, s, VM_MAXCPU);
+	if (parse_num(s, 10, 1, TOPOLOGY_MAXCPU, &x) < 0) {
+		snprintf(err, errlen, "-c: %s=%s: must be a number from 1 to %d", key, s, TOPOLOGY_MAXCPU);
 		return -1;
 	}
 	*v = (unsigned)x;
@@ -40,10 +39,10 @@ int bhyve_topology_get(struct bhyve_topology *t, char *err, size_t errlen)
 		t->sockets = t->cpus;
 	prod = (unsigned long)t->sockets * t->cores * t->threads;
 	if (!hc) {
-		if (prod > VM_MAXCPU) {
+		if (prod > TOPOLOGY_MAXCPU) {
 			snprintf(err, errlen, "-c: %u sockets x %u cores x %u threads = %lu vCPUs, "
 				 "more than the maximum of %d", t->sockets, t->cores, t->threads, prod,
-				 VM_MAXCPU);
+				 TOPOLOGY_MAXCPU);
 			return -1;
 		}
 		t->cpus = (unsigned)prod;

@@ -4,8 +4,8 @@
  * BARs and their decode), BAR address allocation, and bus start-up from the config tree.
  * Capabilities, MSI, MSI-X and INTx are in pci_irq.c.
  *
- * One bus per process (bhyve runs one VM per process).  A recursive mutex serialises config
- * accesses and interrupt state; BAR data accesses (pe_barread/pe_barwrite) run without it.
+ * One bus per VM (vm_pci_bus).  A recursive mutex serialises config accesses and interrupt
+ * state; BAR data accesses (pe_barread/pe_barwrite) run without it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -18,8 +18,6 @@
 #include "vmm/layout.h"
 #include "vmm/vm_init_step.h"
 #include "vmm/vmm.h"
-
-struct pci_bus_state *pci_bus_st;
 
 /* ---- config data accessors ---- */
 
@@ -65,24 +63,31 @@ void pci_set_cfgdata32(struct pci_devinst *pi, int off, uint32_t val)
 	pci_set_cfgdata16(pi, off + 2, (uint16_t)(val >> 16));
 }
 
-void pci_lock(void)
+void pci_lock(const struct pci_devinst *pi)
 {
-	if (pci_bus_st)
-		pthread_mutex_lock(&pci_bus_st->lock);
+	struct pci_bus *st = pci_bus_of(pi);
+	if (st)
+		pthread_mutex_lock(&st->lock);
 }
 
-void pci_unlock(void)
+void pci_unlock(const struct pci_devinst *pi)
 {
-	if (pci_bus_st)
-		pthread_mutex_unlock(&pci_bus_st->lock);
+	struct pci_bus *st = pci_bus_of(pi);
+	if (st)
+		pthread_mutex_unlock(&st->lock);
 }
 
-struct pci_devinst *pci_bus_find(int bus, int slot, int func)
+static struct pci_devinst *pci_bus_dev(struct pci_bus *st, int bus, int slot, int func)
 {
-	if (!pci_bus_st || bus < 0 || bus >= PCI_MAXBUS || slot < 0 || slot >= PCI_MAXSLOT ||
+	if (!st || bus < 0 || bus >= PCI_MAXBUS || slot < 0 || slot >= PCI_MAXSLOT ||
 	    func < 0 || func >= PCI_MAXFUNC)
 		return NULL;
-	return pci_bus_st->dev[bus][slot][func];
+	return st->dev[bus][slot][func];
+}
+
+struct pci_devinst *pci_bus_find(struct vm *vm, int bus, int slot, int func)
+{
+	return pci_bus_dev(vm ? vm_pci_bus(vm) : NULL, bus, slot, func);
 }
 
 /* ---- BARs ---- */
@@ -266,7 +271,7 @@ static uint64_t pci_window_take(uint64_t *next, uint64_t end, uint64_t size)
 
 int pci_emul_alloc_bar(struct pci_devinst *pi, int idx, enum pcibar_type type, uint64_t size)
 {
-	struct pci_bus_state *st = pci_bus_st;
+	struct pci_bus *st = pci_bus_of(pi);
 	if (!st || idx < 0 || idx > PCI_BARMAX || size == 0 || pi->pi_bar[idx].type != PCIBAR_NONE ||
 	    (type == PCIBAR_MEM64 && (idx == PCI_BARMAX || pi->pi_bar[idx + 1].type != PCIBAR_NONE)))
 		return -1;
@@ -357,7 +362,8 @@ static void pci_cfg_rw_dev(struct pci_devinst *pi, int reg, int bytes, uint32_t 
 	pci_cfg_write_dword(pi, reg & ~3, *val << (8 * (reg & 3)), mask);
 }
 
-void pci_cfg_access(int bus, int slot, int func, int reg, int bytes, uint32_t *val, bool write)
+static void pci_bus_cfg_access(struct pci_bus *st, int bus, int slot, int func, int reg,
+			       int bytes, uint32_t *val, bool write)
 {
 	uint32_t vmask = bytes == 4 ? 0xFFFFFFFFu : (1u << (8 * bytes)) - 1;
 	if ((bytes != 1 && bytes != 2 && bytes != 4) || reg < 0 || reg >= PCI_CFG_SIZE ||
@@ -366,8 +372,9 @@ void pci_cfg_access(int bus, int slot, int func, int reg, int bytes, uint32_t *v
 			*val = vmask;   /* malformed: as if nobody answered */
 		return;
 	}
-	pci_lock();
-	struct pci_devinst *pi = pci_bus_find(bus, slot, func);
+	if (st)
+		pthread_mutex_lock(&st->lock);
+	struct pci_devinst *pi = pci_bus_dev(st, bus, slot, func);
 	if (!pi) {
 		if (!write)
 			*val = vmask;   /* master abort */
@@ -378,14 +385,21 @@ void pci_cfg_access(int bus, int slot, int func, int reg, int bytes, uint32_t *v
 		if (!write)
 			*val &= vmask;
 	}
-	pci_unlock();
+	if (st)
+		pthread_mutex_unlock(&st->lock);
+}
+
+void pci_cfg_access(struct vm *vm, int bus, int slot, int func, int reg, int bytes,
+		    uint32_t *val, bool write)
+{
+	pci_bus_cfg_access(vm ? vm_pci_bus(vm) : NULL, bus, slot, func, reg, bytes, val, write);
 }
 
 /* 0xCF8: the address register, dword accesses only (byte 0xCF9 is the reset register). */
 static int pci_cf8_handler(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint32_t *eax,
 			   void *arg)
 {
-	struct pci_bus_state *st = arg;
+	struct pci_bus *st = arg;
 	if (bytes != 4) {
 		if (in)
 			*eax = 0xFFFFFFFFu;
@@ -402,7 +416,7 @@ static int pci_cf8_handler(struct vcpu *vcpu, int in, uint16_t port, int bytes, 
 static int pci_cfc_handler(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint32_t *eax,
 			   void *arg)
 {
-	struct pci_bus_state *st = arg;
+	struct pci_bus *st = arg;
 	uint32_t a = st->cf8;
 	int reg = (int)(a & 0xFC) | (port & 3);
 	if (!(a & 0x80000000u) || (reg & 3) + bytes > 4) {
@@ -410,8 +424,8 @@ static int pci_cfc_handler(struct vcpu *vcpu, int in, uint16_t port, int bytes, 
 			*eax = 0xFFFFFFFFu;
 		return 0;
 	}
-	pci_cfg_access((int)(a >> 16) & 0xFF, (int)(a >> 11) & 0x1F, (int)(a >> 8) & 7, reg, bytes,
-		       eax, !in);
+	pci_bus_cfg_access(st, (int)(a >> 16) & 0xFF, (int)(a >> 11) & 0x1F, (int)(a >> 8) & 7,
+			   reg, bytes, eax, !in);
 	return 0;
 }
 
@@ -419,20 +433,21 @@ static int pci_cfc_handler(struct vcpu *vcpu, int in, uint16_t port, int bytes, 
 static int pci_ecam_handler(struct vcpu *vcpu, int dir, uint64_t addr, int size, uint64_t *val,
 			    void *arg1, long arg2)
 {
+	struct pci_bus *st = arg1;
 	uint64_t off = addr - LAYOUT_PCI_ECAM_BASE;
 	int bus = (int)(off >> 20) & 0xFF, slot = (int)(off >> 15) & 0x1F, fn = (int)(off >> 12) & 7;
 	int reg = (int)(off & 0xFFF);
 	bool write = dir == MEM_F_WRITE;
 	if (size == 8) {
 		uint32_t lo = (uint32_t)*val, hi = (uint32_t)(*val >> 32);
-		pci_cfg_access(bus, slot, fn, reg, 4, &lo, write);
-		pci_cfg_access(bus, slot, fn, reg + 4, 4, &hi, write);
+		pci_bus_cfg_access(st, bus, slot, fn, reg, 4, &lo, write);
+		pci_bus_cfg_access(st, bus, slot, fn, reg + 4, 4, &hi, write);
 		if (!write)
 			*val = lo | (uint64_t)hi << 32;
 		return 0;
 	}
 	uint32_t v = (uint32_t)*val;
-	pci_cfg_access(bus, slot, fn, reg, size, &v, write);
+	pci_bus_cfg_access(st, bus, slot, fn, reg, size, &v, write);
 	if (!write)
 		*val = v;
 	return 0;
@@ -479,7 +494,7 @@ static int pci_init_one(struct pci_init_walk *w, int func, config_node_t *node)
 		snprintf(w->err, w->errlen, "%s: out of memory", pe->pe_emu);
 		return -1;
 	}
-	pci_bus_st->dev[w->bus][w->slot][func] = pi;
+	vm_pci_bus(w->vm)->dev[w->bus][w->slot][func] = pi;
 	char msg[PCI_ERRLEN] = "";
 	if (pe->pe_init && pe->pe_init(pi, node, msg, sizeof(msg)) < 0) {
 		snprintf(w->err, w->errlen, "%s at %d:%d:%d: %s", pe->pe_emu, w->bus, w->slot, func,
@@ -517,21 +532,21 @@ static int pci_init_walk_fn(const char *name, config_node_t *child, const char *
 }
 
 /* Function 0 of a slot with several functions says so in its header type. */
-static void pci_mark_multifunction(void)
+static void pci_mark_multifunction(struct pci_bus *st)
 {
 	for (int b = 0; b < PCI_MAXBUS; b++)
 		for (int s = 0; s < PCI_MAXSLOT; s++) {
-			struct pci_devinst *f0 = pci_bus_st->dev[b][s][0];
+			struct pci_devinst *f0 = st->dev[b][s][0];
 			if (!f0)
 				continue;
 			for (int f = 1; f < PCI_MAXFUNC; f++)
-				if (pci_bus_st->dev[b][s][f])
+				if (st->dev[b][s][f])
 					pci_set_cfgdata8(f0, PCIR_HDRTYPE, (uint8_t)(pci_get_cfgdata8(
 						f0, PCIR_HDRTYPE) | PCIM_HDRTYPE_MFDEV));
 		}
 }
 
-static int pci_bus_register_ports(struct vm *vm, struct pci_bus_state *st, char *err,
+static int pci_bus_register_ports(struct vm *vm, struct pci_bus *st, char *err,
 				  size_t errlen)
 {
 	st->cf8_port = (struct inout_port){ "pci-cf8", PORT_PCI_CONFIG_ADDR, 1, IOPORT_F_INOUT,
@@ -562,11 +577,11 @@ static int pci_bus_register_ports(struct vm *vm, struct pci_bus_state *st, char 
 
 int pci_bus_init(struct vm *vm, char *err, size_t errlen)
 {
-	if (pci_bus_st) {
+	if (vm_pci_bus(vm)) {
 		snprintf(err, errlen, "the PCI bus is already set up");
 		return -1;
 	}
-	struct pci_bus_state *st = calloc(1, sizeof(*st));
+	struct pci_bus *st = calloc(1, sizeof(*st));
 	if (!st) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -581,7 +596,7 @@ int pci_bus_init(struct vm *vm, char *err, size_t errlen)
 	st->mem32_next = LAYOUT_PCI_MMIO32_BASE;
 	st->mem64_next = LAYOUT_PCI_MMIO64_BASE(vm_highmem_size(vm));
 	st->mem64_end = st->mem64_next + LAYOUT_PCI_MMIO64_SIZE;
-	pci_bus_st = st;
+	vm_set_pci_bus(vm, st);
 	if (pci_bus_register_ports(vm, st, err, errlen) < 0) {
 		pci_bus_fini(vm);
 		return -1;
@@ -592,13 +607,13 @@ int pci_bus_init(struct vm *vm, char *err, size_t errlen)
 		pci_bus_fini(vm);
 		return -1;
 	}
-	pci_mark_multifunction();
+	pci_mark_multifunction(st);
 	return 0;
 }
 
 void pci_bus_fini(struct vm *vm)
 {
-	struct pci_bus_state *st = pci_bus_st;
+	struct pci_bus *st = vm_pci_bus(vm);
 	if (!st)
 		return;
 	for (int b = 0; b < PCI_MAXBUS; b++)
@@ -622,7 +637,7 @@ void pci_bus_fini(struct vm *vm)
 		unregister_inout(vm, &st->cfc_port);
 	if (st->ecam_registered)
 		unregister_mem(vm, &st->ecam);
-	pci_bus_st = NULL;
+	vm_set_pci_bus(vm, NULL);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }

@@ -8,12 +8,13 @@
 
 #include "pci/pci_devinst.h"
 #include "vmm/layout.h"
+#include "vmm/vmm.h"
 
 /* 64-bit BARs up to this size go below 4 GiB (some drivers mishandle high BARs); larger ones
  * go to the 64-bit window. */
 #define PCI_MEM64_LOW_MAX (128ULL << 20)
 
-struct pci_bus_state {
+struct pci_bus {
 	struct vm *vm;
 	pthread_mutex_t lock;            /* recursive: config accesses and interrupt state */
 	struct pci_devinst *dev[PCI_MAXBUS][PCI_MAXSLOT][PCI_MAXFUNC];
@@ -25,10 +26,15 @@ struct pci_bus_state {
 	bool cf8_registered, cfc_registered, ecam_registered;
 };
 
-extern struct pci_bus_state *pci_bus_st;
+/* The bus of the VM the device is on (NULL for a device on no bus: unit tests). */
+static inline struct pci_bus *pci_bus_of(const struct pci_devinst *pi)
+{
+	return pi && pi->pi_vm ? vm_pci_bus(pi->pi_vm) : NULL;
+}
 
-void pci_lock(void);
-void pci_unlock(void);
+/* The bus lock of pi's bus (nothing when there is no bus). */
+void pci_lock(const struct pci_devinst *pi);
+void pci_unlock(const struct pci_devinst *pi);
 /* Lock held: a guest write to the capability area (dword `dw`, before/after values). */
 void pci_cap_write(struct pci_devinst *pi, int dw, uint32_t old, uint32_t val);
 /* Lock held or not: put the device's INTx state on the wire. */

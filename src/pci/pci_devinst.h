@@ -192,10 +192,11 @@ void pci_lintr_deassert(struct pci_devinst *pi);
 int pci_bus_init(struct vm *vm, char *err, size_t errlen);
 /* pe_deinit every device, unregister everything, free. */
 void pci_bus_fini(struct vm *vm);
-/* The device at bus/slot/function, or NULL. */
-struct pci_devinst *pci_bus_find(int bus, int slot, int func);
+/* The device at bus/slot/function of vm's bus, or NULL. */
+struct pci_devinst *pci_bus_find(struct vm *vm, int bus, int slot, int func);
 /* A configuration read or write as the guest would do it (tests; ECAM and 0xCFC use it):
  * bytes 1, 2 or 4 at `reg` (0-4095).  A missing function reads all ones. */
-void pci_cfg_access(int bus, int slot, int func, int reg, int bytes, uint32_t *val, bool write);
+void pci_cfg_access(struct vm *vm, int bus, int slot, int func, int reg, int bytes,
+		    uint32_t *val, bool write);
 
 #endif

@@ -146,31 +146,31 @@ static uint16_t pci_msix_ctrl(const struct pci_devinst *pi)
 
 bool pci_msi_enabled(struct pci_devinst *pi)
 {
-	pci_lock();
+	pci_lock(pi);
 	bool on = pci_msi_ctrl(pi) & MSI_CTRL_EN;
-	pci_unlock();
+	pci_unlock(pi);
 	return on;
 }
 
 int pci_msi_maxmsgnum(struct pci_devinst *pi)
 {
-	pci_lock();
+	pci_lock(pi);
 	uint16_t ctrl = pci_msi_ctrl(pi);
-	pci_unlock();
+	pci_unlock(pi);
 	return (ctrl & MSI_CTRL_EN) ? 1 << ((ctrl & MSI_CTRL_MME) >> 4) : 0;
 }
 
 bool pci_msix_enabled(struct pci_devinst *pi)
 {
-	pci_lock();
+	pci_lock(pi);
 	bool on = pci_msix_ctrl(pi) & MSIX_CTRL_EN;
-	pci_unlock();
+	pci_unlock(pi);
 	return on;
 }
 
 void pci_generate_msi(struct pci_devinst *pi, int index)
 {
-	pci_lock();
+	pci_lock(pi);
 	uint16_t ctrl = pci_msi_ctrl(pi);
 	int nvec = 1 << ((ctrl & MSI_CTRL_MME) >> 4);
 	if ((ctrl & MSI_CTRL_EN) && index >= 0 && index < nvec) {
@@ -182,7 +182,7 @@ void pci_generate_msi(struct pci_devinst *pi, int index)
 		data = (data & ~(uint32_t)(nvec - 1)) | (uint32_t)index;
 		vm_lapic_msi(pi->pi_vm, addr, data);
 	}
-	pci_unlock();
+	pci_unlock(pi);
 }
 
 /* Lock held: send vector i now if nothing masks it, else leave it pending. */
@@ -200,10 +200,10 @@ static void pci_msix_fire(struct pci_devinst *pi, int i)
 
 void pci_generate_msix(struct pci_devinst *pi, int index)
 {
-	pci_lock();
+	pci_lock(pi);
 	if ((pci_msix_ctrl(pi) & MSIX_CTRL_EN) && index >= 0 && index < pi->pi_msix.table_count)
 		pci_msix_fire(pi, index);
-	pci_unlock();
+	pci_unlock(pi);
 }
 
 /* Lock held: after an unmask, send what was pending and is no longer masked. */
@@ -233,8 +233,8 @@ int pci_lintr_request(struct pci_devinst *pi)
 
 void pci_lintr_update(struct pci_devinst *pi)
 {
-	struct pci_bus_state *st = pci_bus_st;
-	pci_lock();
+	struct pci_bus *st = pci_bus_of(pi);
+	pci_lock(pi);
 	uint16_t status = pci_get_cfgdata16(pi, PCIR_STATUS);
 	status = pi->pi_lintr.asserted ? (status | PCIM_STATUS_INTxSTATE) :
 					 (status & ~PCIM_STATUS_INTxSTATE);
@@ -250,23 +250,23 @@ void pci_lintr_update(struct pci_devinst *pi)
 		else if (!want && --st->intx_count[irq] == 0)
 			vm_ioapic_deassert_irq(pi->pi_vm, irq);
 	}
-	pci_unlock();
+	pci_unlock(pi);
 }
 
 void pci_lintr_assert(struct pci_devinst *pi)
 {
-	pci_lock();
+	pci_lock(pi);
 	pi->pi_lintr.asserted = true;
 	pci_lintr_update(pi);
-	pci_unlock();
+	pci_unlock(pi);
 }
 
 void pci_lintr_deassert(struct pci_devinst *pi)
 {
-	pci_lock();
+	pci_lock(pi);
 	pi->pi_lintr.asserted = false;
 	pci_lintr_update(pi);
-	pci_unlock();
+	pci_unlock(pi);
 }
 
 /* ---- guest writes to capabilities ---- */
@@ -372,7 +372,7 @@ bool pci_msix_bar_access(struct pci_devinst *pi, int idx, uint64_t off, int size
 	bool in_pba = off >= pi->pi_msix.pba_offset && off < pi->pi_msix.pba_offset + pbalen;
 	if (!in_table && !in_pba)
 		return false;
-	pci_lock();
+	pci_lock(pi);
 	if ((size != 4 && size != 8) || (off & (uint64_t)(size - 1))) {
 		if (!write)
 			*val = 0;                   /* only aligned dword/qword accesses are defined */
@@ -383,6 +383,6 @@ bool pci_msix_bar_access(struct pci_devinst *pi, int idx, uint64_t off, int size
 		uint64_t word = pi->pi_msix.pba[rel / 8];
 		*val = size == 8 ? word : (uint32_t)(word >> (8 * (rel % 8)));
 	}
-	pci_unlock();
+	pci_unlock(pi);
 	return true;
 }

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "common/config.h"
-#include "platform/plat_vm.h"
 #include "platform/platform_int.h"
 #include "vmm/irq.h"
 #include "vmm/layout.h"
@@ -16,8 +15,7 @@
 
 struct platform *platform_of(struct vm *vm)
 {
-	struct plat_vm *pv = vm ? plat_vm_get(vm) : NULL;
-	return pv ? __atomic_load_n(&pv->plat, __ATOMIC_ACQUIRE) : NULL;
+	return vm ? vm_platform(vm) : NULL;
 }
 
 /* ---- events to the VM core (and the test observer) ---- */
@@ -119,11 +117,16 @@ static int plat_build(struct platform *p, char *err, size_t errlen)
 	return plat_uarts_create(p, err, errlen);
 }
 
+static const struct vm_platform_ops plat_vm_ops = {
+	.intr_ack = platform_intr_ack,
+	.rdmsr = platform_rdmsr,
+	.wrmsr = platform_wrmsr,
+};
+
 int platform_create(struct vm *vm, char *err, size_t errlen)
 {
-	struct plat_vm *pv = plat_vm_get(vm);
-	if (!pv || pv->plat) {
-		snprintf(err, errlen, "platform: %s", pv ? "already created" : "out of memory");
+	if (vm_platform(vm)) {
+		snprintf(err, errlen, "platform: already created");
 		return -1;
 	}
 	struct platform *p = calloc(1, sizeof(*p));
@@ -137,29 +140,27 @@ int platform_create(struct vm *vm, char *err, size_t errlen)
 		p->ncpus = 1;
 	p->x2apic_allowed = config_get_bool("x86.x2apic", false);
 	/* Devices may raise interrupts while being created: publish first. */
-	__atomic_store_n(&pv->plat, p, __ATOMIC_RELEASE);
+	vm_set_platform(vm, p);
 	errno = 0;
 	if (plat_build(p, err, errlen) < 0) {
-		__atomic_store_n(&pv->plat, NULL, __ATOMIC_RELEASE);
+		vm_set_platform(vm, NULL);
 		plat_free(p);
 		return -1;
 	}
+	vm_set_platform_ops(vm, &plat_vm_ops);
 	return 0;
 }
 
 void platform_destroy(struct vm *vm)
 {
-	struct plat_vm *pv = plat_vm_get(vm);
-	if (!pv)
+	struct platform *p = vm_platform(vm);
+	if (!p)
 		return;
-	struct platform *p = pv->plat;
-	if (p) {
-		struct mem_range mr = plat_lapic_range;
-		unregister_mem(vm, &mr);
-		__atomic_store_n(&pv->plat, NULL, __ATOMIC_RELEASE);
-		plat_free(p);
-	}
-	plat_vm_release(vm);
+	vm_set_platform_ops(vm, NULL);
+	struct mem_range mr = plat_lapic_range;
+	unregister_mem(vm, &mr);
+	vm_set_platform(vm, NULL);
+	plat_free(p);
 }
 
 /* ---- the CPU's questions ---- */

@@ -13,11 +13,11 @@
 struct vm;
 struct vcpu;
 
-/* Create every platform device of `vm` and register its ports/MMIO.  Reads config keys
- * (x86.x2apic, rtc.use_localtime, ...).  0, or -1 with a message in err. */
+/* Create every platform device of `vm`, register its ports/MMIO and its interrupt-acknowledge
+ * and MSR handlers (vm_set_platform_ops).  Reads config keys (x86.x2apic,
+ * rtc.use_localtime, ...).  0, or -1 with a message in err. */
 int platform_create(struct vm *vm, char *err, size_t errlen);
-/* Destroys the devices, then the VM's port/MMIO registries and its virtual clock (timer
- * thread): call it after every other device of the VM is gone. */
+/* Destroys the devices: call it after every other device of the VM is gone. */
 void platform_destroy(struct vm *vm);
 
 /* Software backend, at an instruction boundary with IF=1: the vector to deliver to vcpuid

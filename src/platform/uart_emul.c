@@ -3,6 +3,13 @@
  * right after each write; received bytes wait in a 16-byte FIFO (1 byte with FIFOs off).
  * The interrupt output follows the highest-priority pending source, as IIR reports it; like
  * bhyve, it is not gated by MCR.OUT2.
+ *
+ * Input flow control towards the backend: when the receive FIFO is full the backend's reader
+ * waits (its bytes stay in the host's buffer, nothing is dropped) until the UART says there is
+ * room again.  Room appears not only when the guest reads RBR but also when it resets the FIFO
+ * (FCR bit 1, or a FIFO mode change), switches FIFOs on (1 -> 16 bytes) or leaves loopback;
+ * Linux's 8250 driver does all of these while it probes and starts the port, so a byte typed
+ * before that must not leave the reader waiting for good.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -59,6 +66,7 @@ struct uart_softc {
 	pthread_mutex_t lock;
 	uint8_t ier, lcr, mcr, lsr_oe, msr, scr, fcr, dll, dlh;
 	bool thre_pending;
+	bool rx_waiting;            /* the backend holds bytes the FIFO had no room for */
 	uint8_t rx[UART_FIFO];
 	int rx_head, rx_count;
 	bool intr_on;
@@ -158,26 +166,31 @@ size_t uart_rx_push(struct uart_softc *sc, const uint8_t *buf, size_t len)
 		while (n < len && sc->rx_count < uart_fifo_cap(sc))
 			uart_rx_put(sc, buf[n++]);
 	}
+	if (n < len)
+		sc->rx_waiting = true;
 	int lvl = uart_intr_level(sc);
 	pthread_mutex_unlock(&sc->lock);
 	uart_intr_apply(sc, lvl);
 	return n;
 }
 
+/* Lock held: whether a waiting backend must be told that the receiver takes bytes again. */
+static bool uart_rx_room(struct uart_softc *sc)
+{
+	if (!sc->rx_waiting || (sc->mcr & MCR_LOOP) || sc->rx_count >= uart_fifo_cap(sc))
+		return false;
+	sc->rx_waiting = false;
+	return true;
+}
+
 uint8_t uart_read(struct uart_softc *sc, int offset)
 {
 	uint8_t v = 0xFF;
-	bool space = false;
 	pthread_mutex_lock(&sc->lock);
 	bool dlab = sc->lcr & LCR_DLAB;
 	switch (offset & 7) {
 	case REG_DATA:
-		if (dlab) {
-			v = sc->dll;
-		} else {
-			space = sc->rx_count == uart_fifo_cap(sc);
-			v = uart_rx_get(sc);
-		}
+		v = dlab ? sc->dll : uart_rx_get(sc);
 		break;
 	case REG_IER: v = dlab ? sc->dlh : sc->ier; break;
 	case REG_IIR: {
@@ -202,6 +215,7 @@ uint8_t uart_read(struct uart_softc *sc, int offset)
 	default: v = sc->scr; break;
 	}
 	int lvl = uart_intr_level(sc);
+	bool space = uart_rx_room(sc);
 	struct tty_backend *tty = sc->tty;
 	pthread_mutex_unlock(&sc->lock);
 	uart_intr_apply(sc, lvl);
@@ -256,6 +270,7 @@ void uart_write(struct uart_softc *sc, int offset, uint8_t value)
 	default: sc->scr = value; break;
 	}
 	int lvl = uart_intr_level(sc);
+	bool space = uart_rx_room(sc);     /* FIFO reset or enabled, loopback left */
 	struct tty_backend *tty = sc->tty;
 	void (*hook)(void *, uint8_t) = sc->tx_hook;
 	void *harg = sc->tx_arg;
@@ -267,6 +282,8 @@ void uart_write(struct uart_softc *sc, int offset, uint8_t value)
 			tty_write(tty, &value, 1);
 	}
 	uart_intr_apply(sc, lvl);
+	if (space && tty)
+		tty_rx_space(tty);
 }
 
 static size_t uart_tty_rx(void *arg, const uint8_t *buf, size_t len)

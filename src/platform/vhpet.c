@@ -47,7 +47,10 @@ struct hpet_timer {
 	struct vtimer *vt;
 	uint64_t deadline_ns;
 	bool armed;
-	int asserted_pin;        /* level mode: the pin held high, or -1 */
+	/* Level mode: the lines held high while the status bit is set (IOAPIC pin, and the 8259
+	 * IRQ under legacy replacement, or -1), as routed when they were raised. */
+	bool asserted;
+	int asserted_pin, asserted_isa;
 };
 
 struct vhpet {
@@ -111,21 +114,63 @@ static void hpet_schedule_all(struct vhpet *h, uint64_t now)
 		hpet_schedule(h, n, now);
 }
 
-/* Interrupt line changes collected under the lock, applied after it. */
+/* Interrupt line changes collected under the lock, applied in order after it: at most a
+ * drop and a raise per timer. */
 struct hpet_irq {
 	int pin, isa, how;
 };
 
-static void hpet_irq_apply(struct vhpet *h, const struct hpet_irq *q)
+struct hpet_irqs {
+	int n;
+	struct hpet_irq e[2 * HPET_NTIMERS];
+};
+
+static void hpet_irq_add(struct hpet_irqs *qs, int pin, int isa, int how)
 {
-	if (q->pin < 0 && q->isa < 0)
-		return;
-	if (q->how == PLAT_IRQ_ASSERT)
-		vm_isa_assert_irq(h->p->vm, q->isa, q->pin);
-	else if (q->how == PLAT_IRQ_DEASSERT)
-		vm_isa_deassert_irq(h->p->vm, q->isa, q->pin);
-	else
-		vm_isa_pulse_irq(h->p->vm, q->isa, q->pin);
+	if (qs->n < 2 * HPET_NTIMERS)
+		qs->e[qs->n++] = (struct hpet_irq){ pin, isa, how };
+}
+
+static void hpet_irqs_apply(struct vhpet *h, const struct hpet_irqs *qs)
+{
+	for (int i = 0; i < qs->n; i++) {
+		const struct hpet_irq *q = &qs->e[i];
+		if (q->how == PLAT_IRQ_ASSERT)
+			vm_isa_assert_irq(h->p->vm, q->isa, q->pin);
+		else if (q->how == PLAT_IRQ_DEASSERT)
+			vm_isa_deassert_irq(h->p->vm, q->isa, q->pin);
+		else
+			vm_isa_pulse_irq(h->p->vm, q->isa, q->pin);
+	}
+}
+
+/* Lock held: make timer n's level output follow its status bit and its current routing.  A
+ * line raised through one route is dropped through that same route (both the IOAPIC pin and
+ * the 8259 input under legacy replacement), so the edge-triggered 8259 sees the next edge. */
+static void hpet_level_sync(struct vhpet *h, int n, struct hpet_irqs *qs)
+{
+	struct hpet_timer *t = &h->t[n];
+	bool want = ((h->isr >> n) & 1) && (t->config & TN_LEVEL) && (t->config & TN_INT_EN);
+	int pin, isa;
+	hpet_route(h, n, &pin, &isa);
+	bool same = t->asserted && t->asserted_pin == pin && t->asserted_isa == isa;
+	if (t->asserted && (!want || !same)) {
+		hpet_irq_add(qs, t->asserted_pin, t->asserted_isa, PLAT_IRQ_DEASSERT);
+		t->asserted = false;
+		t->asserted_pin = t->asserted_isa = -1;
+	}
+	if (want && !t->asserted) {
+		hpet_irq_add(qs, pin, isa, PLAT_IRQ_ASSERT);
+		t->asserted = true;
+		t->asserted_pin = pin;
+		t->asserted_isa = isa;
+	}
+}
+
+static void hpet_level_sync_all(struct vhpet *h, struct hpet_irqs *qs)
+{
+	for (int n = 0; n < HPET_NTIMERS; n++)
+		hpet_level_sync(h, n, qs);
 }
 
 /* Periodic: move the comparator past the counter by whole periods (several if the timer
@@ -150,26 +195,24 @@ static void hpet_timer_cb(void *arg)
 {
 	struct hpet_timer *t = arg;
 	struct vhpet *h = t->h;
-	struct hpet_irq q = { -1, -1, 0 };
+	struct hpet_irqs qs = { 0 };
 	pthread_mutex_lock(&h->lock);
 	uint64_t now = vclock_ns(h->p->vm);
 	if (t->armed && now >= t->deadline_ns) {
-		if (t->config & TN_INT_EN) {
-			hpet_route(h, t->idx, &q.pin, &q.isa);
-			if (t->config & TN_LEVEL) {
-				h->isr |= 1ULL << t->idx;
-				q.how = PLAT_IRQ_ASSERT;
-				t->asserted_pin = q.pin;
-			} else {
-				q.how = PLAT_IRQ_PULSE;
-			}
+		if ((t->config & TN_INT_EN) && (t->config & TN_LEVEL)) {
+			h->isr |= 1ULL << t->idx;
+			hpet_level_sync(h, t->idx, &qs);
+		} else if (t->config & TN_INT_EN) {
+			int pin, isa;
+			hpet_route(h, t->idx, &pin, &isa);
+			hpet_irq_add(&qs, pin, isa, PLAT_IRQ_PULSE);
 		}
 		if ((t->config & TN_PERIODIC) && t->period)
 			hpet_advance(t, hpet_counter(h, now));
 		hpet_schedule(h, t->idx, now);   /* one-shot: next match after a wrap */
 	}
 	pthread_mutex_unlock(&h->lock);
-	hpet_irq_apply(h, &q);
+	hpet_irqs_apply(h, &qs);
 }
 
 /* ---- registers ---- */
@@ -196,7 +239,7 @@ static uint64_t hpet_read(struct vhpet *h, uint64_t off, uint64_t now)
 	return 0;
 }
 
-static void hpet_write_config(struct vhpet *h, uint64_t v, uint64_t now)
+static void hpet_write_config(struct vhpet *h, uint64_t v, uint64_t now, struct hpet_irqs *qs)
 {
 	uint64_t old = h->config;
 	if (!(old & CFG_ENABLE) && (v & CFG_ENABLE))
@@ -205,10 +248,11 @@ static void hpet_write_config(struct vhpet *h, uint64_t v, uint64_t now)
 		h->count_base = hpet_counter(h, now);     /* freeze */
 	h->config = v & (CFG_ENABLE | CFG_LEGACY);
 	hpet_schedule_all(h, now);
+	hpet_level_sync_all(h, qs);      /* legacy replacement moves timers 0 and 1 */
 }
 
 static void hpet_write_timer(struct vhpet *h, int n, uint64_t reg, uint64_t v, uint64_t mask,
-			     uint64_t now, struct hpet_irq *q)
+			     uint64_t now, struct hpet_irqs *qs)
 {
 	struct hpet_timer *t = &h->t[n];
 	if (reg == 0x00) {
@@ -217,13 +261,7 @@ static void hpet_write_timer(struct vhpet *h, int n, uint64_t reg, uint64_t v, u
 		if (!((HPET_ROUTE_CAP >> route) & 1))
 			nv = (nv & ~(0x1FULL << 9)) | (TN_ROUTE(t->config) << 9);
 		t->config = (nv & (TN_WMASK | TN_VAL_SET));
-		if (!(t->config & TN_LEVEL) || !(t->config & TN_INT_EN)) {
-			if (t->asserted_pin >= 0) {  /* the level line drops */
-				q->pin = t->asserted_pin;
-				q->how = PLAT_IRQ_DEASSERT;
-				t->asserted_pin = -1;
-			}
-		}
+		hpet_level_sync(h, n, qs);   /* edge mode, disabled or re-routed: the line follows */
 	} else if (reg == 0x08) {
 		uint64_t val = (t->comparator & ~mask) | (v & mask);
 		if (t->config & TN_32BIT)
@@ -245,28 +283,21 @@ static void hpet_write_timer(struct vhpet *h, int n, uint64_t reg, uint64_t v, u
 }
 
 static void hpet_write(struct vhpet *h, uint64_t off, uint64_t v, uint64_t mask, uint64_t now,
-		       struct hpet_irq *q)
+		       struct hpet_irqs *qs)
 {
 	uint64_t reg8 = off & ~7ULL;
 	if (reg8 == HPET_CONFIG) {
-		hpet_write_config(h, (h->config & ~mask) | (v & mask), now);
+		hpet_write_config(h, (h->config & ~mask) | (v & mask), now, qs);
 	} else if (reg8 == HPET_ISR) {
-		uint64_t clr = v & mask & h->isr;
-		for (int n = 0; n < HPET_NTIMERS; n++) {
-			if (((clr >> n) & 1) && h->t[n].asserted_pin >= 0) {
-				q->pin = h->t[n].asserted_pin;
-				q->how = PLAT_IRQ_DEASSERT;
-				h->t[n].asserted_pin = -1;
-			}
-		}
-		h->isr &= ~clr;
+		h->isr &= ~(v & mask);           /* write 1 to clear: the level lines drop */
+		hpet_level_sync_all(h, qs);
 	} else if (reg8 == HPET_COUNTER) {
 		if (!(h->config & CFG_ENABLE)) {       /* writable only while halted */
 			h->count_base = (h->count_base & ~mask) | (v & mask);
 			hpet_schedule_all(h, now);
 		}
 	} else if (reg8 >= 0x100 && reg8 < 0x100 + 0x20 * HPET_NTIMERS) {
-		hpet_write_timer(h, (int)(reg8 - 0x100) / 0x20, (reg8 - 0x100) % 0x20, v, mask, now, q);
+		hpet_write_timer(h, (int)(reg8 - 0x100) / 0x20, (reg8 - 0x100) % 0x20, v, mask, now, qs);
 	}
 }
 
@@ -282,16 +313,15 @@ static int hpet_mmio(struct vcpu *vcpu, int dir, uint64_t addr, int size, uint64
 	}
 	unsigned shift = (off & 4) * 8;
 	uint64_t mask = size == 8 ? ~0ULL : 0xFFFFFFFFULL << shift;
-	struct hpet_irq q = { -1, -1, 0 };
+	struct hpet_irqs qs = { 0 };
 	pthread_mutex_lock(&h->lock);
 	uint64_t now = vclock_ns(h->p->vm);
 	if (dir == MEM_F_READ)
 		*val = (hpet_read(h, off & ~7ULL, now) & mask) >> shift;
 	else
-		hpet_write(h, off, *val << shift, mask, now, &q);
+		hpet_write(h, off, *val << shift, mask, now, &qs);
 	pthread_mutex_unlock(&h->lock);
-	if (q.how == PLAT_IRQ_DEASSERT)
-		vm_ioapic_deassert_irq(h->p->vm, q.pin);
+	hpet_irqs_apply(h, &qs);
 	return 0;
 }
 
@@ -307,7 +337,7 @@ struct vhpet *vhpet_create(struct platform *p)
 		t->h = h;
 		t->idx = n;
 		t->comparator = ~0ULL;
-		t->asserted_pin = -1;
+		t->asserted_pin = t->asserted_isa = -1;
 		t->config = (uint64_t)(20 + n) << 9;
 		t->vt = vtimer_create(p->vm, hpet_timer_cb, t);
 		if (!t->vt) {

@@ -14,9 +14,8 @@
 #include <string.h>
 
 #include "common/config.h"
-#include "platform/plat_vm.h"
 #include "vmm/inout.h"
-#include "vmm/vmm.h"
+#include "vmm/vm_internal.h"
 
 #define INOUT_NPORTS 65536
 
@@ -53,8 +52,7 @@ void inout_table_destroy(struct inout_table *t)
 
 static struct inout_table *inout_table_of(struct vm *vm)
 {
-	struct plat_vm *p = plat_vm_get(vm);
-	return p ? p->io : NULL;
+	return vm ? vm->io : NULL;
 }
 
 int register_inout(struct vm *vm, const struct inout_port *iop)

@@ -9,9 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "platform/plat_vm.h"
 #include "vmm/mmio.h"
-#include "vmm/vmm.h"
+#include "vmm/vm_internal.h"
 
 struct mmio_snap {
 	struct mmio_snap *older;          /* retired snapshots, freed at destroy */
@@ -60,8 +59,7 @@ void mmio_table_destroy(struct mmio_table *t)
 
 static struct mmio_table *mmio_table_of(struct vm *vm)
 {
-	struct plat_vm *p = plat_vm_get(vm);
-	return p ? p->mmio : NULL;
+	return vm ? vm->mmio : NULL;
 }
 
 static void mmio_publish(struct mmio_table *t, struct mmio_snap *s)

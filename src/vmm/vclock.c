@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "platform/plat_vm.h"
 #include "vmm/vclock.h"
+#include "vmm/vm_internal.h"
 
 struct vtimer {
 	struct vclock *clk;
@@ -92,8 +92,7 @@ void vclock_destroy(struct vclock *c)
 
 static struct vclock *vclock_of(struct vm *vm)
 {
-	struct plat_vm *p = plat_vm_get(vm);
-	return p ? p->clk : NULL;
+	return vm ? vm->clk : NULL;
 }
 
 uint64_t vclock_ns(struct vm *vm)

@@ -1,13 +1,13 @@
 /*
- * The exit table: one handler per exit code, shared by both backends.
+ * The exit table: one handler per exit code, shared by both backends; each VM has its own
+ * copy of the defaults below.
  *
- * Devices and the platform are reached through inout_dispatch / mmio_dispatch /
- * platform_rdmsr / platform_intr_ack.
+ * Devices are reached through inout_dispatch / mmio_dispatch, the platform through the
+ * handlers it registered with vm_set_platform_ops.
  */
 #include <sched.h>
 #include <stdio.h>
 
-#include "platform/platform.h"
 #include "vmm/inout.h"
 #include "vmm/mmio.h"
 #include "vmm/vm_internal.h"
@@ -57,11 +57,14 @@ static int vmexit_msr(struct vcpu *vcpu, struct vm_exit *exit)
 	bool wr = exit->code == VM_EXITCODE_WRMSR;
 	int rc = 1;
 
+	const struct vm_platform_ops *ops = atomic_load_explicit(&vm->plat_ops,
+								 memory_order_acquire);
+
 	exit->u.msr.gp = false;
-	if (wr)
-		rc = platform_wrmsr(vm, vcpu_id(vcpu), exit->u.msr.msr, exit->u.msr.val);
-	else
-		rc = platform_rdmsr(vm, vcpu_id(vcpu), exit->u.msr.msr, &exit->u.msr.val);
+	if (wr && ops && ops->wrmsr)
+		rc = ops->wrmsr(vm, vcpu_id(vcpu), exit->u.msr.msr, exit->u.msr.val);
+	else if (!wr && ops && ops->rdmsr)
+		rc = ops->rdmsr(vm, vcpu_id(vcpu), exit->u.msr.msr, &exit->u.msr.val);
 	if (rc == 0)
 		return VMEXIT_CONTINUE;
 	if (rc < 0 || vm_get_options(vm)->strictmsr) {
@@ -75,7 +78,11 @@ static int vmexit_msr(struct vcpu *vcpu, struct vm_exit *exit)
 
 static int vmexit_intr_ack(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	exit->u.intr.vector = platform_intr_ack(vcpu_vm(vcpu), vcpu_id(vcpu));
+	struct vm *vm = vcpu_vm(vcpu);
+	const struct vm_platform_ops *ops = atomic_load_explicit(&vm->plat_ops,
+								 memory_order_acquire);
+
+	exit->u.intr.vector = ops && ops->intr_ack ? ops->intr_ack(vm, vcpu_id(vcpu)) : -1;
 	return VMEXIT_CONTINUE;
 }
 
@@ -106,7 +113,7 @@ static int vmexit_invalid(struct vcpu *vcpu, struct vm_exit *exit)
 	return VMEXIT_ABORT;
 }
 
-static vm_exit_handler_t vm_exit_table[VM_EXITCODE_MAX] = {
+static const vm_exit_handler_t vm_exit_defaults[VM_EXITCODE_MAX] = {
 	[VM_EXITCODE_NONE] = vmexit_continue,
 	[VM_EXITCODE_INOUT] = vmexit_inout,
 	[VM_EXITCODE_MMIO] = vmexit_mmio,
@@ -144,13 +151,25 @@ int vm_exit_dispatch(struct vcpu *vcpu, struct vm_exit *exit)
 
 	if ((unsigned)exit->code >= VM_EXITCODE_MAX)
 		return VMEXIT_ABORT;
-	fn = __atomic_load_n(&vm_exit_table[exit->code], __ATOMIC_ACQUIRE);
+	fn = __atomic_load_n(&vcpu_vm(vcpu)->exit_handlers[exit->code], __ATOMIC_ACQUIRE);
 	return fn ? fn(vcpu, exit) : VMEXIT_ABORT;
 }
 
-vm_exit_handler_t vm_exit_set_handler(enum vm_exitcode code, vm_exit_handler_t fn)
+void vm_exit_table_init(struct vm *vm)
+{
+	for (int i = 0; i < VM_EXITCODE_MAX; i++)
+		vm->exit_handlers[i] = vm_exit_defaults[i];
+}
+
+vm_exit_handler_t vm_exit_set_handler(struct vm *vm, enum vm_exitcode code,
+				      vm_exit_handler_t fn)
 {
 	if ((unsigned)code >= VM_EXITCODE_MAX)
 		return NULL;
-	return __atomic_exchange_n(&vm_exit_table[code], fn, __ATOMIC_ACQ_REL);
+	return __atomic_exchange_n(&vm->exit_handlers[code], fn, __ATOMIC_ACQ_REL);
+}
+
+void vm_set_platform_ops(struct vm *vm, const struct vm_platform_ops *ops)
+{
+	atomic_store_explicit(&vm->plat_ops, ops, memory_order_release);
 }

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct vm;
 struct vcpu;
 
 enum vm_exitcode {
@@ -72,9 +73,10 @@ typedef int (*vm_exit_handler_t)(struct vcpu *vcpu, struct vm_exit *exit);
 
 /* Dispatch one exit through the table. */
 int vm_exit_dispatch(struct vcpu *vcpu, struct vm_exit *exit);
-/* Replace the handler of one code (a debugger stub, tests); returns the previous one.
- * The table is process-wide. */
-vm_exit_handler_t vm_exit_set_handler(enum vm_exitcode code, vm_exit_handler_t fn);
+/* Replace the handler of one code in `vm`'s table (a debugger stub, tests); returns the
+ * previous one. */
+vm_exit_handler_t vm_exit_set_handler(struct vm *vm, enum vm_exitcode code,
+				      vm_exit_handler_t fn);
 const char *vm_exit_name(enum vm_exitcode code);
 
 #endif

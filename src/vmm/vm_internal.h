@@ -65,7 +65,16 @@ struct vm {
 	uint8_t *ram;               /* guest RAM: low RAM then high RAM, contiguous */
 	uint64_t memsize, lowmem, highmem;
 
-	void *slots[VM_SLOT_COUNT];
+	/* Per-VM parts, created by vm_alloc() and freed by vm_free(): the port and MMIO
+	 * registries, the virtual clock, the exit table (a copy of the defaults). */
+	struct inout_table *io;
+	struct mmio_table *mmio;
+	struct vclock *clk;
+	vm_exit_handler_t exit_handlers[VM_EXITCODE_MAX];
+	/* Set by the parts that own them (vm_set_platform, vm_set_pci_bus); NULL until then. */
+	struct platform *_Atomic plat;
+	struct pci_bus *_Atomic pci;
+	const struct vm_platform_ops *_Atomic plat_ops;   /* registered by the platform */
 
 	/* Run-time side (vm_setup). */
 	const struct vm_backend_ops *ops;
@@ -83,6 +92,16 @@ struct vm {
 	uint32_t active_mask;       /* under lock */
 	int running_threads;        /* under lock */
 };
+
+/* Constructors and destructors of the per-VM parts (inout.c, mmio.c, vclock.c, vm_exit.c),
+ * called by vm_alloc()/vm_free() only. */
+struct inout_table *inout_table_create(void);
+void inout_table_destroy(struct inout_table *t);
+struct mmio_table *mmio_table_create(void);
+void mmio_table_destroy(struct mmio_table *t);
+struct vclock *vclock_create(struct vm *vm);
+void vclock_destroy(struct vclock *c);
+void vm_exit_table_init(struct vm *vm);
 
 /* vcpu.c, for vm_mem.c's vm_close. */
 void vm_teardown_vcpus(struct vm *vm);

@@ -132,6 +132,21 @@ static int vm_header_check(const struct vm_shm_header *h, uint64_t objsize)
 	return (low == h->lowmem && high == h->highmem) ? 0 : -1;
 }
 
+/* Every struct vm and its per-VM parts are made here (vm_open, vm_create_anon). */
+static void vm_free(struct vm *vm)
+{
+	if (vm->clk)
+		vclock_destroy(vm->clk);
+	if (vm->io)
+		inout_table_destroy(vm->io);
+	if (vm->mmio)
+		mmio_table_destroy(vm->mmio);
+	pthread_mutex_destroy(&vm->lock);
+	pthread_cond_destroy(&vm->done_cond);
+	free(vm->anon_hdr);
+	free(vm);
+}
+
 static struct vm *vm_alloc(void)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
@@ -142,15 +157,16 @@ static struct vm *vm_alloc(void)
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->done_cond, NULL);
 	atomic_store(&vm->suspend_how, VM_SUSPEND_NONE);
+	vm_exit_table_init(vm);
+	vm->io = inout_table_create();
+	vm->mmio = mmio_table_create();
+	vm->clk = vclock_create(vm);
+	if (!vm->io || !vm->mmio || !vm->clk) {
+		vm_free(vm);
+		errno = ENOMEM;
+		return NULL;
+	}
 	return vm;
-}
-
-static void vm_free(struct vm *vm)
-{
-	pthread_mutex_destroy(&vm->lock);
-	pthread_cond_destroy(&vm->done_cond);
-	free(vm->anon_hdr);
-	free(vm);
 }
 
 static int vm_map_object(struct vm *vm, int fd)
@@ -268,16 +284,12 @@ int vm_destroy(const char *name)
 
 void vm_close(struct vm *vm)
 {
-	int i;
-
 	if (vm == NULL)
 		return;
 	vm_ctl_stop(vm);
 	vm_teardown_vcpus(vm);
 	if (vm->ops && vm->ops->vm_fini)
 		vm->ops->vm_fini(vm);
-	for (i = 0; i < VM_SLOT_COUNT; i++)
-		vm->slots[i] = NULL;
 	if (vm->map)
 		munmap(vm->map, vm->map_len);
 	if (vm->shm_fd >= 0)
@@ -378,17 +390,24 @@ int vm_get_boot_state(struct vm *vm, struct vm_boot_state *bs)
 	return 0;
 }
 
-void *vm_slot_get(const struct vm *vm, enum vm_slot slot)
+struct platform *vm_platform(const struct vm *vm)
 {
-	if ((unsigned)slot >= VM_SLOT_COUNT)
-		return NULL;
-	return vm->slots[slot];
+	return atomic_load_explicit(&vm->plat, memory_order_acquire);
 }
 
-void vm_slot_set(struct vm *vm, enum vm_slot slot, void *p)
+void vm_set_platform(struct vm *vm, struct platform *p)
 {
-	if ((unsigned)slot < VM_SLOT_COUNT)
-		vm->slots[slot] = p;
+	atomic_store_explicit(&vm->plat, p, memory_order_release);
+}
+
+struct pci_bus *vm_pci_bus(const struct vm *vm)
+{
+	return atomic_load_explicit(&vm->pci, memory_order_acquire);
+}
+
+void vm_set_pci_bus(struct vm *vm, struct pci_bus *bus)
+{
+	atomic_store_explicit(&vm->pci, bus, memory_order_release);
 }
 
 int vm_running_pid(struct vm *vm)

@@ -13,9 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/topology.h"
 #include "cpu/cpu.h"
 
-#define VM_MAXCPU 16          /* bhyve(8): "The current maximum number of guest virtual CPUs is 16" */
+#define VM_MAXCPU TOPOLOGY_MAXCPU   /* the largest -c the command line accepts */
 #define VM_NAME_MAX 64
 
 struct vm;
@@ -98,16 +99,30 @@ void vcpu_send_sipi(struct vm *vm, int vcpuid, uint8_t vector);
 #define VM_NAME_LEN 31
 #define VM_SHM_PREFIX "/bhyve."
 
-/* Per-VM state of other parts (inout table, MMIO ranges, clock, platform, PCI...): each part
- * keeps its pointer in its own slot instead of a global, so several VMs can exist in one
- * process (unit tests).  Slots start NULL; the owner frees its data in its destroy function. */
-enum vm_slot {
-	VM_SLOT_INOUT, VM_SLOT_MMIO, VM_SLOT_VCLOCK, VM_SLOT_PLATFORM, VM_SLOT_PCI,
-	VM_SLOT_FIRMWARE, VM_SLOT_GDB, VM_SLOT_SPARE1, VM_SLOT_SPARE2, VM_SLOT_SPARE3,
-	VM_SLOT_COUNT
+/* Per-VM state of the parts above the VM core.  The VM owns one platform (platform/) and one
+ * PCI bus (pci/); the VM core never looks inside them, it only keeps the pointer so that the
+ * part can find its state from any struct vm.  The part sets it when it creates its state and
+ * clears it (NULL) before freeing it. */
+struct platform;
+struct pci_bus;
+struct platform *vm_platform(const struct vm *vm);
+void vm_set_platform(struct vm *vm, struct platform *p);
+struct pci_bus *vm_pci_bus(const struct vm *vm);
+void vm_set_pci_bus(struct vm *vm, struct pci_bus *bus);
+
+/* Questions the VM core passes up to the platform (interrupt controllers, platform MSRs),
+ * registered by it with vm_set_platform_ops (`ops` must outlive the registration; NULL:
+ * none).  Without a handler an interrupt
+ * acknowledge finds nothing (-1) and every MSR is "not ours". */
+struct vm_platform_ops {
+	/* At an instruction boundary with IF=1 (software backend): the vector to deliver to
+	 * vcpuid now, moved to in-service, or -1. */
+	int (*intr_ack)(struct vm *vm, int vcpuid);
+	/* 0 handled, 1 not the platform's (the caller applies the unknown-MSR policy), -1 #GP. */
+	int (*rdmsr)(struct vm *vm, int vcpuid, uint32_t msr, uint64_t *val);
+	int (*wrmsr)(struct vm *vm, int vcpuid, uint32_t msr, uint64_t val);
 };
-void *vm_slot_get(const struct vm *vm, enum vm_slot slot);
-void vm_slot_set(struct vm *vm, enum vm_slot slot, void *p);
+void vm_set_platform_ops(struct vm *vm, const struct vm_platform_ops *ops);
 
 /* A VM that lives only in this process (no shm object; RAM is anonymous memory): unit tests
  * and tools that need a scratch VM.  Same layout rules as vm_create; vm_close frees it. */

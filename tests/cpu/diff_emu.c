@@ -7,6 +7,11 @@
  * exception vector, so a fault in the guest ends at DIFF_SYS_HANDLERS + 16 * vector.
  * The CPU runs at CPL 3 like the native side.
  *
+ * A watchdog bounds each emulator run: a per-thread CPU-time timer (this thread's time only)
+ * that sends SIGPROF to this thread.  SIGPROF is blocked except while the emulator runs, and a
+ * signal left pending when the timer is disarmed is discarded, so the native run can never see
+ * it (on a loaded host a process-wide ITIMER_PROF could expire just after an emulator run).
+ *
  * The cpu_* functions are weak references so that the suite links (and reports every case as
  * a mismatch) while the CPU is not there yet.
  */
@@ -14,13 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
-#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cpu/cpu.h"
 #include "diff.h"
 
 #pragma weak cpu_vm_create
 #pragma weak cpu_create
+#pragma weak cpu_destroy
 #pragma weak cpu_set_regs
 #pragma weak cpu_get_regs
 #pragma weak cpu_run
@@ -38,7 +45,10 @@
 #define SYS_PT1       0xb000
 #define SYS_XSTACK    0xF000   /* exception stack top */
 
+#define DIFF_EMU_WATCHDOG_S 5
+
 static uint8_t *diff_emu_sys;
+static timer_t diff_emu_timer;
 static struct cpu_vm *diff_emu_vm;
 static struct cpu *diff_emu_cpu;
 
@@ -145,8 +155,49 @@ bool diff_emu_available(void)
 	return cpu_vm_create && cpu_create && cpu_set_regs && cpu_get_regs && cpu_run;
 }
 
+/* SIGPROF blocked from now on; the timer counts this thread's CPU time and signals only it. */
+static int diff_emu_watchdog_init(void)
+{
+	sigset_t prof;
+	sigemptyset(&prof);
+	sigaddset(&prof, SIGPROF);
+	if (sigprocmask(SIG_BLOCK, &prof, NULL) != 0)
+		return -1;
+	struct sigevent sev;
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = SIGPROF;
+	sev._sigev_un._tid = gettid();
+	if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &diff_emu_timer) != 0) {
+		perror("diff: timer_create");
+		return -1;
+	}
+	return 0;
+}
+
+/* Arm and unblock around an emulator run; block, disarm and discard a pending SIGPROF after. */
+static void diff_emu_watchdog(bool on)
+{
+	sigset_t prof;
+	sigemptyset(&prof);
+	sigaddset(&prof, SIGPROF);
+	struct itimerspec its = { .it_value = { .tv_sec = on ? DIFF_EMU_WATCHDOG_S : 0 } };
+	if (on) {
+		timer_settime(diff_emu_timer, 0, &its, NULL);
+		sigprocmask(SIG_UNBLOCK, &prof, NULL);
+		return;
+	}
+	sigprocmask(SIG_BLOCK, &prof, NULL);
+	timer_settime(diff_emu_timer, 0, &its, NULL);
+	struct timespec zero = { 0, 0 };
+	while (sigtimedwait(&prof, NULL, &zero) == SIGPROF)
+		;
+}
+
 int diff_emu_init(void)
 {
+	if (diff_emu_watchdog_init() != 0)
+		return -1;
 	diff_emu_sys = calloc(1, SYS_SIZE);
 	if (!diff_emu_sys)
 		return -1;
@@ -221,8 +272,13 @@ void diff_emu_run(const struct dstate *in, struct dresult *out)
 	int sig = sigsetjmp(diff_emu_jb, 0);
 	if (sig) {
 		static char msg[128];
+		diff_emu_watchdog(false);
+		if (cpu_destroy)
+			cpu_destroy(diff_emu_cpu);
+		diff_emu_recreate();        /* the interrupted CPU's state is suspect */
 		if (sig == SIGPROF)
-			snprintf(msg, sizeof(msg), "emulator: hung (no exit within 5 s of CPU time)");
+			snprintf(msg, sizeof(msg), "emulator: hung (no exit within %d s of CPU time)",
+				 DIFF_EMU_WATCHDOG_S);
 		else
 			snprintf(msg, sizeof(msg), "emulator: crashed with host signal %d at host rip %#lx"
 				 " (addr %#lx)", sig, (unsigned long)diff_emu_crash_rip,
@@ -231,8 +287,7 @@ void diff_emu_run(const struct dstate *in, struct dresult *out)
 		return;
 	}
 	diff_in_emu = 1;
-	struct itimerval watchdog = { .it_value = { .tv_sec = 5 } };
-	setitimer(ITIMER_PROF, &watchdog, NULL);
+	diff_emu_watchdog(true);
 	cpu_set_regs(diff_emu_cpu, &r);
 	/* One instruction; a REP string instruction may retire in pieces, so keep going while
 	 * RIP stays on it. */
@@ -252,9 +307,8 @@ void diff_emu_run(const struct dstate *in, struct dresult *out)
 		if (r.rip != in->rip || why != CPU_EXIT_BUDGET)
 			break;
 	}
+	diff_emu_watchdog(false);
 	diff_in_emu = 0;
-	struct itimerval off = { 0 };
-	setitimer(ITIMER_PROF, &off, NULL);
 	memcpy(out->st.gpr, r.gpr, sizeof(r.gpr));
 	out->st.rip = r.rip;
 	out->st.rflags = r.rflags;

@@ -24,7 +24,8 @@ static const int diff_native_greg[16] = {
 	REG_R8, REG_R9, REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15,
 };
 
-/* A fault outside the native run (the emulator crashed): reported, not taken as native. */
+/* A signal during an emulator run (a crash, or the watchdog's SIGPROF): reported as the
+ * emulator's, never taken as native. */
 sigjmp_buf diff_emu_jb;
 volatile int diff_in_emu;
 uint64_t diff_emu_crash_rip, diff_emu_crash_addr;
@@ -32,6 +33,10 @@ uint64_t diff_emu_crash_rip, diff_emu_crash_addr;
 static void diff_native_handler(int sig, siginfo_t *si, void *vuc)
 {
 	ucontext_t *uc = vuc;
+	/* SIGPROF is only ever the emulator's watchdog timer (blocked outside its runs); one sent
+	 * by anyone else, or arriving outside an emulator run, is no result of either side. */
+	if (sig == SIGPROF && (si->si_code != SI_TIMER || !diff_in_emu))
+		return;
 	if (diff_in_emu) {
 		diff_in_emu = 0;
 		diff_emu_crash_rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];

@@ -33,13 +33,13 @@ static uint8_t *ram(uint64_t gpa, size_t len) { return vm_map_gpa(vm, gpa, len);
 static uint32_t cfg_rd(int reg, int bytes)
 {
 	uint32_t v = 0;
-	pci_cfg_access(0, SLOT, 0, reg, bytes, &v, false);
+	pci_cfg_access(vm, 0, SLOT, 0, reg, bytes, &v, false);
 	return v;
 }
 
 static void cfg_wr(int reg, int bytes, uint32_t v)
 {
-	pci_cfg_access(0, SLOT, 0, reg, bytes, &v, true);
+	pci_cfg_access(vm, 0, SLOT, 0, reg, bytes, &v, true);
 }
 
 static void put32(uint8_t *b, uint32_t v) { memcpy(b, &v, 4); }
@@ -424,7 +424,7 @@ int main(void)
 	vm = pt_vm_create(1);
 	CHECK(vm != NULL);
 	if (vm && pci_bus_init(vm, err, sizeof(err)) == 0) {
-		abar = pci_bus_find(0, SLOT, 0)->pi_bar[5].addr;
+		abar = pci_bus_find(vm, 0, SLOT, 0)->pi_bar[5].addr;
 		test_ids();
 		test_identify_and_io();
 		test_trim();

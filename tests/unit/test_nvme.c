@@ -40,13 +40,13 @@ static uint8_t *ram(uint64_t gpa, size_t len) { return vm_map_gpa(vm, gpa, len);
 static uint32_t cfg_rd(int reg, int bytes)
 {
 	uint32_t v = 0;
-	pci_cfg_access(0, SLOT, 0, reg, bytes, &v, false);
+	pci_cfg_access(vm, 0, SLOT, 0, reg, bytes, &v, false);
 	return v;
 }
 
 static void cfg_wr(int reg, int bytes, uint32_t v)
 {
-	pci_cfg_access(0, SLOT, 0, reg, bytes, &v, true);
+	pci_cfg_access(vm, 0, SLOT, 0, reg, bytes, &v, true);
 }
 
 static struct nvme_cmd cmd(uint8_t opc, uint16_t cid, uint32_t nsid)
@@ -214,7 +214,7 @@ static void test_queues_hostile(void)
 static void test_io(void)
 {
 	/* MSI-X vector 1 for CQ 1. */
-	struct pci_devinst *pi = pci_bus_find(0, SLOT, 0);
+	struct pci_devinst *pi = pci_bus_find(vm, 0, SLOT, 0);
 	uint64_t tbl = pi->pi_bar[4].addr;
 	int cap = 0;
 	for (int off = (int)cfg_rd(PCIR_CAP_PTR, 1); off; off = (int)cfg_rd(off + 1, 1))
@@ -359,7 +359,7 @@ int main(void)
 	vm = pt_vm_create(1);
 	CHECK(vm != NULL);
 	if (vm && pci_bus_init(vm, err, sizeof(err)) == 0) {
-		bar = pci_bus_find(0, SLOT, 0)->pi_bar[0].addr;
+		bar = pci_bus_find(vm, 0, SLOT, 0)->pi_bar[0].addr;
 		test_ids_and_identify();
 		test_queues_hostile();
 		test_io();

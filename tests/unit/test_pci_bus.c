@@ -133,7 +133,7 @@ static void test_config_space(struct vm *vm)
 
 static void test_bars(struct vm *vm)
 {
-	struct pci_devinst *pi = pci_bus_find(0, 4, 0);
+	struct pci_devinst *pi = pci_bus_find(vm, 0, 4, 0);
 	CHECK(pi != NULL);
 	uint32_t bar0 = cfg_rd(vm, 4, 0, PCIR_BAR(0), 4);
 	uint32_t bar1 = cfg_rd(vm, 4, 0, PCIR_BAR(1), 4);
@@ -191,7 +191,7 @@ static void test_bars(struct vm *vm)
 
 static void test_msix(struct vm *vm)
 {
-	struct pci_devinst *pi = pci_bus_find(0, 4, 0);
+	struct pci_devinst *pi = pci_bus_find(vm, 0, 4, 0);
 	uint64_t tbl = 0xD0100000u;
 	int cap = find_cap(vm, 4, PCIY_MSIX);
 	CHECK_EQ(cfg_rd(vm, 4, 0, cap + 2, 2) & 0x7FF, 3);       /* table size - 1 */
@@ -244,7 +244,7 @@ static void test_msix(struct vm *vm)
 
 static void test_msi(struct vm *vm)
 {
-	struct pci_devinst *pi = pci_bus_find(0, 4, 0);
+	struct pci_devinst *pi = pci_bus_find(vm, 0, 4, 0);
 	int cap = find_cap(vm, 4, PCIY_MSI);
 	uint16_t ctrl = (uint16_t)cfg_rd(vm, 4, 0, cap + 2, 2);
 	CHECK_EQ(ctrl & 0x80, 0x80);                             /* 64-bit */
@@ -267,7 +267,7 @@ static void test_msi(struct vm *vm)
 
 static void test_intx(struct vm *vm)
 {
-	struct pci_devinst *pi = pci_bus_find(0, 4, 0);
+	struct pci_devinst *pi = pci_bus_find(vm, 0, 4, 0);
 	int pin = PCI_INTX_IOAPIC_PIN(4, 1);
 	CHECK_EQ(cfg_rd(vm, 4, 0, PCIR_INTPIN, 1), 1);
 	CHECK_EQ(cfg_rd(vm, 4, 0, PCIR_INTLINE, 1), pin);
@@ -318,7 +318,7 @@ static void test_failure(void)
 		return;
 	CHECK(pci_bus_init(vm, err, sizeof(err)) < 0);
 	CHECK(strstr(err, "test-dummy") != NULL && strstr(err, "asked to fail") != NULL);
-	CHECK(pci_bus_find(0, 6, 0) == NULL);
+	CHECK(pci_bus_find(vm, 0, 6, 0) == NULL);
 	CHECK_EQ(pt_in(vm, PORT_PCI_CONFIG_DATA, 4), 0xFFFFFFFFu);   /* ports were released */
 	config_set("pci.0.6.0.device", "no-such-device");
 	CHECK(pci_bus_init(vm, err, sizeof(err)) < 0);
@@ -407,7 +407,7 @@ int main(void)
 		test_multifunction(vm);
 		CHECK(pci_bus_init(vm, err, sizeof(err)) < 0);   /* only once */
 		pci_bus_fini(vm);
-		CHECK(pci_bus_find(0, 4, 0) == NULL);
+		CHECK(pci_bus_find(vm, 0, 4, 0) == NULL);
 		CHECK_EQ(cfg_rd(vm, 4, 0, 0, 4), 0xFFFFFFFFu);
 		CHECK_EQ(pt_mr(vm, 0, 0xD0000000u, 4), 0xFFFFFFFFu);
 	}

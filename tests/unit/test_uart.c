@@ -1,8 +1,11 @@
 /* 16550A core: reset values, divisor latch, THRE / RX / line-status / modem-status interrupts,
- * FIFO and overrun, loopback; the pty backend both ways; COM1 on the LPC ports with IRQ 4. */
+ * FIFO and overrun, loopback; the pty backend both ways; input flow from a backend across the
+ * FIFO resets, FIFO enable and loopback of Linux's probe; COM1 on the LPC ports with IRQ 4. */
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <termios.h>
+#include <unistd.h>
 
 #include "backends/tty.h"
 #include "plat_test.h"
@@ -117,6 +120,76 @@ static void test_pty(void)
 	CHECK(strstr(err, "/nonexistent/tty") != NULL);
 }
 
+/* Wait (bounded: a last guard, the condition is data ready) for a received byte. */
+static int rx_wait(struct uart_softc *sc)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (uart_read(sc, 5) & 1)
+			return uart_read(sc, 0);
+		usleep(1000);
+	}
+	return -1;
+}
+
+/* Read (bounded: a last guard) until `want` arrives; bytes before it may have been flushed. */
+static bool rx_until(struct uart_softc *sc, int want)
+{
+	for (int i = 0; i < 100; i++) {
+		int c = rx_wait(sc);
+		if (c == want)
+			return true;
+		if (c < 0)
+			return false;
+	}
+	return false;
+}
+
+/* Bytes typed before the driver set the port up: the backend's reader waits for room in the
+ * FIFO (1 byte with FIFOs off, as at power-on).  Linux's 8250 probe and start-up then reset the
+ * FIFOs (FCR 0x01, 0x07, 0x00: a mode change and clears), switch them on and use loopback;
+ * each of these makes room.  Typed-ahead bytes may be flushed, as on hardware, but the reader
+ * must go on: a byte typed afterwards arrives. */
+static void test_rx_flow_across_probe(void)
+{
+	char path[] = "/tmp/test_uart_fifo_XXXXXX", err[256];
+	CHECK(mkdtemp(path) != NULL);
+	char fifo[sizeof(path) + 8];
+	snprintf(fifo, sizeof(fifo), "%s/f", path);
+	CHECK_EQ(mkfifo(fifo, 0600), 0);
+	struct uart_softc *sc = uart_init(on_intr, NULL);
+	CHECK_EQ(uart_set_backend(sc, "test-uart", fifo, err, sizeof(err)), 0);
+	int w = open(fifo, O_WRONLY | O_NONBLOCK);
+	CHECK(w >= 0);
+	CHECK_EQ(write(w, "abcdef", 6), 6);
+	for (int i = 0; i < 5000 && !(uart_read(sc, 5) & 1); i++)
+		usleep(1000);
+	CHECK_EQ(uart_read(sc, 5) & 1, 1);               /* 'a' in RBR, "bcdef" waits */
+	uart_write(sc, 2, 0x01);                         /* serial8250_clear_fifos() */
+	uart_write(sc, 2, 0x07);
+	uart_write(sc, 2, 0x00);
+	CHECK_EQ(write(w, "Z", 1), 1);
+	CHECK(rx_until(sc, 'Z'));
+	/* FIFOs on and full, more waiting; a receive-FIFO reset makes room. */
+	uart_write(sc, 2, 0x01);
+	CHECK_EQ(write(w, "0123456789abcdefghijklmnopqrstuvwxyz", 36), 36);
+	usleep(20000);                                   /* let the reader fill the FIFO */
+	uart_write(sc, 2, 0x03);
+	CHECK_EQ(write(w, "Y", 1), 1);
+	CHECK(rx_until(sc, 'Y'));
+	/* Loopback holds the line's bytes back; leaving it lets them in. */
+	uart_write(sc, 4, 0x10);
+	CHECK_EQ(write(w, "gh", 2), 2);
+	usleep(20000);                                   /* let the reader find no room */
+	CHECK_EQ(uart_read(sc, 5) & 1, 0);
+	uart_write(sc, 4, 0x00);
+	CHECK_EQ(rx_wait(sc), 'g');
+	CHECK_EQ(rx_wait(sc), 'h');
+	close(w);
+	uart_deinit(sc);
+	unlink(fifo);
+	rmdir(path);
+}
+
 static void test_com1(void)
 {
 	config_set("lpc.com1.path", "pty");
@@ -167,6 +240,7 @@ int main(void)
 	test_loopback(sc);
 	uart_deinit(sc);
 	test_pty();
+	test_rx_flow_across_probe();
 	test_com1();
 	return unit_report("uart");
 }

@@ -1,6 +1,6 @@
 /* HPET: capabilities, the 10 MHz main counter against the virtual clock, halt and set,
  * one-shot and periodic comparators, legacy replacement routing, level mode with the
- * interrupt status register. */
+ * interrupt status register, both lines of a legacy level timer dropping together. */
 #include "plat_test.h"
 #include "unit.h"
 
@@ -138,6 +138,66 @@ static void test_legacy_level(struct vm *vm)
 	CHECK_EQ(pt_mr(vm, 0, H(0x10), 4), 1);
 }
 
+static uint8_t pic_irr(struct vm *vm) { pt_out(vm, 0x20, 1, 0x0A); return (uint8_t)pt_in(vm, 0x20, 1); }
+
+/* Wait (bounded) for timer n's level status bit. */
+static bool wait_isr(struct vm *vm, int n, int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		if (pt_mr(vm, 0, H(0x20), 4) & (1u << n))
+			return true;
+		pt_sleep_ms(1);
+	}
+	return false;
+}
+
+static void fire_level_t0(struct vm *vm)
+{
+	uint64_t now = pt_mr(vm, 0, H(0xF0), 8);
+	pt_mw(vm, 0, TCMP(0), 8, now + 5000);
+	CHECK(wait_isr(vm, 0, 2000));
+}
+
+/* Legacy replacement, level mode: timer 0 drives IRQ0 on the 8259 and IOAPIC pin 2.  Clearing
+ * the status bit must drop both lines, so the next match is a new edge at the edge-triggered
+ * 8259 input (a line left high would never request IRQ0 again). */
+static void test_legacy_level_8259(void)
+{
+	struct vm *vm = pt_vm_create(1);
+	CHECK(vm != NULL);
+	if (!vm)
+		return;
+	pt_pic_init(vm, 0x01, 0xFF, 0xFF);               /* all masked: IRR still latches */
+	pt_ioapic_rte(vm, 2, (1ULL << 16) | 0x42);       /* IOAPIC pin masked */
+	pt_mw(vm, 0, H(0x10), 4, 3);                     /* enable, legacy replacement */
+	pt_mw(vm, 0, TCONF(0), 4, 0x6);                  /* level, interrupt enabled */
+	fire_level_t0(vm);
+	CHECK_EQ(pic_irr(vm) & 1, 1);
+	pt_out(vm, 0x21, 1, 0xFE);                       /* take IRQ0: INTA clears IRR */
+	struct platform *p = platform_of(vm);
+	CHECK_EQ(vatpic_intr_accept(p->atpic), 0x20);
+	pt_out(vm, 0x20, 1, 0x20);
+	pt_out(vm, 0x21, 1, 0xFF);
+	CHECK_EQ(pic_irr(vm) & 1, 0);
+	pt_mw(vm, 0, H(0x20), 4, 1);                     /* clear status: both lines drop */
+	CHECK_EQ(pt_mr(vm, 0, H(0x20), 4) & 1, 0);
+	fire_level_t0(vm);
+	CHECK_EQ(pic_irr(vm) & 1, 1);                    /* a new edge */
+	/* Leaving legacy mode with the status set moves the line from IRQ0 to pin 20. */
+	pt_ioapic_rte(vm, 20, (1ULL << 15) | 0x45);
+	pt_lapic_enable(vm, 0);
+	pt_mw(vm, 0, H(0x10), 4, 1);
+	CHECK_EQ(wait_vec(vm, 2000), 0x45);
+	pt_mw(vm, 0, H(0x20), 4, 1);                     /* clear status, then EOI */
+	CHECK_EQ(pt_mr(vm, 0, H(0x20), 4) & 1, 0);
+	pt_lapic_eoi(vm, 0);
+	CHECK_EQ(wait_vec(vm, 5), -1);                   /* pin 20 dropped: no re-delivery */
+	pt_out(vm, 0x21, 1, 0xFE);
+	CHECK_EQ(vatpic_intr_accept(p->atpic), 0x20);    /* the IRQ0 edge latched before */
+	pt_out(vm, 0x20, 1, 0x20);
+	pt_vm_free(vm);
+}
+
 int main(void)
 {
 	config_reset();
@@ -149,5 +209,6 @@ int main(void)
 		test_legacy_level(vm);
 		pt_vm_free(vm);
 	}
+	test_legacy_level_8259();
 	return unit_report("vhpet");
 }

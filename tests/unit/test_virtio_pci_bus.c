@@ -18,17 +18,18 @@
 #define STAT_GPA 0x112000ULL
 
 static char img[64];
+static struct vm *cur_vm;    /* the VM whose bus cfg_rd/cfg_wr reach */
 
 static uint32_t cfg_rd(int slot, int reg, int bytes)
 {
 	uint32_t v = 0;
-	pci_cfg_access(0, slot, 0, reg, bytes, &v, false);
+	pci_cfg_access(cur_vm, 0, slot, 0, reg, bytes, &v, false);
 	return v;
 }
 
 static void cfg_wr(int slot, int reg, int bytes, uint32_t v)
 {
-	pci_cfg_access(0, slot, 0, reg, bytes, &v, true);
+	pci_cfg_access(cur_vm, 0, slot, 0, reg, bytes, &v, true);
 }
 
 static int find_cap(int slot, int id, int from)
@@ -84,7 +85,7 @@ static void test_identity(void)
 /* A legacy driver doing one 4 KiB write through port I/O; the used ring fills. */
 static void test_legacy_blk(struct vm *vm)
 {
-	struct pci_devinst *pi = pci_bus_find(0, 4, 0);
+	struct pci_devinst *pi = pci_bus_find(vm, 0, 4, 0);
 	uint16_t io = (uint16_t)pi->pi_bar[0].addr;
 	uint64_t mem = pi->pi_bar[4].addr;
 
@@ -175,6 +176,7 @@ static struct vm *start(void)
 		pt_vm_free(vm);
 		return NULL;
 	}
+	cur_vm = vm;
 	return vm;
 }
 

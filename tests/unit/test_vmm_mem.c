@@ -163,9 +163,11 @@ static void test_anon(void)
 	vm_set_boot_state(vm, &bs);
 	vm_get_boot_state(vm, &got);
 	CHECK_EQ(got.regs.rip, 42);
-	vm_slot_set(vm, VM_SLOT_PCI, &bs);
-	CHECK(vm_slot_get(vm, VM_SLOT_PCI) == &bs);
-	CHECK(vm_slot_get(vm, VM_SLOT_COUNT) == NULL);
+	/* The VM owns the pointers of its platform and PCI bus; the core never looks inside. */
+	CHECK(vm_platform(vm) == NULL && vm_pci_bus(vm) == NULL);
+	vm_set_pci_bus(vm, (struct pci_bus *)&bs);
+	CHECK(vm_pci_bus(vm) == (struct pci_bus *)&bs);
+	vm_set_pci_bus(vm, NULL);
 	vm_close(vm);
 	CHECK(vm_create_anon(12345) == NULL);
 }

@@ -143,9 +143,9 @@ static void test_dispatch(void)
 	if (!vm)
 		return;
 	fake(vm, 0, s, 3);
-	old = vm_exit_set_handler(VM_EXITCODE_INOUT, rec_inout);
+	old = vm_exit_set_handler(vm, VM_EXITCODE_INOUT, rec_inout);
 	CHECK_EQ(vm_run(vm), VM_SUSPEND_TRIPLEFAULT);
-	vm_exit_set_handler(VM_EXITCODE_INOUT, old);
+	vm_exit_set_handler(vm, VM_EXITCODE_INOUT, old);
 	CHECK_EQ(seen_count, 1);
 	CHECK_EQ(seen_port, 0x3f8);
 	CHECK_EQ(seen_val, 'A');
@@ -306,9 +306,9 @@ static void test_init_sipi(void)
 	sipi_vm = vm;
 	fake(vm, 0, s0, 1);
 	f1 = fake(vm, 1, s1, 1);
-	old = vm_exit_set_handler(VM_EXITCODE_DEBUG, send_init_sipi);
+	old = vm_exit_set_handler(vm, VM_EXITCODE_DEBUG, send_init_sipi);
 	CHECK_EQ(vm_run(vm), VM_SUSPEND_HALT);   /* both end halted with IF=0 */
-	vm_exit_set_handler(VM_EXITCODE_DEBUG, old);
+	vm_exit_set_handler(vm, VM_EXITCODE_DEBUG, old);
 	CHECK_EQ(f1->inits, 1);
 	CHECK_EQ(f1->sipis, 1);
 	CHECK_EQ(f1->sipi_vector, 0x9a);
@@ -387,9 +387,9 @@ static void test_pinning(void)
 	if (!vm)
 		return;
 	fake(vm, 0, s, 1);
-	old = vm_exit_set_handler(VM_EXITCODE_DEBUG, rec_cpu);
+	old = vm_exit_set_handler(vm, VM_EXITCODE_DEBUG, rec_cpu);
 	CHECK_EQ(vm_run(vm), VM_SUSPEND_HALT);
-	vm_exit_set_handler(VM_EXITCODE_DEBUG, old);
+	vm_exit_set_handler(vm, VM_EXITCODE_DEBUG, old);
 	CHECK_EQ(pin_seen, 0);
 	vm_close(vm);
 	config_reset();

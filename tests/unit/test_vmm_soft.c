@@ -52,6 +52,7 @@ static enum vm_suspend_how run_guest(const uint8_t *code, size_t n)
 	memset(out, 0, sizeof(out));
 	if (vm == NULL)
 		return how;
+	vm_exit_set_handler(vm, VM_EXITCODE_INOUT, test_inout);
 	if (loader_multiboot(vm, img, len, &a, &bs, err, sizeof(err)) < 0) {
 		fprintf(stderr, "load: %s\n", err);
 	} else if (vm_setup(vm, VM_BACKEND_SOFT, 1) < 0) {
@@ -80,7 +81,6 @@ int main(void)
 
 	config_reset();
 	config_set("x86.vmexit_on_hlt", "true");
-	vm_exit_set_handler(VM_EXITCODE_INOUT, test_inout);
 	CHECK_EQ(run_guest(hello_off, sizeof(hello_off)), VM_SUSPEND_POWEROFF);
 	CHECK_STR(out, "OK");
 	CHECK_EQ(run_guest(halt, sizeof(halt)), VM_SUSPEND_HALT);
