@@ -2,6 +2,7 @@
 #
 # Sources are picked up by wildcard: adding a device, a CPU file or a test touches no list here.
 #   src/cmd/<prog>.c and src/cmd/<prog>_*.c  -> build/<prog>
+#   src/cmd/cmd_*.c                           -> linked into all three programs
 #   every other src/**/*.c                    -> linked into all three programs (the "core")
 #   tests/unit/test_*.c                       -> build/tests/test_* (each links the core)
 #   tests/guests/*.asm                        -> build/tests/guests/*.bin (nasm -f bin)
@@ -53,7 +54,7 @@ all: $(PROGS:%=$(BUILD)/%)
 .SECONDARY:
 
 define prog_rule
-$(BUILD)/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(filter src/cmd/$(1).c src/cmd/$(1)_%.c,$(CMD_SRCS))) $(CORE_OBJS)
+$(BUILD)/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(filter src/cmd/$(1).c src/cmd/$(1)_%.c src/cmd/cmd_%.c,$(CMD_SRCS))) $(CORE_OBJS)
 	@mkdir -p $$(@D)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef

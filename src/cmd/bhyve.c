@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd/cmd_fail.h"
 #include "cmd/bhyve_cmd.h"
 #include "cmd/bhyve_run.h"
 #include "common/config.h"
@@ -91,12 +92,6 @@ static void bhyve_usage(FILE *out)
 		"  -Y: do not create an MP table\n");
 }
 
-static void __attribute__((noreturn)) bhyve_fail(const char *msg)
-{
-	fprintf(stderr, "bhyve: %s\n", msg);
-	exit(BHYVE_EXIT_ERROR);
-}
-
 /* Apply one getopt result; exits on an error. */
 static void bhyve_apply(int ch, const char *arg)
 {
@@ -107,14 +102,14 @@ static void bhyve_apply(int ch, const char *arg)
 			char opt[3] = { '-', ch, '\0' };
 			if (bhyve_set_key(opt, bhyve_flags[i].key, bhyve_flags[i].value, err,
 					  sizeof(err)) < 0)
-				bhyve_fail(err);
+				exit(cmd_fail(BHYVE_EXIT_ERROR, "%s", err));
 			return;
 		}
 	}
 	for (size_t i = 0; i < ARRAY_LEN(bhyve_argopts); i++) {
 		if (bhyve_argopts[i].ch == ch) {
 			if (bhyve_argopts[i].fn(arg, err, sizeof(err)) < 0)
-				bhyve_fail(err);
+				exit(cmd_fail(BHYVE_EXIT_ERROR, "%s", err));
 			return;
 		}
 	}
@@ -139,11 +134,11 @@ static void bhyve_parse(int argc, char **argv)
 	while ((ch = getopt(argc, argv, BHYVE_OPTSTRING)) != -1)
 		bhyve_apply(ch, optarg);
 	if (optind < argc && bhyve_opt_vmname(argv[optind], err, sizeof(err)) < 0)
-		bhyve_fail(err);
+		exit(cmd_fail(BHYVE_EXIT_ERROR, "%s", err));
 	if (optind + 1 < argc) {
 		snprintf(err, sizeof(err), "%s: unexpected argument after the VM name '%s' "
 			 "(options must come before vmname)", argv[optind + 1], argv[optind]);
-		bhyve_fail(err);
+		exit(cmd_fail(BHYVE_EXIT_ERROR, "%s", err));
 	}
 }
 
@@ -154,7 +149,7 @@ int main(int argc, char **argv)
 	bhyve_set_defaults();
 	bhyve_parse(argc, argv);
 	if (bhyve_validate(err, sizeof(err)) < 0)
-		bhyve_fail(err);
+		exit(cmd_fail(BHYVE_EXIT_ERROR, "%s", err));
 	if (config_get_bool("config.dump", false)) {
 		config_dump(stdout);
 		return fflush(stdout) == 0 ? 0 : BHYVE_EXIT_ERROR;

@@ -28,6 +28,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "cmd/cmd_fail.h"
 #include "cmd/bhyve_run.h"
 #include "common/config.h"
 #include "common/parse.h"
@@ -40,18 +41,6 @@
 
 #define RUN_ERRLEN 512
 #define RUN_EXIT_ERROR 4
-
-static int __attribute__((format(printf, 1, 2))) run_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "bhyve: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return RUN_EXIT_ERROR;
-}
 
 /* ---- The set-up sequence after vm_setup (vmm/vm_init_step.h).  Parts register their
  * steps from their own files with VM_INIT_STEP(); the ones below are run from here because
@@ -140,7 +129,8 @@ static int run_steps_init(struct vm *vm, const struct vm_init_step **steps, size
 	for (*done = 0; *done < n; (*done)++) {
 		err[0] = '\0';
 		if (steps[*done]->init(vm, err, sizeof(err)) < 0)
-			return run_fail("%s: %s", steps[*done]->what, err[0] ? err : "set-up failed");
+			return cmd_fail(RUN_EXIT_ERROR, "%s: %s", steps[*done]->what,
+					err[0] ? err : "set-up failed");
 	}
 	return 0;
 }
@@ -208,7 +198,7 @@ static int run_memsize(uint64_t *size)
 	if (s == NULL)
 		s = "256M";
 	if (parse_memsize(s, size) < 0)
-		return run_fail("memory.size=%s: invalid memory size", s);
+		return cmd_fail(RUN_EXIT_ERROR, "memory.size=%s: invalid memory size", s);
 	return 0;
 }
 
@@ -226,18 +216,18 @@ static int run_create_and_load(const char *name, uint64_t memsize, struct vm **o
 	struct vm *vm;
 
 	if (vm_create(name, memsize) < 0)
-		return run_fail("cannot create VM '%s': %s", name, errno == ENOSPC ?
+		return cmd_fail(RUN_EXIT_ERROR, "cannot create VM '%s': %s", name, errno == ENOSPC ?
 				"not enough free space in /dev/shm for its memory" : errno == EEXIST ?
 				"a VM of that name exists (remove it with bhyvectl --destroy, or "
 				"run it without loader.kernel)" : strerror(errno));
 	vm = vm_open(name);
 	vm_destroy(name);
 	if (vm == NULL)
-		return run_fail("cannot open VM '%s': %s", name, strerror(errno));
+		return cmd_fail(RUN_EXIT_ERROR, "cannot open VM '%s': %s", name, strerror(errno));
 	if (loader_load(vm, &a, &bs, NULL, err, sizeof(err)) < 0 ||
 	    vm_set_boot_state(vm, &bs) < 0) {
 		vm_close(vm);
-		return run_fail("loader.kernel: %s", err);
+		return cmd_fail(RUN_EXIT_ERROR, "loader.kernel: %s", err);
 	}
 	*out = vm;
 	return 0;
@@ -255,25 +245,25 @@ static int run_open(const char *name, uint64_t memsize, bool create, bool *creat
 	if (create && vm_create(name, memsize) == 0)
 		*created = true;
 	else if (create && errno != EEXIST)
-		return run_fail("cannot create VM '%s': %s", name, errno == ENOSPC ?
+		return cmd_fail(RUN_EXIT_ERROR, "cannot create VM '%s': %s", name, errno == ENOSPC ?
 				"not enough free space in /dev/shm for its memory" : strerror(errno));
 	vm = vm_open(name);
 	if (vm == NULL && *created)
 		vm_destroy(name);
 	if (vm == NULL)
-		return run_fail("VM '%s' %s", name, errno == ENOENT ?
+		return cmd_fail(RUN_EXIT_ERROR, "VM '%s' %s", name, errno == ENOENT ?
 				"does not exist: create and load it with bhyveload first" :
 				errno == EINVAL ? "is not a valid bhyve VM object" : strerror(errno));
 	if (vm_mem_size(vm) != memsize) {
-		run_fail("-m %llu MiB does not match the VM's memory (%llu MiB, given to "
-			 "bhyveload)", (unsigned long long)(memsize >> 20),
+		cmd_fail(RUN_EXIT_ERROR, "-m %llu MiB does not match the VM's memory (%llu MiB, "
+			 "given to bhyveload)", (unsigned long long)(memsize >> 20),
 			 (unsigned long long)(vm_mem_size(vm) >> 20));
 		vm_close(vm);
 		return RUN_EXIT_ERROR;
 	}
 	pid = vm_running_pid(vm);
 	if (pid > 0) {
-		run_fail("VM '%s' is already running (pid %d)", name, pid);
+		cmd_fail(RUN_EXIT_ERROR, "VM '%s' is already running (pid %d)", name, pid);
 		vm_close(vm);
 		return RUN_EXIT_ERROR;
 	}
@@ -301,15 +291,15 @@ static int run_vm(struct vm *vm, bool bootrom, bool *ran)
 
 	vm_get_boot_state(vm, &bs);
 	if (!bs.valid && !bootrom)
-		return run_fail("VM '%s' has no kernel loaded (run bhyveload first, or give a "
-				"boot ROM with -l bootrom)", vm_name(vm));
+		return cmd_fail(RUN_EXIT_ERROR, "VM '%s' has no kernel loaded (run bhyveload first, "
+				"or give a boot ROM with -l bootrom)", vm_name(vm));
 	if (vm_setup(vm, run_backend(), 0) < 0)
-		return run_fail("%s", vm_last_error(vm));
+		return cmd_fail(RUN_EXIT_ERROR, "%s", vm_last_error(vm));
 	if (!bootrom && vcpu_set_regs(vm_vcpu(vm, 0), &bs.regs) < 0)
-		return run_fail("cannot set the boot vCPU's registers");
+		return cmd_fail(RUN_EXIT_ERROR, "cannot set the boot vCPU's registers");
 	rc = run_steps_init(vm, steps, nsteps, &done);
 	if (rc == 0 && run_signals(vm) < 0)
-		rc = run_fail("cannot start the signal thread");
+		rc = cmd_fail(RUN_EXIT_ERROR, "cannot start the signal thread");
 	if (rc == 0) {
 		/* bhyvectl reads a running VM's vCPUs through it; bhyve runs on without it. */
 		if (vm_ctl_start(vm) < 0)
@@ -333,7 +323,7 @@ int bhyve_run(void)
 	int rc;
 
 	if (name == NULL || !vm_name_valid(name))
-		return run_fail("missing or invalid VM name");
+		return cmd_fail(RUN_EXIT_ERROR, "missing or invalid VM name");
 	run_block_sigterm();
 	rc = run_memsize(&memsize);
 	if (rc != 0)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/cmd_fail.h"
 #include "common/parse.h"
 #include "vmm/layout.h"
 #include "vmm/vm_exit.h"
@@ -60,18 +61,6 @@ struct ctl {
 	bool reg[CTL_NREGS];
 	bool any_reg;
 };
-
-static int __attribute__((format(printf, 1, 2))) ctl_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "bhyvectl: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
 
 static void ctl_usage(FILE *out)
 {
@@ -126,7 +115,7 @@ static int ctl_parse(struct ctl *c, int argc, char **argv)
 		case OPT_VM: c->vm = optarg; break;
 		case OPT_CPU:
 			if (parse_num(optarg, 10, 0, VM_MAXCPU - 1, &v) < 0)
-				return ctl_fail("--cpu=%s: not a vCPU number (0..%d)", optarg,
+				return cmd_fail(1, "--cpu=%s: not a vCPU number (0..%d)", optarg,
 						VM_MAXCPU - 1);
 			c->cpu = (int)v;
 			break;
@@ -134,7 +123,7 @@ static int ctl_parse(struct ctl *c, int argc, char **argv)
 		case OPT_DESTROY: c->destroy = true; break;
 		case OPT_MEMSIZE:
 			if (parse_memsize(optarg, &c->memsize) < 0 || (c->memsize & 0xfff))
-				return ctl_fail("--memsize=%s: invalid memory size", optarg);
+				return cmd_fail(1, "--memsize=%s: invalid memory size", optarg);
 			break;
 		case OPT_LOWMEM: c->lowmem = true; break;
 		case OPT_HIGHMEM: c->highmem = true; break;
@@ -149,19 +138,19 @@ static int ctl_parse(struct ctl *c, int argc, char **argv)
 				c->reg[ch - OPT_REG_BASE] = c->any_reg = true;
 				break;
 			}
-			ctl_fail("unknown or malformed option '%s'", argv[optind - 1]);
+			cmd_fail(1, "unknown or malformed option '%s'", argv[optind - 1]);
 			ctl_usage(stderr);
 			return 1;
 		}
 	}
 	if (optind < argc)
-		return ctl_fail("unexpected argument '%s'", argv[optind]);
+		return cmd_fail(1, "unexpected argument '%s'", argv[optind]);
 	if (c->vm == NULL) {
 		ctl_usage(stderr);
 		return 1;
 	}
 	if (!vm_name_valid(c->vm))
-		return ctl_fail("--vm=%s: invalid VM name", c->vm);
+		return cmd_fail(1, "--vm=%s: invalid VM name", c->vm);
 	return 0;
 }
 
@@ -231,7 +220,7 @@ static int ctl_print_regs(struct vm *vm, const struct ctl *c)
 	if (vm_running_pid(vm) > 0) {
 		/* Live state, from the bhyve process through its control socket. */
 		if (vm_ctl_get_regs(c->vm, c->cpu, &bs.regs, err, sizeof(err)) < 0)
-			return ctl_fail("%s", err);
+			return cmd_fail(1, "%s", err);
 		for (i = 0; i < CTL_NREGS; i++)
 			if (c->all || c->reg[i])
 				ctl_print_reg(&bs.regs, i, c->cpu);
@@ -239,10 +228,10 @@ static int ctl_print_regs(struct vm *vm, const struct ctl *c)
 	}
 	vm_get_boot_state(vm, &bs);
 	if (!bs.valid)
-		return ctl_fail("VM '%s' has no vCPU state: it has not been loaded (bhyveload)",
+		return cmd_fail(1, "VM '%s' has no vCPU state: it has not been loaded (bhyveload)",
 				c->vm);
 	if (c->cpu != 0)
-		return ctl_fail("vCPU %d has no state before the VM runs (only the boot vCPU 0)",
+		return cmd_fail(1, "vCPU %d has no state before the VM runs (only the boot vCPU 0)",
 				c->cpu);
 	for (i = 0; i < CTL_NREGS; i++)
 		if (c->all || c->reg[i])
@@ -253,7 +242,7 @@ static int ctl_print_regs(struct vm *vm, const struct ctl *c)
 static int ctl_create(struct ctl *c)
 {
 	if (vm_create(c->vm, c->memsize ? c->memsize : (256ULL << 20)) < 0)
-		return ctl_fail("cannot create VM '%s': %s", c->vm,
+		return cmd_fail(1, "cannot create VM '%s': %s", c->vm,
 				errno == EEXIST ? "it already exists" : strerror(errno));
 	return 0;
 }
@@ -264,7 +253,7 @@ static int ctl_query(struct ctl *c)
 	int rc = 0;
 
 	if (vm == NULL)
-		return ctl_fail("VM '%s' could not be opened: %s", c->vm,
+		return cmd_fail(1, "VM '%s' could not be opened: %s", c->vm,
 				errno == EINVAL ? "not a bhyve VM object" : strerror(errno));
 	ctl_print_mem(vm, c);
 	if (c->stats)
@@ -283,13 +272,13 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		return rc;
 	if (c.checkpoint || c.suspend)
-		return ctl_fail("--%s: not implemented yet", c.checkpoint ? "checkpoint" : "suspend");
+		return cmd_fail(1, "--%s: not implemented yet", c.checkpoint ? "checkpoint" : "suspend");
 	if (c.create && (rc = ctl_create(&c)) != 0)
 		return rc;
 	if (c.lowmem || c.highmem || c.memmap || c.stats || c.all || c.any_reg)
 		rc = ctl_query(&c);
 	if (rc == 0 && c.destroy && vm_destroy(c.vm) < 0)
-		return ctl_fail("cannot destroy VM '%s': %s", c.vm,
+		return cmd_fail(1, "cannot destroy VM '%s': %s", c.vm,
 				errno == ENOENT ? "no such VM" : strerror(errno));
 	return rc;
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd/cmd_fail.h"
 #include "common/parse.h"
 #include "loader/loader.h"
 #include "vmm/vmm.h"
@@ -41,18 +42,6 @@ static void bl_usage(FILE *out)
 	fprintf(out, "usage: bhyveload [-S] [-c cons-dev] [-d disk-path] [-e name=value] "
 		"[-h host-path] [-l os-loader] [-m mem-size] [-k kernel] [-i initrd] "
 		"[-a \"kernel args\"] [-C] vmname\n");
-}
-
-static int __attribute__((format(printf, 1, 2))) bl_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "bhyveload: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
 }
 
 /* Append " word" to the command line being built. */
@@ -84,20 +73,20 @@ static int bl_getopt(struct bl_opts *o, int argc, char **argv)
 		case 'k': o->kernel = optarg; break;
 		case 'C': case 'S': break;   /* core dumps / wired memory: nothing to do here */
 		case 'd':
-			return bl_fail("-d %s: booting from a disk image (FreeBSD's userboot) is not "
+			return cmd_fail(1, "-d %s: booting from a disk image (FreeBSD's userboot) is not "
 				       "supported; give a kernel with -k", optarg);
 		case 'l':
-			return bl_fail("-l %s: OS loaders (userboot) are not supported; give a "
+			return cmd_fail(1, "-l %s: OS loaders (userboot) are not supported; give a "
 				       "kernel with -k", optarg);
 		case 'e':
 			if (strchr(optarg, '=') == NULL || optarg[0] == '=')
-				return bl_fail("-e %s: expected name=value", optarg);
+				return cmd_fail(1, "-e %s: expected name=value", optarg);
 			if (bl_cmdline_add(o, optarg) < 0)
-				return bl_fail("out of memory");
+				return cmd_fail(1, "out of memory");
 			break;
 		case 'm':
 			if (parse_memsize(optarg, &o->memsize) < 0 || (o->memsize & 0xfff))
-				return bl_fail("-m %s: invalid memory size (a number with an optional "
+				return cmd_fail(1, "-m %s: invalid memory size (a number with an optional "
 					       "K, M, G or T suffix, a multiple of 4 KiB)", optarg);
 			break;
 		default:
@@ -129,20 +118,20 @@ static int bl_check_args(struct bl_opts *o)
 	const char *given;
 
 	if (!vm_name_valid(o->name))
-		return bl_fail("vmname '%s': must be 1-31 characters of A-Z a-z 0-9 _ . -, not "
+		return cmd_fail(1, "vmname '%s': must be 1-31 characters of A-Z a-z 0-9 _ . -, not "
 			       "starting with '-' or '.'", o->name);
 	if (o->kernel == NULL)
-		return bl_fail("no kernel given: use -k kernel (Linux bzImage or Multiboot)");
+		return cmd_fail(1, "no kernel given: use -k kernel (Linux bzImage or Multiboot)");
 	given = o->kernel;
 	o->kernel = bl_path(o, o->kernel, o->kpath, sizeof(o->kpath));
 	if (o->kernel == NULL || loader_file_size(o->kernel, err, sizeof(err)) < 0)
-		return bl_fail("-k %s%s", o->kernel ? err : given,
+		return cmd_fail(1, "-k %s%s", o->kernel ? err : given,
 			       o->kernel ? "" : ": path too long");
 	if (o->initrd) {
 		given = o->initrd;
 		o->initrd = bl_path(o, o->initrd, o->ipath, sizeof(o->ipath));
 		if (o->initrd == NULL || loader_file_size(o->initrd, err, sizeof(err)) < 0)
-			return bl_fail("-i %s%s", o->initrd ? err : given,
+			return cmd_fail(1, "-i %s%s", o->initrd ? err : given,
 				       o->initrd ? "" : ": path too long");
 	}
 	return 0;
@@ -160,7 +149,7 @@ static int bl_open_console(struct bl_opts *o)
 	if (fd < 0 || (o->log = fdopen(fd, "a")) == NULL) {
 		if (fd >= 0)
 			close(fd);
-		return bl_fail("-c %s: %s", o->cons, strerror(errno));
+		return cmd_fail(1, "-c %s: %s", o->cons, strerror(errno));
 	}
 	return 0;
 }
@@ -174,13 +163,13 @@ static int bl_replace_vm(struct bl_opts *o)
 		int pid = vm_running_pid(old);
 		vm_close(old);
 		if (pid > 0)
-			return bl_fail("VM '%s' is running (bhyve pid %d); stop it first", o->name,
+			return cmd_fail(1, "VM '%s' is running (bhyve pid %d); stop it first", o->name,
 				       pid);
 	}
 	if (vm_destroy(o->name) < 0 && errno != ENOENT)
-		return bl_fail("cannot remove the old VM '%s': %s", o->name, strerror(errno));
+		return cmd_fail(1, "cannot remove the old VM '%s': %s", o->name, strerror(errno));
 	if (vm_create(o->name, o->memsize) < 0)
-		return bl_fail("cannot create VM '%s': %s", o->name, errno == ENOSPC ?
+		return cmd_fail(1, "cannot create VM '%s': %s", o->name, errno == ENOSPC ?
 			       "not enough free space in /dev/shm for its memory" : strerror(errno));
 	return 0;
 }
@@ -193,20 +182,20 @@ static int bl_load(struct bl_opts *o)
 	struct vm *vm;
 
 	if (o->args && bl_cmdline_add(o, o->args) < 0)
-		return bl_fail("out of memory");
+		return cmd_fail(1, "out of memory");
 	a.cmdline = o->cmdline;
 	if (bl_replace_vm(o) != 0)
 		return 1;
 	vm = vm_open(o->name);
 	if (vm == NULL) {
 		vm_destroy(o->name);
-		return bl_fail("cannot open VM '%s': %s", o->name, strerror(errno));
+		return cmd_fail(1, "cannot open VM '%s': %s", o->name, strerror(errno));
 	}
 	if (loader_load(vm, &a, &bs, NULL, err, sizeof(err)) < 0 ||
 	    vm_set_boot_state(vm, &bs) < 0) {
 		vm_close(vm);
 		vm_destroy(o->name);   /* nothing half-loaded stays behind */
-		return bl_fail("%s", err);
+		return cmd_fail(1, "%s", err);
 	}
 	vm_close(vm);
 	return 0;

@@ -655,10 +655,16 @@ void cpu_vm_destroy(struct cpu_vm *vm)
 	free(vm);
 }
 
+/* Called by another thread after it stored into guest RAM.  The full fence orders those
+ * stores before the loads of page_code: a vCPU decoding the page at the same time marks it
+ * (store page_code, locked add) before it reads the bytes, so either we see the mark and bump
+ * the generation, or the decoder reads the new bytes (the two-sided store-then-load pattern,
+ * which x86 reorders without a fence). */
 void cpu_vm_notify_write(struct cpu_vm *vm, uint64_t gpa, uint64_t len)
 {
 	if (!len)
 		return;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	uint64_t first = gpa >> 12, last = (gpa + len - 1) >> 12;
 	for (uint64_t p = first; p <= last && p < vm->npages; p++)
 		cpu_code_invalidate(vm, p);

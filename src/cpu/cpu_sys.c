@@ -371,7 +371,8 @@ static int grp7_reg(struct cpu *c, const struct insn *i)
 	if (reg == 7 && rm == 1) {   /* RDTSCP */
 		if ((c->r.cr4 & CPU_CR4_TSD) && c->cpl)
 			cpu_raise_gp(c, 0);
-		uint64_t t = c->ops->rdtsc ? c->ops->rdtsc(c->ctx) : c->icount;
+		/* the same TSC as RDTSC: Linux reads it through RDTSCP (rdtsc_ordered) */
+		uint64_t t = (c->ops->rdtsc ? c->ops->rdtsc(c->ctx) : c->icount) + c->tsc_offset;
 		c->r.gpr[CPU_RAX] = (uint32_t)t;
 		c->r.gpr[CPU_RDX] = t >> 32;
 		c->r.gpr[CPU_RCX] = (uint32_t)c->r.tsc_aux;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "loader/loader.h"
 #include "vmm/layout.h"
 
@@ -52,11 +53,6 @@ struct linux_image {
 	uint32_t cmdline_max;
 };
 
-static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void wr16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 
 /* Check the setup header; fill in the image's geometry. */
 static int linux_parse(struct linux_image *li, struct vm *vm, char *err, size_t errlen)
@@ -65,17 +61,17 @@ static int linux_parse(struct linux_image *li, struct vm *vm, char *err, size_t 
 	unsigned sects;
 	uint64_t pref, init_size, end;
 
-	if (li->len < 0x270 || rd16(img + HDR_BOOT_FLAG) != 0xaa55 ||
+	if (li->len < 0x270 || le16dec(img + HDR_BOOT_FLAG) != 0xaa55 ||
 	    memcmp(img + HDR_MAGIC, "HdrS", 4) != 0) {
 		snprintf(err, errlen, "not a Linux bzImage (no setup header)");
 		return -1;
 	}
-	if (rd16(img + HDR_VERSION) < LINUX_MIN_VERSION) {
+	if (le16dec(img + HDR_VERSION) < LINUX_MIN_VERSION) {
 		snprintf(err, errlen, "boot protocol %u.%02u is too old (2.12 or later needed)",
 			 img[HDR_VERSION + 1], img[HDR_VERSION]);
 		return -1;
 	}
-	if (!(rd16(img + HDR_XLOADFLAGS) & XLF_KERNEL_64)) {
+	if (!(le16dec(img + HDR_XLOADFLAGS) & XLF_KERNEL_64)) {
 		snprintf(err, errlen, "the kernel has no 64-bit entry point (XLF_KERNEL_64)");
 		return -1;
 	}
@@ -91,8 +87,8 @@ static int linux_parse(struct linux_image *li, struct vm *vm, char *err, size_t 
 		return -1;
 	}
 	li->load = LAYOUT_KERNEL_BASE;
-	pref = rd64(img + HDR_PREF_ADDRESS);
-	init_size = rd32(img + HDR_INIT_SIZE);
+	pref = le64dec(img + HDR_PREF_ADDRESS);
+	init_size = le32dec(img + HDR_INIT_SIZE);
 	/* The decompressor runs in place at the load address, then writes the kernel at
 	 * pref_address (LOAD_PHYSICAL_ADDR) or above; both regions must be RAM. */
 	end = li->load + (li->len - li->setup_len);
@@ -106,10 +102,10 @@ static int linux_parse(struct linux_image *li, struct vm *vm, char *err, size_t 
 			 (unsigned long long)((end + (1 << 20) - 1) >> 20));
 		return -1;
 	}
-	li->initrd_max = rd32(img + HDR_INITRD_ADDR_MAX);
+	li->initrd_max = le32dec(img + HDR_INITRD_ADDR_MAX);
 	if (li->initrd_max == 0)
 		li->initrd_max = 0x37ffffff;   /* protocol < 2.03 default */
-	li->cmdline_max = rd32(img + HDR_CMDLINE_SIZE);
+	li->cmdline_max = le32dec(img + HDR_CMDLINE_SIZE);
 	if (li->cmdline_max == 0 || li->cmdline_max > LAYOUT_CMDLINE_MAX - 1)
 		li->cmdline_max = LAYOUT_CMDLINE_MAX - 1;
 	return 0;
@@ -160,8 +156,8 @@ static int linux_cmdline(struct linux_image *li, struct vm *vm, const char *cmdl
 	if (loader_zero(vm, LAYOUT_CMDLINE, LAYOUT_CMDLINE_MAX, err, errlen) < 0 ||
 	    loader_copy_in(vm, LAYOUT_CMDLINE, cmdline ? cmdline : "", n, err, errlen) < 0)
 		return -1;
-	wr32(zp + HDR_CMD_LINE_PTR, (uint32_t)LAYOUT_CMDLINE);
-	wr32(zp + BP_EXT_CMD_LINE_PTR, 0);
+	le32enc(zp + HDR_CMD_LINE_PTR, (uint32_t)LAYOUT_CMDLINE);
+	le32enc(zp + BP_EXT_CMD_LINE_PTR, 0);
 	return 0;
 }
 
@@ -177,10 +173,10 @@ static int linux_initrd(struct linux_image *li, struct vm *vm, const char *path,
 	if (size < 0 || linux_place_initrd(li, vm, (uint64_t)size, &gpa, err, errlen) < 0 ||
 	    loader_read_into(vm, path, gpa, (uint64_t)size, err, errlen) < 0)
 		return -1;
-	wr32(zp + HDR_RAMDISK_IMAGE, (uint32_t)gpa);
-	wr32(zp + HDR_RAMDISK_SIZE, (uint32_t)size);
-	wr32(zp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(gpa >> 32));
-	wr32(zp + BP_EXT_RAMDISK_SIZE, (uint32_t)((uint64_t)size >> 32));
+	le32enc(zp + HDR_RAMDISK_IMAGE, (uint32_t)gpa);
+	le32enc(zp + HDR_RAMDISK_SIZE, (uint32_t)size);
+	le32enc(zp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(gpa >> 32));
+	le32enc(zp + BP_EXT_RAMDISK_SIZE, (uint32_t)((uint64_t)size >> 32));
 	return 0;
 }
 
@@ -215,7 +211,7 @@ int loader_linux(struct vm *vm, const uint8_t *img, size_t len, const struct loa
 	}
 	memcpy(zp + HDR_START, img + HDR_START, li.hdr_end - HDR_START);
 	zp[HDR_TYPE_OF_LOADER] = 0xff;            /* "undefined" boot loader */
-	wr16(zp + HDR_VID_MODE, 0xffff);          /* "normal" */
+	le16enc(zp + HDR_VID_MODE, 0xffff);          /* "normal" */
 	if (loader_copy_in(vm, li.load, img + li.setup_len, len - li.setup_len, err, errlen) < 0 ||
 	    linux_cmdline(&li, vm, a->cmdline, zp, err, errlen) < 0 ||
 	    linux_initrd(&li, vm, a->initrd, zp, err, errlen) < 0)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "loader/loader.h"
 #include "vmm/layout.h"
 
@@ -45,17 +46,14 @@ struct mb_image {
 	uint64_t end;            /* highest guest address used by the image (+ bss) */
 };
 
-static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 
 static int mb_find_header(struct mb_image *mb, char *err, size_t errlen)
 {
 	size_t off;
 
 	for (off = 0; off + 12 <= mb->len && off < MB_SEARCH; off += 4) {
-		uint32_t m = rd32(mb->img + off), f = rd32(mb->img + off + 4);
-		if (m == MB_MAGIC && (uint32_t)(m + f + rd32(mb->img + off + 8)) == 0) {
+		uint32_t m = le32dec(mb->img + off), f = le32dec(mb->img + off + 4);
+		if (m == MB_MAGIC && (uint32_t)(m + f + le32dec(mb->img + off + 8)) == 0) {
 			mb->hdr_off = off;
 			mb->flags = f;
 			if ((f & 0xffff) & ~MB_F_KNOWN) {
@@ -103,11 +101,11 @@ static int mb_load_aout(struct vm *vm, struct mb_image *mb, char *err, size_t er
 		snprintf(err, errlen, "Multiboot header truncated");
 		return -1;
 	}
-	header_addr = rd32(h + 12);
-	load_addr = rd32(h + 16);
-	load_end = rd32(h + 20);
-	bss_end = rd32(h + 24);
-	mb->entry = rd32(h + 28);
+	header_addr = le32dec(h + 12);
+	load_addr = le32dec(h + 16);
+	load_end = le32dec(h + 20);
+	bss_end = le32dec(h + 24);
+	mb->entry = le32dec(h + 28);
 	if (header_addr < load_addr || header_addr - load_addr > mb->hdr_off) {
 		snprintf(err, errlen, "Multiboot header: header_addr/load_addr inconsistent");
 		return -1;
@@ -138,24 +136,24 @@ static int mb_load_elf(struct vm *vm, struct mb_image *mb, char *err, size_t err
 	int loaded = 0;
 
 	if (mb->len < 52 || memcmp(e, "\177ELF", 4) != 0 || e[4] != 1 || e[5] != 1 ||
-	    rd16(e + 16) != 2 || rd16(e + 18) != 3) {
+	    le16dec(e + 16) != 2 || le16dec(e + 18) != 3) {
 		snprintf(err, errlen, "Multiboot kernel is neither a.out-kludge nor ELF32 i386");
 		return -1;
 	}
-	mb->entry = rd32(e + 24);
-	phoff = rd32(e + 28);
-	phentsize = rd16(e + 42);
-	phnum = rd16(e + 44);
+	mb->entry = le32dec(e + 24);
+	phoff = le32dec(e + 28);
+	phentsize = le16dec(e + 42);
+	phnum = le16dec(e + 44);
 	if (phentsize < 32 || phoff > mb->len || (uint64_t)phnum * phentsize > mb->len - phoff) {
 		snprintf(err, errlen, "ELF program headers lie outside the file");
 		return -1;
 	}
 	for (i = 0; i < phnum; i++) {
 		const uint8_t *ph = e + phoff + (size_t)i * phentsize;
-		if (rd32(ph) != 1)   /* PT_LOAD */
+		if (le32dec(ph) != 1)   /* PT_LOAD */
 			continue;
-		if (mb_load_segment(vm, mb, rd32(ph + 4), rd32(ph + 16), rd32(ph + 12),
-				    rd32(ph + 20), err, errlen) < 0)
+		if (mb_load_segment(vm, mb, le32dec(ph + 4), le32dec(ph + 16), le32dec(ph + 12),
+				    le32dec(ph + 20), err, errlen) < 0)
 			return -1;
 		loaded++;
 	}
@@ -174,8 +172,8 @@ static int mb_module(struct vm *vm, struct mb_image *mb, const struct loader_arg
 	int64_t size;
 	size_t n;
 
-	wr32(mbi + 20, 0);
-	wr32(mbi + 24, (uint32_t)(LAYOUT_MB_INFO + MBI_OFF_MODS));
+	le32enc(mbi + 20, 0);
+	le32enc(mbi + 24, (uint32_t)(LAYOUT_MB_INFO + MBI_OFF_MODS));
 	if (a->initrd == NULL)
 		return 0;
 	size = loader_file_size(a->initrd, err, errlen);
@@ -187,14 +185,14 @@ static int mb_module(struct vm *vm, struct mb_image *mb, const struct loader_arg
 	}
 	if (loader_read_into(vm, a->initrd, start, (uint64_t)size, err, errlen) < 0)
 		return -1;
-	wr32(mbi + MBI_OFF_MODS, (uint32_t)start);
-	wr32(mbi + MBI_OFF_MODS + 4, (uint32_t)(start + (uint64_t)size));
-	wr32(mbi + MBI_OFF_MODS + 8, (uint32_t)(LAYOUT_MB_INFO + MBI_OFF_MODSTR));
+	le32enc(mbi + MBI_OFF_MODS, (uint32_t)start);
+	le32enc(mbi + MBI_OFF_MODS + 4, (uint32_t)(start + (uint64_t)size));
+	le32enc(mbi + MBI_OFF_MODS + 8, (uint32_t)(LAYOUT_MB_INFO + MBI_OFF_MODSTR));
 	n = strlen(a->initrd);
 	if (n > MBI_OFF_NAME - MBI_OFF_MODSTR - 1)
 		n = MBI_OFF_NAME - MBI_OFF_MODSTR - 1;
 	memcpy(mbi + MBI_OFF_MODSTR, a->initrd, n);
-	wr32(mbi + 20, 1);
+	le32enc(mbi + 20, 1);
 	return 0;
 }
 
@@ -205,13 +203,13 @@ static void mb_mmap(struct vm *vm, uint8_t *mbi)
 	uint8_t *p = mbi + MBI_OFF_MMAP;
 
 	for (i = 0; i < n; i++, p += 24) {
-		wr32(p, 20);          /* size of the rest of the entry */
+		le32enc(p, 20);          /* size of the rest of the entry */
 		memcpy(p + 4, &map[i].addr, 8);
 		memcpy(p + 12, &map[i].size, 8);
-		wr32(p + 20, map[i].type);
+		le32enc(p + 20, map[i].type);
 	}
-	wr32(mbi + 44, (uint32_t)(24 * n));
-	wr32(mbi + 48, (uint32_t)(LAYOUT_MB_INFO + MBI_OFF_MMAP));
+	le32enc(mbi + 44, (uint32_t)(24 * n));
+	le32enc(mbi + 48, (uint32_t)(LAYOUT_MB_INFO + MBI_OFF_MMAP));
 }
 
 /* Command line: "<kernel name> <args>", as GRUB and QEMU pass it. */
@@ -243,12 +241,12 @@ static int mb_info(struct vm *vm, struct mb_image *mb, const struct loader_args 
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	wr32(mbi, MBI_MEM | MBI_CMDLINE | MBI_MODS | MBI_MMAP | MBI_LOADER_NAME);
-	wr32(mbi + 4, (uint32_t)(LAYOUT_EBDA_BASE >> 10));   /* 639 KiB */
-	wr32(mbi + 8, (uint32_t)upper);
-	wr32(mbi + 12, 0xffffffffu);                       /* no BIOS boot device */
-	wr32(mbi + 16, (uint32_t)LAYOUT_CMDLINE);
-	wr32(mbi + 64, (uint32_t)(LAYOUT_MB_INFO + MBI_OFF_NAME));
+	le32enc(mbi, MBI_MEM | MBI_CMDLINE | MBI_MODS | MBI_MMAP | MBI_LOADER_NAME);
+	le32enc(mbi + 4, (uint32_t)(LAYOUT_EBDA_BASE >> 10));   /* 639 KiB */
+	le32enc(mbi + 8, (uint32_t)upper);
+	le32enc(mbi + 12, 0xffffffffu);                       /* no BIOS boot device */
+	le32enc(mbi + 16, (uint32_t)LAYOUT_CMDLINE);
+	le32enc(mbi + 64, (uint32_t)(LAYOUT_MB_INFO + MBI_OFF_NAME));
 	memcpy(mbi + MBI_OFF_NAME, "bhyveload", 10);
 	mb_mmap(vm, mbi);
 	if (mb_cmdline(vm, a, err, errlen) == 0 && mb_module(vm, mb, a, mbi, err, errlen) == 0 &&

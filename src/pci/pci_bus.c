@@ -489,6 +489,11 @@ static int pci_init_one(struct pci_init_walk *w, int func, config_node_t *node)
 			 func, name ? name : "");
 		return -1;
 	}
+	if (pe->pe_unimplemented) {
+		snprintf(w->err, w->errlen, "%s at %d:%d:%d: not implemented (this emulation is "
+			 "parsed and validated only)", pe->pe_emu, w->bus, w->slot, func);
+		return -1;
+	}
 	struct pci_devinst *pi = pci_devinst_new(w->vm, pe, w->bus, w->slot, func);
 	if (!pi) {
 		snprintf(w->err, w->errlen, "%s: out of memory", pe->pe_emu);

@@ -20,6 +20,7 @@ static int e1000_validate(config_node_t *nvl, char *err, size_t errlen)
 
 static const struct pci_devemu pci_de_e1000 = {
 	.pe_emu = "e1000",
+	.pe_unimplemented = true,
 	.pe_help = "Intel e82545 network: tapN[,mac=xx:xx:xx:xx:xx:xx]",
 	.pe_legacy_config = devconf_net_legacy,
 	.pe_validate = e1000_validate,

@@ -202,6 +202,39 @@ struct pci_vstate {
 static const char *const pci_level_name[3] = { "bus", "slot", "function" };
 static const int pci_level_max[3] = { PCI_MAXBUS - 1, PCI_MAXSLOT - 1, PCI_MAXFUNC - 1 };
 
+
+struct pci_keycheck {
+	const char *const *allowed;
+	char *err;
+	size_t errlen;
+};
+
+static int pci_keycheck_one(const char *name, config_node_t *child, const char *value,
+			    void *arg)
+{
+	struct pci_keycheck *kc = arg;
+
+	if (strcmp(name, "device") == 0)
+		return 0;
+	for (const char *const *a = kc->allowed; *a; a++)
+		if (strcmp(*a, name) == 0)
+			return 0;
+	if (value)
+		snprintf(kc->err, kc->errlen, "%s=%s: unknown option '%s'", name, value, name);
+	else
+		snprintf(kc->err, kc->errlen, "%s: unknown option '%s'", name, name);
+	(void)child;
+	return -1;
+}
+
+/* Every key of the device node n is `device` or one of `allowed` (pe_keys). */
+static int pci_check_keys(config_node_t *n, const char *const *allowed, char *err,
+			  size_t errlen)
+{
+	struct pci_keycheck kc = { allowed, err, errlen };
+
+	return config_node_foreach(n, pci_keycheck_one, &kc) ? -1 : 0;
+}
 static int pci_validate_dev(config_node_t *n, struct pci_vstate *st)
 {
 	char sub[PCI_ERRLEN];
@@ -230,7 +263,8 @@ static int pci_validate_dev(config_node_t *n, struct pci_vstate *st)
 			 config_node_path(n), emu, emu);
 		return -1;
 	}
-	if (pe->pe_validate && pe->pe_validate(n, sub, sizeof(sub)) < 0) {
+	if ((pe->pe_keys && pci_check_keys(n, pe->pe_keys, sub, sizeof(sub)) < 0) ||
+	    (pe->pe_validate && pe->pe_validate(n, sub, sizeof(sub)) < 0)) {
 		snprintf(st->err, st->errlen, "%s (%s): %s", config_node_path(n), emu, sub);
 		return -1;
 	}

@@ -53,6 +53,12 @@ struct pci_devemu {
 			       uint64_t offset, int size);
 	/* Only on bus 0 (lpc). */
 	bool pe_bus0_only;
+	/* The keys the device's node may hold besides `device`, NULL-terminated (NULL: the
+	 * device checks its keys itself).  Validation refuses any other key, naming it. */
+	const char *const *pe_keys;
+	/* Parsed and validated only: no device model yet.  config.dump accepts the device;
+	 * starting a VM with it fails with "not implemented" (bhyve exits 4). */
+	bool pe_unimplemented;
 };
 
 SET_DECLARE(pci_devemu_set, struct pci_devemu);

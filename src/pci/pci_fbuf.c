@@ -121,6 +121,7 @@ static int fbuf_validate(config_node_t *nvl, char *err, size_t errlen)
 
 static const struct pci_devemu pci_de_fbuf = {
 	.pe_emu = "fbuf",
+	.pe_unimplemented = true,
 	.pe_help = "framebuffer + VNC: [rfb=|tcp=[IP:]port][,w=width][,h=height]"
 		   "[,vga=io|on|off][,wait][,password=pw]",
 	.pe_legacy_config = fbuf_legacy_config,

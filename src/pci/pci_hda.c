@@ -8,11 +8,9 @@
 
 static int hda_validate(config_node_t *nvl, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "device", "play", "rec", NULL };
+	static const char *const keys[] = { "play", "rec" };
 
-	if (devconf_check_keys(nvl, keys, err, errlen) < 0)
-		return -1;
-	for (int i = 1; i <= 2; i++) {
+	for (int i = 0; i < 2; i++) {
 		const char *v = config_node_get(nvl, keys[i]);
 		if (v && (!*v || v[0] != '/')) {
 			snprintf(err, errlen, "%s=%s: expected an absolute device path (e.g. /dev/dsp0)",
@@ -25,8 +23,10 @@ static int hda_validate(config_node_t *nvl, char *err, size_t errlen)
 
 static const struct pci_devemu pci_de_hda = {
 	.pe_emu = "hda",
+	.pe_unimplemented = true,
 	.pe_help = "High Definition Audio: [play=/dev/dsp0][,rec=/dev/dsp0]",
 	.pe_legacy_config = pci_parse_legacy_kv,
+	.pe_keys = (const char *const[]){ "play", "rec", NULL },
 	.pe_validate = hda_validate,
 };
 PCI_EMUL_SET(pci_de_hda);

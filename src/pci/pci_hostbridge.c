@@ -18,13 +18,11 @@
 
 static int hostbridge_validate(config_node_t *nvl, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "device", "vendor", "devid", NULL };
+	static const char *const keys[] = { "vendor", "devid", NULL };
 	const char *v;
 	uint64_t x;
 
-	if (devconf_check_keys(nvl, keys, err, errlen) < 0)
-		return -1;
-	for (int i = 1; i <= 2; i++) {
+	for (int i = 0; i < 2; i++) {
 		v = config_node_get(nvl, keys[i]);
 		if (v && parse_num(v, 0, 0, 0xffff, &x) < 0) {
 			snprintf(err, errlen, "%s=%s: must be a 16-bit number", keys[i], v);
@@ -63,6 +61,7 @@ static const struct pci_devemu pci_de_hostbridge = {
 	.pe_emu = "hostbridge",
 	.pe_help = "host bridge (vendor 0x1275), usually at slot 0",
 	.pe_legacy_config = pci_parse_legacy_kv,
+	.pe_keys = (const char *const[]){ "vendor", "devid", NULL },
 	.pe_validate = hostbridge_validate,
 	.pe_init = hostbridge_init,
 };
@@ -72,6 +71,7 @@ static const struct pci_devemu pci_de_amd_hostbridge = {
 	.pe_emu = "amd_hostbridge",
 	.pe_help = "host bridge with AMD's vendor ID (0x1022)",
 	.pe_legacy_config = pci_parse_legacy_kv,
+	.pe_keys = (const char *const[]){ "vendor", "devid", NULL },
 	.pe_validate = hostbridge_validate,
 	.pe_init = hostbridge_init,
 };

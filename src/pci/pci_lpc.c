@@ -37,13 +37,6 @@ static int lpc_legacy_config(config_node_t *nvl, const char *opts, char *err, si
 	return 0;
 }
 
-static int lpc_validate(config_node_t *nvl, char *err, size_t errlen)
-{
-	static const char *const keys[] = { "device", NULL };
-
-	return devconf_check_keys(nvl, keys, err, errlen);
-}
-
 /* The boot ROM (lpc.bootrom): the file's bytes, read-only, ending at LAYOUT_BOOTROM_END where
  * an x86 CPU fetches its first instruction (0xFFFFFFF0).  Served as a read-only MMIO range
  * backed by a host copy; writes are dropped as a flash part in read mode would.  Where the
@@ -171,7 +164,7 @@ static const struct pci_devemu pci_de_lpc = {
 	.pe_emu = "lpc",
 	.pe_help = "LPC PCI-ISA bridge with com1-com4 and the boot ROM (bus 0 only; see -l)",
 	.pe_legacy_config = lpc_legacy_config,
-	.pe_validate = lpc_validate,
+	.pe_keys = (const char *const[]){ NULL },
 	.pe_init = lpc_init,
 	.pe_deinit = lpc_deinit,
 	.pe_bus0_only = true,

@@ -37,17 +37,15 @@ static int passthru_legacy_config(config_node_t *nvl, const char *opts, char *er
 
 static int passthru_validate(config_node_t *nvl, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "device", "bus", "slot", "func", NULL };
+	static const char *const keys[] = { "bus", "slot", "func" };
 	static const uint64_t max[3] = { PCI_MAXBUS - 1, PCI_MAXSLOT - 1, PCI_MAXFUNC - 1 };
 
-	if (devconf_check_keys(nvl, keys, err, errlen) < 0)
-		return -1;
 	for (int i = 0; i < 3; i++) {
-		if (!config_node_get(nvl, keys[i + 1])) {
-			snprintf(err, errlen, "%s= is required (host bus/slot/function)", keys[i + 1]);
+		if (!config_node_get(nvl, keys[i])) {
+			snprintf(err, errlen, "%s= is required (host bus/slot/function)", keys[i]);
 			return -1;
 		}
-		if (devconf_num(nvl, keys[i + 1], 0, max[i], NULL, err, errlen) < 0)
+		if (devconf_num(nvl, keys[i], 0, max[i], NULL, err, errlen) < 0)
 			return -1;
 	}
 	if (!config_get_bool("memory.wired", false)) {
@@ -63,6 +61,7 @@ static const struct pci_devemu pci_de_passthru = {
 	.pe_emu = "passthru",
 	.pe_help = "PCI pass-through: bus/slot/function (needs -S; not supported on Linux)",
 	.pe_legacy_config = passthru_legacy_config,
+	.pe_keys = (const char *const[]){ "bus", "slot", "func", NULL },
 	.pe_validate = passthru_validate,
 };
 PCI_EMUL_SET(pci_de_passthru);

@@ -19,18 +19,17 @@ static int uart_legacy_config(config_node_t *nvl, const char *opts, char *err, s
 
 static int uart_validate(config_node_t *nvl, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "device", "path", NULL };
 	const char *path = config_node_get(nvl, "path");
 
-	if (devconf_check_keys(nvl, keys, err, errlen) < 0)
-		return -1;
 	return path ? devconf_tty_check("path", path, err, errlen) : 0;
 }
 
 static const struct pci_devemu pci_de_uart = {
 	.pe_emu = "uart",
+	.pe_unimplemented = true,
 	.pe_help = "PCI 16550 serial port: [stdio | /dev/xxx]",
 	.pe_legacy_config = uart_legacy_config,
+	.pe_keys = (const char *const[]){ "path", NULL },
 	.pe_validate = uart_validate,
 };
 PCI_EMUL_SET(pci_de_uart);

@@ -11,10 +11,6 @@
 
 static int vtblk_validate(config_node_t *nvl, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "device", DEVCONF_BLOCK_KEYS, NULL };
-
-	if (devconf_check_keys(nvl, keys, err, errlen) < 0)
-		return -1;
 	return devconf_block_check(nvl, true, err, errlen);
 }
 
@@ -22,6 +18,7 @@ static const struct pci_devemu pci_de_vtblk = {
 	.pe_emu = "virtio-blk",
 	.pe_help = "virtio block: path[,nocache][,direct][,ro][,sectorsize=logical[/physical]]",
 	.pe_legacy_config = devconf_block_legacy,
+	.pe_keys = (const char *const[]){ DEVCONF_BLOCK_KEYS, NULL },
 	.pe_validate = vtblk_validate,
 	.pe_init = vtblk_init, .pe_deinit = vtblk_deinit,
 	.pe_barread = vtpci_barread, .pe_barwrite = vtpci_barwrite,

@@ -95,12 +95,9 @@ static int vtcon_port_visit(const char *name, config_node_t *child, const char *
 
 static int vtcon_validate(config_node_t *nvl, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "device", "port", NULL };
 	config_node_t *ports = devconf_find_child(nvl, "port");
 	struct vtcon_count c = { 0, { err, errlen } };
 
-	if (devconf_check_keys(nvl, keys, err, errlen) < 0)
-		return -1;
 	if (config_node_get(nvl, "port")) {
 		snprintf(err, errlen, "port=%s: ports are port.NAME.path",
 			 config_node_get(nvl, "port"));
@@ -113,6 +110,7 @@ static const struct pci_devemu pci_de_vtcon = {
 	.pe_emu = "virtio-console",
 	.pe_help = "virtio console: name=/path/to/name.sock[,name2=...] (at most 16 ports)",
 	.pe_legacy_config = vtcon_legacy_config,
+	.pe_keys = (const char *const[]){ "port", NULL },
 	.pe_validate = vtcon_validate,
 	.pe_init = vtcon_init, .pe_deinit = vtcon_deinit,
 	.pe_barread = vtpci_barread, .pe_barwrite = vtpci_barwrite,

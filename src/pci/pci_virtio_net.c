@@ -13,10 +13,6 @@
 
 static int vtnet_validate(config_node_t *nvl, char *err, size_t errlen)
 {
-	static const char *const keys[] = { "device", DEVCONF_NET_KEYS, NULL };
-
-	if (devconf_check_keys(nvl, keys, err, errlen) < 0)
-		return -1;
 	return devconf_net_check(nvl, err, errlen);
 }
 
@@ -24,6 +20,7 @@ static const struct pci_devemu pci_de_vtnet = {
 	.pe_emu = "virtio-net",
 	.pe_help = "virtio network: tapN[,mac=xx:xx:xx:xx:xx:xx][,mtu=N]",
 	.pe_legacy_config = devconf_net_legacy,
+	.pe_keys = (const char *const[]){ DEVCONF_NET_KEYS, NULL },
 	.pe_validate = vtnet_validate,
 	.pe_init = vtnet_init, .pe_deinit = vtnet_deinit,
 	.pe_barread = vtpci_barread, .pe_barwrite = vtpci_barwrite,

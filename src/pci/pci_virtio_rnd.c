@@ -16,18 +16,11 @@ static int vtrnd_legacy_config(config_node_t *nvl, const char *opts, char *err, 
 	return 0;
 }
 
-static int vtrnd_validate(config_node_t *nvl, char *err, size_t errlen)
-{
-	static const char *const keys[] = { "device", NULL };
-
-	return devconf_check_keys(nvl, keys, err, errlen);
-}
-
 static const struct pci_devemu pci_de_vtrnd = {
 	.pe_emu = "virtio-rnd",
 	.pe_help = "virtio entropy source (no options)",
 	.pe_legacy_config = vtrnd_legacy_config,
-	.pe_validate = vtrnd_validate,
+	.pe_keys = (const char *const[]){ NULL },
 	.pe_init = vtrnd_init, .pe_deinit = vtrnd_deinit,
 	.pe_barread = vtpci_barread, .pe_barwrite = vtpci_barwrite,
 };

@@ -65,13 +65,8 @@ static bool vtscsi_dev_ok(const char *dev)
 
 static int vtscsi_validate(config_node_t *nvl, char *err, size_t errlen)
 {
-	/* dev (bhyve's key) or path name the image; the block options apply to it. */
-	static const char *const keys[] = { "device", "dev", "path", "iid", "ro", "nocache",
-					    "direct", "nodelete", "sectorsize", NULL };
 	const char *dev = config_node_get(nvl, "dev");
 
-	if (devconf_check_keys(nvl, keys, err, errlen) < 0)
-		return -1;
 	if (devconf_block_check(nvl, false, err, errlen) < 0)
 		return -1;
 	if (devconf_num(nvl, "iid", 0, VTSCSI_IID_MAX, NULL, err, errlen) < 0)
@@ -95,6 +90,9 @@ static const struct pci_devemu pci_de_vtscsi = {
 	.pe_emu = "virtio-scsi",
 	.pe_help = "virtio SCSI: [image-path][,iid=N][,ro][,nocache][,direct][,sectorsize=L[/P]] (FreeBSD: /dev/cam/ctl[pp.vp])",
 	.pe_legacy_config = vtscsi_legacy_config,
+	/* dev (bhyve's key) or path name the image; the block options apply to it. */
+	.pe_keys = (const char *const[]){ "dev", "path", "iid", "ro", "nocache", "direct",
+					  "nodelete", "sectorsize", NULL },
 	.pe_validate = vtscsi_validate,
 	.pe_init = vtscsi_init, .pe_deinit = vtscsi_deinit,
 	.pe_barread = vtpci_barread, .pe_barwrite = vtpci_barwrite,

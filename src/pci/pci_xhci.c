@@ -84,6 +84,7 @@ static int xhci_validate(config_node_t *nvl, char *err, size_t errlen)
 
 static const struct pci_devemu pci_de_xhci = {
 	.pe_emu = "xhci",
+	.pe_unimplemented = true,
 	.pe_help = "xHCI USB controller: [tablet][,...]",
 	.pe_legacy_config = xhci_legacy_config,
 	.pe_validate = xhci_validate,

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "pci/virtio_blk.h"
 
 struct vtblk_ioreq {
@@ -39,20 +40,6 @@ struct vtblk_softc {
 };
 
 struct vtpci_state *vtblk_vtpci(struct vtblk_softc *sc) { return &sc->vs; }
-
-static void vtblk_put(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t vtblk_get(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-	for (int i = n - 1; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 /* ---- Completion ---- */
 
@@ -120,8 +107,8 @@ static uint8_t vtblk_segment(struct vtblk_softc *sc, struct vtblk_ioreq *r, uint
 		return VIRTIO_BLK_S_UNSUPP;
 	if (read_len != 16 + sizeof(seg) || vq_iov_to_buf(iov, nread, 16, seg, 16) != 16)
 		return VIRTIO_BLK_S_IOERR;
-	uint64_t sector = vtblk_get(seg, 8);
-	uint32_t nsect = (uint32_t)vtblk_get(seg + 8, 4), flags = (uint32_t)vtblk_get(seg + 12, 4);
+	uint64_t sector = le64dec(seg);
+	uint32_t nsect = (uint32_t)le32dec(seg + 8), flags = (uint32_t)le32dec(seg + 12);
 	/* Bit 0 is "unmap": meaningless (so unsupported) for DISCARD (5.2.6.2). */
 	if ((flags & ~1u) || (type == VIRTIO_BLK_T_DISCARD && flags))
 		return VIRTIO_BLK_S_UNSUPP;
@@ -152,8 +139,8 @@ static uint8_t vtblk_parse(struct vtblk_softc *sc, struct vtblk_ioreq *r, const 
 	uint8_t hdr[16];
 	if (c->read_len < sizeof(hdr) || vq_iov_to_buf(iov, c->nread, 0, hdr, 16) != 16)
 		return VIRTIO_BLK_S_IOERR;
-	uint32_t type = (uint32_t)vtblk_get(hdr, 4);
-	uint64_t sector = vtblk_get(hdr + 8, 8);
+	uint32_t type = (uint32_t)le32dec(hdr);
+	uint64_t sector = le64dec(hdr + 8);
 	int n;
 	r->br.iov = r->iov;
 
@@ -286,18 +273,18 @@ static void vtblk_setup_config(struct vtblk_softc *sc)
 	unsigned ss = blockif_sectsz(sc->bc), ps = blockif_psectsz(sc->bc);
 
 	memset(c, 0, sizeof(sc->cfg));
-	vtblk_put(c + 0x00, blockif_size(sc->bc) / 512, 8);          /* capacity */
-	vtblk_put(c + 0x0C, VTBLK_MAXSEGS, 4);                       /* seg_max */
-	vtblk_put(c + 0x14, ss, 4);                                  /* blk_size */
+	le64enc(c + 0x00, blockif_size(sc->bc) / 512);          /* capacity */
+	le32enc(c + 0x0C, VTBLK_MAXSEGS);                       /* seg_max */
+	le32enc(c + 0x14, ss);                                  /* blk_size */
 	c[0x18] = (uint8_t)vtblk_log2(ps / ss);                      /* physical_block_exp */
 	c[0x19] = 0;                                                 /* alignment_offset */
-	vtblk_put(c + 0x1A, ps / ss, 2);                             /* min_io_size */
-	vtblk_put(c + 0x22, 1, 2);                                   /* num_queues */
-	vtblk_put(c + 0x24, VTBLK_MAX_DISCARD_SECTORS, 4);           /* max_discard_sectors */
-	vtblk_put(c + 0x28, 1, 4);                                   /* max_discard_seg */
-	vtblk_put(c + 0x2C, ps / 512, 4);                            /* discard_sector_alignment */
-	vtblk_put(c + 0x30, VTBLK_MAX_DISCARD_SECTORS, 4);           /* max_write_zeroes_sectors */
-	vtblk_put(c + 0x34, 1, 4);                                   /* max_write_zeroes_seg */
+	le16enc(c + 0x1A, ps / ss);                             /* min_io_size */
+	le16enc(c + 0x22, 1);                                   /* num_queues */
+	le32enc(c + 0x24, VTBLK_MAX_DISCARD_SECTORS);           /* max_discard_sectors */
+	le32enc(c + 0x28, 1);                                   /* max_discard_seg */
+	le32enc(c + 0x2C, ps / 512);                            /* discard_sector_alignment */
+	le32enc(c + 0x30, VTBLK_MAX_DISCARD_SECTORS);           /* max_write_zeroes_sectors */
+	le32enc(c + 0x34, 1);                                   /* max_write_zeroes_seg */
 	c[0x38] = blockif_can_discard(sc->bc);                       /* write_zeroes_may_unmap */
 }
 

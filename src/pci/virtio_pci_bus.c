@@ -45,10 +45,16 @@ static void *vtpb_map(void *ctx, uint64_t gpa, size_t len)
 	return vm_map_gpa(ctx, gpa, len);
 }
 
+static void vtpb_wrote(void *ctx, uint64_t gpa, uint64_t len)
+{
+	vm_notify_write(ctx, gpa, len);
+}
+
 void vtpci_pci_mem(struct pci_devinst *pi, struct vq_mem *mem)
 {
 	mem->map = vtpb_map;
 	mem->ctx = pi->pi_vm;
+	mem->wrote = vm_tracks_dma_writes(pi->pi_vm) ? vtpb_wrote : NULL;
 }
 
 /* struct virtio_pci_cap (4.1.4), plus notify_off_multiplier for the notify capability. */

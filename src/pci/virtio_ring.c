@@ -6,7 +6,9 @@
  *   - we write used elements before used->idx (release store);
  *   - between publishing used->idx and reading the driver's suppression fields (flags or
  *     used_event), and between re-enabling notifications and re-checking avail->idx, a full
- *     fence, or each side could miss the other's update (lost interrupt or lost kick).
+ *     fence, or each side could miss the other's update (lost interrupt or lost kick);
+ *   - each write into guest RAM is reported through mem.wrote after it is made, and a chain's
+ *     buffers before the used entry that hands them back (vq_push).
  */
 #include <errno.h>
 #include <string.h>
@@ -136,12 +138,25 @@ static int vq_fail(struct virtqueue *vq, unsigned int reason)
 	return -1;
 }
 
+/* A walk over one chain calls `buf` for each descriptor that names a buffer; a non-zero
+ * return (VQ_BAD_* or VQ_WALK_STOP) ends it. */
 struct vq_walk {
+	unsigned int (*buf)(struct virtqueue *vq, struct vq_walk *w, const struct vring_desc *d);
 	struct iovec *iov;
 	int maxiov;
 	struct vq_chain *c;
 	bool seen_write;
+	uint64_t left;              /* vq_note_buf: written bytes not yet reported */
 };
+
+#define VQ_WALK_STOP 0x100
+
+/* The device wrote guest RAM at [gpa, gpa+len): tell whoever caches its contents. */
+static void vq_note(struct virtqueue *vq, uint64_t gpa, uint64_t len)
+{
+	if (vq->mem.wrote)
+		vq->mem.wrote(vq->mem.ctx, gpa, len);
+}
 
 /* Account one buffer; VQ_BAD_* or 0. */
 static unsigned int vq_add_buf(struct virtqueue *vq, struct vq_walk *w, const struct vring_desc *d)
@@ -192,7 +207,7 @@ static unsigned int vq_walk_indirect(struct virtqueue *vq, struct vq_walk *w,
 		vq_copy_desc(&d, table + idx * sizeof(d));
 		if (d.flags & VRING_DESC_F_INDIRECT)
 			return VQ_BAD_INDIRECT;
-		unsigned int r = vq_add_buf(vq, w, &d);
+		unsigned int r = w->buf(vq, w, &d);
 		if (r)
 			return r;
 		if (!(d.flags & VRING_DESC_F_NEXT))
@@ -217,7 +232,7 @@ static unsigned int vq_walk(struct virtqueue *vq, struct vq_walk *w, uint16_t he
 		vq_copy_desc(&d, &vq->desc[idx]);
 		if (d.flags & VRING_DESC_F_INDIRECT)
 			return vq_walk_indirect(vq, w, &d);
-		unsigned int r = vq_add_buf(vq, w, &d);
+		unsigned int r = w->buf(vq, w, &d);
 		if (r)
 			return r;
 		if (!(d.flags & VRING_DESC_F_NEXT))
@@ -244,12 +259,14 @@ static int vq_pop_locked(struct virtqueue *vq, struct iovec *iov, int maxiov, st
 	if (head >= vq->size)
 		return vq_fail(vq, VQ_BAD_HEAD);
 	vq->last_avail++;
-	if (vq->event_idx && !vq->no_notify)
+	if (vq->event_idx && !vq->no_notify) {
 		__atomic_store_n(vq->avail_event, vq->last_avail, __ATOMIC_RELEASE);
+		vq_note(vq, vq->used_gpa + 4 + 8ULL * vq->size, 2);
+	}
 
 	memset(c, 0, sizeof(*c));
 	c->head = head;
-	struct vq_walk w = { .iov = iov, .maxiov = maxiov, .c = c, .seen_write = false };
+	struct vq_walk w = { .buf = vq_add_buf, .iov = iov, .maxiov = maxiov, .c = c };
 	unsigned int r = vq_walk(vq, &w, head);
 	if (r)
 		return vq_fail(vq, r);
@@ -279,6 +296,30 @@ unsigned int vq_pending(struct virtqueue *vq)
 	return n;
 }
 
+/* Report the first `left` bytes of a chain's device-writable buffers. */
+static unsigned int vq_note_buf(struct virtqueue *vq, struct vq_walk *w, const struct vring_desc *d)
+{
+	if (!(d->flags & VRING_DESC_F_WRITE))
+		return 0;
+	uint64_t n = d->len < w->left ? d->len : w->left;
+	if (n && vq_map(vq, d->addr, n))
+		vq_note(vq, d->addr, n);
+	w->left -= n;
+	return w->left ? 0 : VQ_WALK_STOP;
+}
+
+/* The chain at `head` is done and `len` bytes of its writable buffers were written.  Walks the
+ * descriptors again (the driver owns them until the used entry appears, so a well-behaved one
+ * has not changed them; a driver that did only misleads the report about its own memory; the
+ * walk is bounded as in vq_pop). */
+static void vq_note_chain(struct virtqueue *vq, uint16_t head, uint32_t len)
+{
+	if (!vq->mem.wrote || !len)
+		return;
+	struct vq_walk w = { .buf = vq_note_buf, .left = len };
+	(void)vq_walk(vq, &w, head);
+}
+
 int vq_push(struct virtqueue *vq, uint16_t head, uint32_t len)
 {
 	pthread_mutex_lock(&vq->lock);
@@ -286,11 +327,15 @@ int vq_push(struct virtqueue *vq, uint16_t head, uint32_t len)
 		pthread_mutex_unlock(&vq->lock);
 		return -1;
 	}
-	struct vring_used_elem *e = &vq->used_ring[vq->used_idx & (vq->size - 1)];
+	vq_note_chain(vq, head, len);
+	uint16_t slot = vq->used_idx & (vq->size - 1);
+	struct vring_used_elem *e = &vq->used_ring[slot];
 	__atomic_store_n(&e->id, head, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->len, len, __ATOMIC_RELAXED);
+	vq_note(vq, vq->used_gpa + 4 + 8ULL * slot, sizeof(*e));
 	vq->used_idx++;
 	__atomic_store_n(&vq->used_hdr[1], vq->used_idx, __ATOMIC_RELEASE);
+	vq_note(vq, vq->used_gpa + 2, 2);
 	pthread_mutex_unlock(&vq->lock);
 	return 0;
 }
@@ -329,12 +374,15 @@ bool vq_set_notify(struct virtqueue *vq, bool enable)
 	}
 	vq->no_notify = !enable;
 	if (vq->event_idx) {
-		if (enable)
+		if (enable) {
 			__atomic_store_n(vq->avail_event, vq->last_avail, __ATOMIC_RELAXED);
+			vq_note(vq, vq->used_gpa + 4 + 8ULL * vq->size, 2);
+		}
 	} else {
 		uint16_t f = vq_load16(&vq->used_hdr[0]);
 		f = enable ? (f & ~VRING_USED_F_NO_NOTIFY) : (f | VRING_USED_F_NO_NOTIFY);
 		vq_store16(&vq->used_hdr[0], f);
+		vq_note(vq, vq->used_gpa, 2);
 	}
 	if (enable) {
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -49,10 +49,14 @@ struct vring_used_elem {
 	uint32_t len;
 };
 
-/* Guest memory access: a host pointer for [gpa, gpa+len) if it lies wholly in RAM, else NULL. */
+/* Guest memory access: a host pointer for [gpa, gpa+len) if it lies wholly in RAM, else NULL.
+ * `wrote` (may be NULL) is told of every range the device wrote, before the driver can see the
+ * write as done: vq_push reports the chain's device-writable buffers and the used-ring entry,
+ * so a CPU that caches decoded guest code drops it there (vm_notify_write). */
 struct vq_mem {
 	void *(*map)(void *ctx, uint64_t gpa, size_t len);
 	void *ctx;
+	void (*wrote)(void *ctx, uint64_t gpa, uint64_t len);
 };
 
 struct virtqueue {
@@ -112,7 +116,8 @@ void vq_set_features(struct virtqueue *vq, uint64_t features);
 int vq_pop(struct virtqueue *vq, struct iovec *iov, int maxiov, struct vq_chain *c);
 /* Number of chains available and not yet popped (0 when broken or unset). */
 unsigned int vq_pending(struct virtqueue *vq);
-/* Return a chain to the driver, `len` = bytes written into its writable buffers. */
+/* Return a chain to the driver, `len` = bytes written into its writable buffers.  The device
+ * has finished writing them: mem.wrote hears of each before the used entry is published. */
 int vq_push(struct virtqueue *vq, uint16_t head, uint32_t len);
 /* After pushing: should the driver be interrupted?  Applies VRING_AVAIL_F_NO_INTERRUPT or, with
  * EVENT_IDX, used_event.  Call once per batch of pushes. */

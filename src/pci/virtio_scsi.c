@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "pci/virtio_scsi.h"
 #include "pci/virtio_scsi_target.h"
 
@@ -48,12 +49,6 @@ struct vtscsi_softc {
 
 struct vtpci_state *vtscsi_vtpci(struct vtscsi_softc *sc) { return &sc->vs; }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* iov[0..n) from byte `skip` on, at most `max` bytes, into out; returns the count. */
 static int vtscsi_slice(struct iovec *out, const struct iovec *in, int n, size_t skip,
 			uint64_t max)
@@ -84,8 +79,8 @@ static void vtscsi_finish(struct vtscsi_softc *sc, struct vtscsi_req *r, uint8_t
 	uint8_t resp[VTSCSI_RESP_SIZE];
 	memset(resp, 0, sizeof(resp));
 	if (res) {
-		put32(resp, (uint32_t)res->sense_len);
-		put32(resp + 4, resid > UINT32_MAX ? UINT32_MAX : (uint32_t)resid);
+		le32enc(resp, (uint32_t)res->sense_len);
+		le32enc(resp + 4, resid > UINT32_MAX ? UINT32_MAX : (uint32_t)resid);
 		resp[10] = res->status;
 		memcpy(resp + 12, res->sense, (size_t)res->sense_len);
 	}
@@ -315,13 +310,13 @@ static void vtscsi_setup(struct vtscsi_softc *sc, const char *path)
 	snprintf(l->serial, sizeof(l->serial), "BHYVE-%02X%02X-%02X%02X-%02X%02X", d[0], d[1],
 		 d[2], d[3], d[4], d[5]);
 	uint8_t *c = sc->cfg;
-	put32(c + 0, 1);                        /* num_queues */
-	put32(c + 4, VTSCSI_MAXSEGS);           /* seg_max */
-	put32(c + 8, 0xFFFF);                   /* max_sectors */
-	put32(c + 12, VTSCSI_QSIZE);            /* cmd_per_lun */
-	put32(c + 16, 16);                      /* event_info_size */
-	put32(c + 20, VTSCSI_SENSE_SIZE);
-	put32(c + 24, VTSCSI_CDB_SIZE);
+	le32enc(c + 0, 1);                        /* num_queues */
+	le32enc(c + 4, VTSCSI_MAXSEGS);           /* seg_max */
+	le32enc(c + 8, 0xFFFF);                   /* max_sectors */
+	le32enc(c + 12, VTSCSI_QSIZE);            /* cmd_per_lun */
+	le32enc(c + 16, 16);                      /* event_info_size */
+	le32enc(c + 20, VTSCSI_SENSE_SIZE);
+	le32enc(c + 24, VTSCSI_CDB_SIZE);
 	/* max_channel 0, max_target 0, max_lun 0 */
 }
 

@@ -4,17 +4,12 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "pci/virtio_scsi_target.h"
 
 #define SCSI_MAX_XFER_BLOCKS 0x10000u  /* per command; what VPD B0 announces */
 #define SCSI_MAX_UNMAP_BLOCKS 0x400000u
 
-static void be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void be32(uint8_t *p, uint32_t v) { be16(p, (uint16_t)(v >> 16)); be16(p + 2, (uint16_t)v); }
-static void be64(uint8_t *p, uint64_t v) { be32(p, (uint32_t)(v >> 32)); be32(p + 4, (uint32_t)v); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
 
 void scsi_sense(struct scsi_result *res, uint8_t key, uint8_t asc, uint8_t ascq)
 {
@@ -54,16 +49,16 @@ static size_t scsi_vpd_b0(const struct scsi_lun_info *l, uint8_t *d)
 {
 	memset(d, 0, 64);
 	d[1] = 0xB0;
-	be16(d + 2, 0x3C);
+	be16enc(d + 2, 0x3C);
 	d[4] = 0x01;                            /* WSNZ: WRITE SAME with 0 blocks is refused */
-	be16(d + 6, (uint16_t)(1u << l->pblk_exp));      /* optimal transfer granularity */
-	be32(d + 8, SCSI_MAX_XFER_BLOCKS);
+	be16enc(d + 6, (uint16_t)(1u << l->pblk_exp));      /* optimal transfer granularity */
+	be32enc(d + 8, SCSI_MAX_XFER_BLOCKS);
 	if (l->can_unmap) {
-		be32(d + 20, SCSI_MAX_UNMAP_BLOCKS);
-		be32(d + 24, 1);                /* one descriptor per UNMAP */
-		be32(d + 28, 1u << l->pblk_exp);
+		be32enc(d + 20, SCSI_MAX_UNMAP_BLOCKS);
+		be32enc(d + 24, 1);                /* one descriptor per UNMAP */
+		be32enc(d + 28, 1u << l->pblk_exp);
 	}
-	be64(d + 36, SCSI_MAX_UNMAP_BLOCKS);   /* maximum WRITE SAME length */
+	be64enc(d + 36, SCSI_MAX_UNMAP_BLOCKS);   /* maximum WRITE SAME length */
 	return 64;
 }
 
@@ -97,8 +92,8 @@ static size_t scsi_vpd(const struct scsi_lun_info *l, uint8_t page, uint8_t *d)
 		return scsi_vpd_b0(l, d);
 	case 0xB1:
 		memset(d + 4, 0, 60);
-		be16(d + 2, 0x3C);
-		be16(d + 4, 1);                 /* non-rotating medium */
+		be16enc(d + 2, 0x3C);
+		be16enc(d + 4, 1);                 /* non-rotating medium */
 		return 64;
 	case 0xB2:
 		d[4] = 0;
@@ -109,7 +104,7 @@ static size_t scsi_vpd(const struct scsi_lun_info *l, uint8_t page, uint8_t *d)
 	default:
 		return 0;
 	}
-	be16(d + 2, (uint16_t)(n - 4));
+	be16enc(d + 2, (uint16_t)(n - 4));
 	return n;
 }
 
@@ -167,9 +162,9 @@ static enum scsi_action scsi_mode_sense(const struct scsi_lun_info *l, const uin
 	memset(din, 0, hdr + bd);
 	size_t n = hdr + bd + np;
 	if (ten) {
-		be16(din, (uint16_t)(n - 2));
+		be16enc(din, (uint16_t)(n - 2));
 		din[3] = l->ro ? 0x80 : 0;
-		be16(din + 6, (uint16_t)bd);
+		be16enc(din + 6, (uint16_t)bd);
 	} else {
 		din[0] = (uint8_t)(n - 1);
 		din[2] = l->ro ? 0x80 : 0;
@@ -177,9 +172,9 @@ static enum scsi_action scsi_mode_sense(const struct scsi_lun_info *l, const uin
 	}
 	if (bd) {
 		uint8_t *b = din + hdr;
-		be32(b, l->nblocks > 0xFFFFFF ? 0xFFFFFF : (uint32_t)l->nblocks);
+		be32enc(b, l->nblocks > 0xFFFFFF ? 0xFFFFFF : (uint32_t)l->nblocks);
 		b[0] = 0;
-		be32(b + 4, l->blksz);
+		be32enc(b + 4, l->blksz);
 		b[4] = 0;
 	}
 	*len = n;
@@ -193,21 +188,21 @@ static bool scsi_lba_len(const uint8_t *cdb, size_t cdblen, uint64_t *lba, uint3
 {
 	switch (cdb[0] >> 5) {
 	case 0:                                 /* 6-byte */
-		*lba = (uint64_t)(cdb[1] & 0x1F) << 16 | get16(cdb + 2);
+		*lba = (uint64_t)(cdb[1] & 0x1F) << 16 | be16dec(cdb + 2);
 		*n = cdb[4] ? cdb[4] : 256;
 		return cdblen >= 6;
 	case 1:
 	case 2:                                 /* 10-byte */
-		*lba = get32(cdb + 2);
-		*n = get16(cdb + 7);
+		*lba = be32dec(cdb + 2);
+		*n = be16dec(cdb + 7);
 		return cdblen >= 10;
 	case 4:                                 /* 16-byte */
-		*lba = get64(cdb + 2);
-		*n = get32(cdb + 10);
+		*lba = be64dec(cdb + 2);
+		*n = be32dec(cdb + 10);
 		return cdblen >= 16;
 	case 5:                                 /* 12-byte */
-		*lba = get32(cdb + 2);
-		*n = get32(cdb + 6);
+		*lba = be32dec(cdb + 2);
+		*n = be32dec(cdb + 6);
 		return cdblen >= 12;
 	}
 	return false;
@@ -251,13 +246,13 @@ static enum scsi_action scsi_unmap(const struct scsi_lun_info *l, const uint8_t 
 		return scsi_bad(res, SKEY_DATA_PROTECT, ASC_WRITE_PROTECTED);
 	if (dout_len < 8)
 		return dout_len == 0 ? SCSI_DONE : scsi_bad(res, SKEY_ILLEGAL_REQUEST, ASC_INVALID_PARAM);
-	uint16_t bdlen = get16(dout + 2);
+	uint16_t bdlen = be16dec(dout + 2);
 	if (bdlen == 0)
 		return SCSI_DONE;
 	if (bdlen != 16 || dout_len < 24)       /* one descriptor, as VPD B0 says */
 		return scsi_bad(res, SKEY_ILLEGAL_REQUEST, ASC_INVALID_PARAM);
-	uint64_t lba = get64(dout + 8);
-	uint32_t n = get32(dout + 16);
+	uint64_t lba = be64dec(dout + 8);
+	uint32_t n = be32dec(dout + 16);
 	if (!scsi_range_ok(l, lba, n))
 		return scsi_bad(res, SKEY_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
 	if (n > SCSI_MAX_UNMAP_BLOCKS)
@@ -305,13 +300,13 @@ static size_t scsi_read_capacity(const struct scsi_lun_info *l, bool sixteen, ui
 {
 	uint64_t last = l->nblocks ? l->nblocks - 1 : 0;
 	if (!sixteen) {
-		be32(d, last > 0xFFFFFFFFull ? 0xFFFFFFFFu : (uint32_t)last);
-		be32(d + 4, l->blksz);
+		be32enc(d, last > 0xFFFFFFFFull ? 0xFFFFFFFFu : (uint32_t)last);
+		be32enc(d + 4, l->blksz);
 		return 8;
 	}
 	memset(d, 0, 32);
-	be64(d, last);
-	be32(d + 8, l->blksz);
+	be64enc(d, last);
+	be32enc(d + 8, l->blksz);
 	d[13] = (uint8_t)l->pblk_exp;
 	if (l->can_unmap)
 		d[14] = 0x80 | 0x40;            /* LBPME, LBPRZ */
@@ -321,10 +316,10 @@ static size_t scsi_read_capacity(const struct scsi_lun_info *l, bool sixteen, ui
 static size_t scsi_alloc_len(const uint8_t *cdb)
 {
 	switch (cdb[0]) {
-	case 0x12: return get16(cdb + 3);       /* INQUIRY */
+	case 0x12: return be16dec(cdb + 3);       /* INQUIRY */
 	case 0x1A: case 0x03: return cdb[4];    /* MODE SENSE(6), REQUEST SENSE */
-	case 0x5A: return get16(cdb + 7);       /* MODE SENSE(10) */
-	case 0x9E: case 0xA0: return get32(cdb + (cdb[0] == 0x9E ? 10 : 6));
+	case 0x5A: return be16dec(cdb + 7);       /* MODE SENSE(10) */
+	case 0x9E: case 0xA0: return be32dec(cdb + (cdb[0] == 0x9E ? 10 : 6));
 	default: return SIZE_MAX;
 	}
 }
@@ -356,7 +351,7 @@ static enum scsi_action scsi_simple(const struct scsi_lun_info *l, const uint8_t
 		return SCSI_DONE;
 	case 0xA0:                              /* REPORT LUNS: LUN 0 */
 		memset(din, 0, 16);
-		be32(din, 8);
+		be32enc(din, 8);
 		*len = 16;
 		return SCSI_DONE;
 	}

@@ -9,6 +9,7 @@
  */
 #include <string.h>
 
+#include "common/bytes.h"
 #include "platform/acpi.h"
 #include "platform/firmware.h"
 #include "vmm/layout.h"
@@ -24,21 +25,18 @@ static long acpi_alloc(struct acpi_ctx *c, size_t len, size_t align)
 	return (long)off;
 }
 
-void acpi_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-void acpi_put32(uint8_t *p, uint32_t v) { acpi_put16(p, (uint16_t)v); acpi_put16(p + 2, (uint16_t)(v >> 16)); }
-void acpi_put64(uint8_t *p, uint64_t v) { acpi_put32(p, (uint32_t)v); acpi_put32(p + 4, (uint32_t)(v >> 32)); }
 
 /* The 36-byte System Description Table Header; the checksum is set by acpi_finish. */
 void acpi_header(uint8_t *p, const char *sig, uint32_t len, uint8_t rev)
 {
 	memcpy(p, sig, 4);
-	acpi_put32(p + 4, len);
+	le32enc(p + 4, len);
 	p[8] = rev;
 	memcpy(p + 10, ACPI_OEM_ID, 6);
 	memcpy(p + 16, ACPI_OEM_TABLE_ID, 8);
-	acpi_put32(p + 24, 1);                 /* OEM revision */
+	le32enc(p + 24, 1);                 /* OEM revision */
 	memcpy(p + 28, ACPI_CREATOR_ID, 4);
-	acpi_put32(p + 32, 1);                 /* creator revision */
+	le32enc(p + 32, 1);                 /* creator revision */
 }
 
 void acpi_finish(uint8_t *p)
@@ -56,7 +54,7 @@ static void acpi_gas_io(uint8_t *p, uint16_t port, uint8_t bits, uint8_t access)
 	p[1] = bits;
 	p[2] = 0;
 	p[3] = access;
-	acpi_put64(p + 4, port);
+	le64enc(p + 4, port);
 }
 
 static long acpi_table(struct acpi_ctx *c, const char *sig, uint32_t len, uint8_t rev)
@@ -76,7 +74,7 @@ static long acpi_facs(struct acpi_ctx *c)
 		return -1;
 	uint8_t *p = c->buf + off;
 	memcpy(p, "FACS", 4);
-	acpi_put32(p + 4, 64);
+	le32enc(p + 4, 64);
 	p[32] = 2;                             /* version */
 	return off;
 }
@@ -88,34 +86,34 @@ static long acpi_fadt(struct acpi_ctx *c, const struct fw_info *fi, uint64_t fac
 	if (off < 0)
 		return -1;
 	uint8_t *p = c->buf + off;
-	acpi_put32(p + 36, (uint32_t)facs);
-	acpi_put32(p + 40, (uint32_t)dsdt);
+	le32enc(p + 36, (uint32_t)facs);
+	le32enc(p + 40, (uint32_t)dsdt);
 	p[45] = 0;                             /* preferred PM profile: unspecified */
-	acpi_put16(p + 46, IRQ_SCI);
-	acpi_put32(p + 48, PORT_SMI_CMD);
+	le16enc(p + 46, IRQ_SCI);
+	le32enc(p + 48, PORT_SMI_CMD);
 	p[52] = ACPI_ENABLE_VALUE;
 	p[53] = ACPI_DISABLE_VALUE;
-	acpi_put32(p + 56, PORT_PM1A_EVT);
-	acpi_put32(p + 64, PORT_PM1A_CNT);
-	acpi_put32(p + 76, PORT_PM_TMR);
+	le32enc(p + 56, PORT_PM1A_EVT);
+	le32enc(p + 64, PORT_PM1A_CNT);
+	le32enc(p + 76, PORT_PM_TMR);
 	p[88] = PM1_EVT_LEN;                   /* status + enable */
 	p[89] = PM1_CNT_LEN;
 	p[91] = PM_TMR_LEN;
-	acpi_put16(p + 96, 101);               /* P_LVL2_LAT > 100: no C2 */
-	acpi_put16(p + 98, 1001);              /* P_LVL3_LAT > 1000: no C3 */
+	le16enc(p + 96, 101);               /* P_LVL2_LAT > 100: no C2 */
+	le16enc(p + 98, 1001);              /* P_LVL3_LAT > 1000: no C3 */
 	p[108] = RTC_CENTURY_REG;
 	/* IAPC_BOOT_ARCH: legacy devices present; no 8042 (bit 1 clear); VGA absent (bit 2)
 	 * unless there is a display; MSI works; ASPM must not be touched (bit 4). */
-	acpi_put16(p + 109, (uint16_t)(0x0001 | (fi->vga ? 0 : 0x0004) | 0x0010));
+	le16enc(p + 109, (uint16_t)(0x0001 | (fi->vga ? 0 : 0x0004) | 0x0010));
 	/* Flags: WBINVD, PROC_C1, no sleep button (SLP_BUTTON), RTC wake not fixed (FIX_RTC),
 	 * RESET_REG_SUP; PWR_BUTTON clear = fixed-feature power button. */
-	acpi_put32(p + 112, ACPI_FADT_F_WBINVD | ACPI_FADT_F_PROC_C1 | ACPI_FADT_F_SLP_BUTTON |
+	le32enc(p + 112, ACPI_FADT_F_WBINVD | ACPI_FADT_F_PROC_C1 | ACPI_FADT_F_SLP_BUTTON |
 			    ACPI_FADT_F_FIX_RTC | ACPI_FADT_F_RESET_REG_SUP);
 	acpi_gas_io(p + 116, PORT_RESET_CF9, 8, 1);
 	p[128] = ACPI_RESET_VALUE;
 	p[131] = 0;                            /* FADT minor version */
-	acpi_put64(p + 132, facs);
-	acpi_put64(p + 140, dsdt);
+	le64enc(p + 132, facs);
+	le64enc(p + 140, dsdt);
 	acpi_gas_io(p + 148, PORT_PM1A_EVT, 32, 2);
 	acpi_gas_io(p + 172, PORT_PM1A_CNT, 16, 2);
 	acpi_gas_io(p + 208, PORT_PM_TMR, 32, 3);
@@ -134,21 +132,21 @@ static long acpi_madt(struct acpi_ctx *c, const struct fw_info *fi)
 	if (off < 0)
 		return -1;
 	uint8_t *p = c->buf + off;
-	acpi_put32(p + 36, (uint32_t)LAYOUT_LAPIC_BASE);
-	acpi_put32(p + 40, 1);                  /* PCAT_COMPAT */
+	le32enc(p + 36, (uint32_t)LAYOUT_LAPIC_BASE);
+	le32enc(p + 40, 1);                  /* PCAT_COMPAT */
 	uint8_t *e = p + 44;
 	for (int i = 0; i < fi->ncpu; i++, e += 8) {
 		e[0] = 0;
 		e[1] = 8;
 		e[2] = (uint8_t)i;              /* ACPI processor UID */
 		e[3] = (uint8_t)fi->apic_id[i];
-		acpi_put32(e + 4, 1);           /* enabled */
+		le32enc(e + 4, 1);           /* enabled */
 	}
 	e[0] = 1;
 	e[1] = 12;
 	e[2] = ACPI_IOAPIC_ID;
-	acpi_put32(e + 4, (uint32_t)LAYOUT_IOAPIC_BASE);
-	acpi_put32(e + 8, 0);                   /* GSI base */
+	le32enc(e + 4, (uint32_t)LAYOUT_IOAPIC_BASE);
+	le32enc(e + 8, 0);                   /* GSI base */
 	e += 12;
 	const struct { uint8_t irq; uint32_t gsi; uint16_t flags; } iso[2] = {
 		{ IRQ_PIT, 2, 0x0000 },          /* conforms to the bus: edge, active high */
@@ -159,13 +157,13 @@ static long acpi_madt(struct acpi_ctx *c, const struct fw_info *fi)
 		e[1] = 10;
 		e[2] = 0;                       /* bus: ISA */
 		e[3] = iso[i].irq;
-		acpi_put32(e + 4, iso[i].gsi);
-		acpi_put16(e + 8, iso[i].flags);
+		le32enc(e + 4, iso[i].gsi);
+		le16enc(e + 8, iso[i].flags);
 	}
 	e[0] = 4;                               /* Local APIC NMI */
 	e[1] = 6;
 	e[2] = 0xFF;                            /* all processors */
-	acpi_put16(e + 3, 0x0005);              /* edge, active high */
+	le16enc(e + 3, 0x0005);              /* edge, active high */
 	e[5] = 1;                               /* LINT1 */
 	acpi_finish(p);
 	return off;
@@ -178,12 +176,12 @@ static long acpi_hpet(struct acpi_ctx *c)
 	if (off < 0)
 		return -1;
 	uint8_t *p = c->buf + off;
-	acpi_put32(p + 36, ACPI_HPET_BLOCK_ID);
+	le32enc(p + 36, ACPI_HPET_BLOCK_ID);
 	p[40] = 0;                              /* system memory */
 	p[41] = 64;
-	acpi_put64(p + 44, LAYOUT_HPET_BASE);
+	le64enc(p + 44, LAYOUT_HPET_BASE);
 	p[52] = 0;                              /* HPET number */
-	acpi_put16(p + 53, 0x80);               /* minimum clock tick in periodic mode */
+	le16enc(p + 53, 0x80);               /* minimum clock tick in periodic mode */
 	p[55] = 0;                              /* no page protection */
 	acpi_finish(p);
 	return off;
@@ -196,8 +194,8 @@ static long acpi_mcfg(struct acpi_ctx *c)
 	if (off < 0)
 		return -1;
 	uint8_t *p = c->buf + off;
-	acpi_put64(p + 44, LAYOUT_PCI_ECAM_BASE);
-	acpi_put16(p + 52, 0);
+	le64enc(p + 44, LAYOUT_PCI_ECAM_BASE);
+	le16enc(p + 52, 0);
 	p[54] = 0;
 	p[55] = (uint8_t)((LAYOUT_PCI_ECAM_SIZE >> 20) - 1);
 	acpi_finish(p);
@@ -214,9 +212,9 @@ static long acpi_sdt(struct acpi_ctx *c, const char *sig, int width, const uint6
 	uint8_t *p = c->buf + off;
 	for (int i = 0; i < n; i++) {
 		if (width == 8)
-			acpi_put64(p + 36 + 8 * i, tables[i]);
+			le64enc(p + 36 + 8 * i, tables[i]);
 		else
-			acpi_put32(p + 36 + 4 * i, (uint32_t)tables[i]);
+			le32enc(p + 36 + 4 * i, (uint32_t)tables[i]);
 	}
 	acpi_finish(p);
 	return off;
@@ -227,9 +225,9 @@ static void acpi_rsdp(uint8_t *p, uint64_t rsdt, uint64_t xsdt)
 	memcpy(p, "RSD PTR ", 8);
 	memcpy(p + 9, ACPI_OEM_ID, 6);
 	p[15] = 2;                              /* revision: ACPI 2.0+ (has the XSDT) */
-	acpi_put32(p + 16, (uint32_t)rsdt);
-	acpi_put32(p + 20, ACPI_RSDP_LEN);
-	acpi_put64(p + 24, xsdt);
+	le32enc(p + 16, (uint32_t)rsdt);
+	le32enc(p + 20, ACPI_RSDP_LEN);
+	le64enc(p + 24, xsdt);
 	p[8] = fw_checksum(p, 20);              /* over the ACPI 1.0 part */
 	p[32] = fw_checksum(p, ACPI_RSDP_LEN);  /* over all of it */
 }

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/bytes.h"
+
 struct fw_info;
 
 #define ACPI_OEM_ID        "BHYVE "      /* 6 characters */
@@ -35,9 +37,6 @@ struct acpi_ctx {
 	size_t size, off;
 };
 
-void acpi_put16(uint8_t *p, uint16_t v);
-void acpi_put32(uint8_t *p, uint32_t v);
-void acpi_put64(uint8_t *p, uint64_t v);
 void acpi_header(uint8_t *p, const char *sig, uint32_t len, uint8_t rev);
 /* Set the header's checksum so the table's bytes sum to zero. */
 void acpi_finish(uint8_t *p);

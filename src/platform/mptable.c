@@ -8,12 +8,11 @@
  */
 #include <string.h>
 
+#include "common/bytes.h"
 #include "platform/firmware.h"
 #include "platform/mptable.h"
 #include "vmm/layout.h"
 
-static void mp_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void mp_put32(uint8_t *p, uint32_t v) { mp_put16(p, (uint16_t)v); mp_put16(p + 2, (uint16_t)(v >> 16)); }
 
 struct mp_ctx {
 	uint8_t *buf;
@@ -44,8 +43,8 @@ static void mp_processor(struct mp_ctx *c, uint8_t apic_id, bool bsp)
 	e[1] = apic_id;
 	e[2] = MP_LAPIC_VERSION;
 	e[3] = (uint8_t)(MP_CPU_ENABLED | (bsp ? MP_CPU_BSP : 0));
-	mp_put32(e + 4, MP_CPU_SIGNATURE);
-	mp_put32(e + 8, MP_CPU_FEATURES);
+	le32enc(e + 4, MP_CPU_SIGNATURE);
+	le32enc(e + 8, MP_CPU_FEATURES);
 }
 
 static void mp_bus(struct mp_ctx *c, uint8_t id, const char *type)
@@ -67,7 +66,7 @@ static void mp_ioapic(struct mp_ctx *c)
 	e[1] = MP_IOAPIC_ID;
 	e[2] = MP_IOAPIC_VERSION;
 	e[3] = 1;                               /* enabled */
-	mp_put32(e + 4, (uint32_t)LAYOUT_IOAPIC_BASE);
+	le32enc(e + 4, (uint32_t)LAYOUT_IOAPIC_BASE);
 }
 
 /* I/O (type 3) or local (type 4) interrupt assignment. */
@@ -79,7 +78,7 @@ static void mp_intr(struct mp_ctx *c, uint8_t type, uint8_t itype, uint16_t flag
 		return;
 	e[0] = type;
 	e[1] = itype;
-	mp_put16(e + 2, flags);
+	le16enc(e + 2, flags);
 	e[4] = bus;
 	e[5] = bus_irq;
 	e[6] = dst;
@@ -122,16 +121,16 @@ long mptable_build_table(const struct fw_info *fi, uint8_t *buf, uint64_t gpa, s
 		return -1;
 
 	memcpy(hdr, "PCMP", 4);
-	mp_put16(hdr + 4, (uint16_t)(c.off - MP_FPS_LEN));   /* base table length */
+	le16enc(hdr + 4, (uint16_t)(c.off - MP_FPS_LEN));   /* base table length */
 	hdr[6] = 4;                                           /* spec revision 1.4 */
 	memcpy(hdr + 8, "BHYVE   ", 8);
 	memcpy(hdr + 16, "LINUX-VM    ", 12);
-	mp_put16(hdr + 34, c.count);
-	mp_put32(hdr + 36, (uint32_t)LAYOUT_LAPIC_BASE);
+	le16enc(hdr + 34, c.count);
+	le32enc(hdr + 36, (uint32_t)LAYOUT_LAPIC_BASE);
 	hdr[7] = fw_checksum(hdr, c.off - MP_FPS_LEN);
 
 	memcpy(fps, "_MP_", 4);
-	mp_put32(fps + 4, (uint32_t)(gpa + MP_FPS_LEN));
+	le32enc(fps + 4, (uint32_t)(gpa + MP_FPS_LEN));
 	fps[8] = 1;                                           /* length in 16-byte units */
 	fps[9] = 4;
 	/* feature byte 1 = 0: a configuration table is present; feature byte 2 bit 7 clear:

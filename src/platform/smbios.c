@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "common/config.h"
 #include "platform/firmware.h"
 #include "platform/smbios.h"
@@ -29,9 +30,6 @@ struct sm_ctx {
 	int nstr;
 };
 
-static void sm_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void sm_put32(uint8_t *p, uint32_t v) { sm_put16(p, (uint16_t)v); sm_put16(p + 2, (uint16_t)(v >> 16)); }
-static void sm_put64(uint8_t *p, uint64_t v) { sm_put32(p, (uint32_t)v); sm_put32(p + 4, (uint32_t)(v >> 32)); }
 
 /* Start a structure with a `len`-byte formatted area; returns it (zeroed) or NULL. */
 static uint8_t *sm_begin(struct sm_ctx *c, uint8_t type, uint8_t len)
@@ -44,7 +42,7 @@ static uint8_t *sm_begin(struct sm_ctx *c, uint8_t type, uint8_t len)
 	memset(p, 0, len);
 	p[0] = type;
 	p[1] = len;
-	sm_put16(p + 2, c->handle++);
+	le16enc(p + 2, c->handle++);
 	c->cur = c->off;
 	c->off += len;
 	c->nstr = 0;
@@ -97,10 +95,10 @@ static void sm_bios(struct sm_ctx *c)
 		return;
 	p[4] = sm_str(c, sm_cfg("bios.vendor", "BHYVE"));
 	p[5] = sm_str(c, sm_cfg("bios.version", "14.0"));
-	sm_put16(p + 6, 0xF000);                /* starting segment */
+	le16enc(p + 6, 0xF000);                /* starting segment */
 	p[8] = sm_str(c, sm_cfg("bios.release_date", "10/17/2021"));
 	p[9] = 0;                               /* ROM size: 64 KiB */
-	sm_put64(p + 10, 1u << 7);              /* characteristics: PCI supported */
+	le64enc(p + 10, 1u << 7);              /* characteristics: PCI supported */
 	p[18] = 0x01;                           /* ext 1: ACPI */
 	p[19] = 0x10;                           /* ext 2: this is a virtual machine */
 	p[20] = 14;                             /* BIOS release 14.0 */
@@ -163,17 +161,17 @@ static void sm_processor(struct sm_ctx *c, const struct fw_info *fi, int socket)
 	p[7] = sm_str(c, "BHYVE");
 	p[16] = sm_str(c, "BHYVE");             /* version */
 	p[17] = 0;                              /* voltage: unknown */
-	sm_put16(p + 22, 0);                    /* current speed: unknown */
+	le16enc(p + 22, 0);                    /* current speed: unknown */
 	p[24] = 0x41;                           /* socket populated, CPU enabled */
 	p[25] = 0x01;                           /* upgrade: other */
-	sm_put16(p + 26, 0xFFFF);               /* no cache information */
-	sm_put16(p + 28, 0xFFFF);
-	sm_put16(p + 30, 0xFFFF);
+	le16enc(p + 26, 0xFFFF);               /* no cache information */
+	le16enc(p + 28, 0xFFFF);
+	le16enc(p + 30, 0xFFFF);
 	p[35] = (uint8_t)(fi->cores > 255 ? 255 : fi->cores);
 	p[36] = p[35];
 	p[37] = (uint8_t)(per_socket > 255 ? 255 : per_socket);
-	sm_put16(p + 38, 0x0004);               /* characteristics: 64-bit capable */
-	sm_put16(p + 40, 0x0001);               /* family 2: other */
+	le16enc(p + 38, 0x0004);               /* characteristics: 64-bit capable */
+	le16enc(p + 40, 0x0001);               /* family 2: other */
 	sm_end(c);
 }
 
@@ -188,31 +186,31 @@ static void sm_memory(struct sm_ctx *c, const struct fw_info *fi, uint16_t *arra
 	p[4] = 0x03;                            /* location: system board */
 	p[5] = 0x03;                            /* use: system memory */
 	p[6] = 0x03;                            /* error correction: none */
-	sm_put32(p + 7, kib < 0x80000000ULL ? (uint32_t)kib : 0x80000000u);
-	sm_put16(p + 11, 0xFFFE);               /* no error information */
-	sm_put16(p + 13, 1);                    /* one device */
-	sm_put64(p + 15, total);                /* extended capacity, bytes */
+	le32enc(p + 7, kib < 0x80000000ULL ? (uint32_t)kib : 0x80000000u);
+	le16enc(p + 11, 0xFFFE);               /* no error information */
+	le16enc(p + 13, 1);                    /* one device */
+	le64enc(p + 15, total);                /* extended capacity, bytes */
 	sm_end(c);
 
 	uint64_t mib = total >> 20;
 	p = sm_begin(c, 17, 0x28);
 	if (!p)
 		return;
-	sm_put16(p + 4, *array);
-	sm_put16(p + 6, 0xFFFE);
-	sm_put16(p + 8, 64);                    /* total width */
-	sm_put16(p + 10, 64);                   /* data width */
-	sm_put16(p + 12, mib < 0x7FFF ? (uint16_t)mib : 0x7FFF);
+	le16enc(p + 4, *array);
+	le16enc(p + 6, 0xFFFE);
+	le16enc(p + 8, 64);                    /* total width */
+	le16enc(p + 10, 64);                   /* data width */
+	le16enc(p + 12, mib < 0x7FFF ? (uint16_t)mib : 0x7FFF);
 	p[14] = 0x09;                           /* form factor: DIMM */
 	p[16] = sm_str(c, "DIMM 0");
 	p[17] = sm_str(c, "Bank 0");
 	p[18] = 0x07;                           /* type: RAM */
-	sm_put16(p + 19, 0x0002);               /* type detail: other */
+	le16enc(p + 19, 0x0002);               /* type detail: other */
 	p[23] = sm_str(c, "FreeBSD");
 	p[24] = sm_str(c, "None");
 	p[25] = sm_str(c, "None");
 	p[26] = sm_str(c, "None");
-	sm_put32(p + 28, mib < 0x7FFF ? 0 : (uint32_t)mib);   /* extended size, MiB */
+	le32enc(p + 28, mib < 0x7FFF ? 0 : (uint32_t)mib);   /* extended size, MiB */
 	sm_end(c);
 }
 
@@ -223,13 +221,13 @@ static void sm_mapped(struct sm_ctx *c, uint16_t array, uint64_t start, uint64_t
 		return;
 	uint64_t end = start + len - 1;
 	bool ext = (end >> 10) >= 0xFFFFFFFFULL;
-	sm_put32(p + 4, ext ? 0xFFFFFFFFu : (uint32_t)(start >> 10));
-	sm_put32(p + 8, ext ? 0xFFFFFFFFu : (uint32_t)(end >> 10));
-	sm_put16(p + 12, array);
+	le32enc(p + 4, ext ? 0xFFFFFFFFu : (uint32_t)(start >> 10));
+	le32enc(p + 8, ext ? 0xFFFFFFFFu : (uint32_t)(end >> 10));
+	le16enc(p + 12, array);
 	p[14] = 1;                              /* partition width */
 	if (ext) {
-		sm_put64(p + 15, start);
-		sm_put64(p + 23, end);
+		le64enc(p + 15, start);
+		le64enc(p + 23, end);
 	}
 	sm_end(c);
 }
@@ -269,12 +267,12 @@ long smbios_build_table(const struct fw_info *fi, uint8_t *buf, uint64_t gpa, si
 	ep[5] = SMBIOS_EP_LEN;
 	ep[6] = 2;                              /* version 2.8 */
 	ep[7] = 8;
-	sm_put16(ep + 8, c.maxlen);
+	le16enc(ep + 8, c.maxlen);
 	ep[10] = 0;                             /* entry point revision */
 	memcpy(ep + 16, "_DMI_", 5);
-	sm_put16(ep + 22, (uint16_t)(c.off - SMBIOS_TABLE_OFF));
-	sm_put32(ep + 24, (uint32_t)(gpa + SMBIOS_TABLE_OFF));
-	sm_put16(ep + 28, c.count);
+	le16enc(ep + 22, (uint16_t)(c.off - SMBIOS_TABLE_OFF));
+	le32enc(ep + 24, (uint32_t)(gpa + SMBIOS_TABLE_OFF));
+	le16enc(ep + 28, c.count);
 	ep[30] = 0x28;                          /* BCD revision 2.8 */
 	ep[21] = fw_checksum(ep + 16, 15);      /* intermediate checksum: "_DMI_" .. end */
 	ep[4] = fw_checksum(ep, SMBIOS_EP_LEN);

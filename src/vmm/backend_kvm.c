@@ -6,7 +6,7 @@
  * MMIO).  The local APICs, the IOAPIC, the 8259 pair and the 8254 are KVM's in-kernel models
  * (KVM_CREATE_IRQCHIP + KVM_CREATE_PIT2): KVM delivers interrupts, handles HLT, INIT and SIPI
  * itself.  Everything else (UART, RTC, HPET, PM, PCI) is ours: port I/O, MMIO and the MSRs KVM
- * does not know exit to user space and go through vm_exit_dispatch(), as on the soft backend.
+ * does not know exit to user space and go through vcpu_handle_exit(), as on the soft backend.
  *
  * Kicks: another thread sets run->immediate_exit and sends the vCPU thread KVM_KICK_SIGNAL,
  * which is blocked in the thread except while it is inside KVM_RUN (KVM_SET_SIGNAL_MASK), so
@@ -431,11 +431,8 @@ static bool kvm_dispatch(struct kvm_vcpustate *k, struct vm_exit *e)
 {
 	struct vm *vm = vcpu_vm(k->vcpu);
 
-	if (vm_exit_dispatch(k->vcpu, e) == VMEXIT_ABORT) {
-		vm_suspend(vm, VM_SUSPEND_ERROR, vm_exit_name(e->code));
+	if (vcpu_handle_exit(k->vcpu, e) == VMEXIT_ABORT)
 		return false;
-	}
-	vcpu_count_exit(k->vcpu, e->code);
 	return vm_suspended(vm) == VM_SUSPEND_NONE;
 }
 

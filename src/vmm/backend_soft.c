@@ -2,7 +2,7 @@
  * The software backend: each vCPU is a struct cpu from src/cpu/.
  *
  * The CPU calls back synchronously for port I/O, MMIO, MSRs it does not own and interrupt
- * acknowledge; each callback becomes a struct vm_exit dispatched through the exit table, so
+ * acknowledge; each callback becomes a struct vm_exit handled by vcpu_handle_exit(), so
  * devices see the same thing as on KVM.  cpu_run() returns for HLT, PAUSE (-P), triple fault,
  * wait-for-SIPI and kicks; those go back to the run loop in vcpu.c.
  */
@@ -65,18 +65,16 @@ void vm_notify_write(struct vm *vm, uint64_t gpa, uint64_t len)
 		cpu_vm_notify_write(cvm, gpa, len);
 }
 
+bool vm_tracks_dma_writes(struct vm *vm)
+{
+	return vm != NULL && vm_soft_cpu_vm(vm) != NULL;
+}
+
 /* ---- Callbacks from the CPU ---- */
 
 static int soft_dispatch(struct soft_vcpu *s, struct vm_exit *exit)
 {
-	struct vm *vm = vcpu_vm(s->vcpu);
-
-	if (vm_exit_dispatch(s->vcpu, exit) == VMEXIT_ABORT) {
-		vm_suspend(vm, VM_SUSPEND_ERROR, vm_exit_name(exit->code));
-		return CPU_CB_ABORT;
-	}
-	vcpu_count_exit(s->vcpu, exit->code);
-	return CPU_CB_OK;
+	return vcpu_handle_exit(s->vcpu, exit) == VMEXIT_ABORT ? CPU_CB_ABORT : CPU_CB_OK;
 }
 
 static int soft_pio_in(void *ctx, uint16_t port, int bytes, uint32_t *val)
@@ -152,7 +150,8 @@ static int soft_intr_ack(void *ctx)
 	struct soft_vcpu *s = ctx;
 	struct vm_exit e = { .code = VM_EXITCODE_INTR_ACK };
 
-	if (vm_exit_dispatch(s->vcpu, &e) == VMEXIT_ABORT)
+	e.u.intr.vector = -1;
+	if (vcpu_handle_exit(s->vcpu, &e) == VMEXIT_ABORT)
 		return -1;
 	return e.u.intr.vector;
 }

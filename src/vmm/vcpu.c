@@ -433,7 +433,8 @@ static bool vcpu_events_locked(struct vcpu *v)
 	return !vm_is_suspended(vm);
 }
 
-void vcpu_count_exit(struct vcpu *v, enum vm_exitcode code)
+/* Count an exit in the vCPU's statistics (and the shm header for bhyvectl). */
+static void vcpu_count_exit(struct vcpu *v, enum vm_exitcode code)
 {
 	struct vm_shm_header *h = vm_header(v->vm);
 
@@ -443,6 +444,17 @@ void vcpu_count_exit(struct vcpu *v, enum vm_exitcode code)
 		if (v->vm->ops->insn_count)
 			h->stats[v->id].insns = v->vm->ops->insn_count(v);
 	}
+}
+
+int vcpu_handle_exit(struct vcpu *v, struct vm_exit *exit)
+{
+	if ((unsigned)exit->code < VM_EXITCODE_MAX)
+		vcpu_count_exit(v, exit->code);
+	if (vm_exit_dispatch(v, exit) == VMEXIT_ABORT) {
+		vm_suspend(v->vm, VM_SUSPEND_ERROR, vm_exit_name(exit->code));
+		return VMEXIT_ABORT;
+	}
+	return VMEXIT_CONTINUE;
 }
 
 static void *vcpu_thread(void *arg)
@@ -469,12 +481,8 @@ static void *vcpu_thread(void *arg)
 			vm_suspend(vm, VM_SUSPEND_ERROR, "vCPU backend failed");
 			break;
 		}
-		if ((unsigned)exit.code < VM_EXITCODE_MAX)
-			vcpu_count_exit(v, exit.code);
-		if (vm_exit_dispatch(v, &exit) == VMEXIT_ABORT) {
-			vm_suspend(vm, VM_SUSPEND_ERROR, vm_exit_name(exit.code));
+		if (vcpu_handle_exit(v, &exit) == VMEXIT_ABORT)
 			break;
-		}
 	}
 	if (vm->ops->insn_count && vm_header(vm))
 		vm_header(vm)->stats[v->id].insns = vm->ops->insn_count(v);

@@ -2,9 +2,10 @@
  * The backend interface: what the VM core needs from an execution engine (the software CPU in
  * backend_soft.c; KVM later in backend_kvm.c).  One struct of operations per backend.
  *
- * vcpu_run runs guest code until something the run loop must handle; exits a backend can
- * dispatch itself while the guest keeps going (the soft CPU's synchronous port/MMIO/MSR
- * callbacks) go through vm_exit_dispatch() inside the backend.
+ * vcpu_run runs guest code until something the run loop must handle; exits a backend
+ * handles itself while the guest keeps going (the soft CPU's synchronous port/MMIO/MSR and
+ * interrupt-acknowledge callbacks, KVM's I/O, MMIO and MSR exits) go through the same
+ * vcpu_handle_exit() as the run loop's.
  */
 #ifndef BHYVE_VM_BACKEND_H
 #define BHYVE_VM_BACKEND_H
@@ -52,6 +53,11 @@ struct vm_backend_ops {
 	 * reach the run loop and every vCPU thread enters vcpu_run from the start. */
 	bool lapic_in_kernel;
 };
+
+/* The one exit path of both backends and the run loop (vcpu.c): count the exit in the vCPU's
+ * statistics, dispatch it through the VM's exit table, and on VMEXIT_ABORT stop the VM with
+ * an error naming the exit.  Returns VMEXIT_CONTINUE or VMEXIT_ABORT. */
+int vcpu_handle_exit(struct vcpu *vcpu, struct vm_exit *exit);
 
 extern const struct vm_backend_ops vm_backend_soft;
 /* KVM backend (helper kvm): backend_kvm.c; the choice for vmm.backend (kvm_probe.c): NULL

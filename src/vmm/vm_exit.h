@@ -2,7 +2,8 @@
  * vCPU exits and the table that dispatches them.
  *
  * Both backends describe every reason a vCPU stopped running guest code as a struct vm_exit
- * and hand it to vm_exit_dispatch(), which calls the handler registered for its code.  On KVM
+ * and hand it to vcpu_handle_exit() (vm_backend.h), which counts it and calls
+ * vm_exit_dispatch(), which calls the handler registered for its code.  On KVM
  * the exits come from KVM_RUN; on the software backend the CPU's synchronous callbacks (port
  * I/O, MMIO, MSRs) become exits too, so the handling is the same on both.
  */

@@ -16,7 +16,7 @@
 
 /* The header at the start of the shm object; guest RAM follows at VM_SHM_HDR_SIZE. */
 #define VM_SHM_MAGIC    "BHYVEVM1"
-#define VM_SHM_VERSION  1
+#define VM_SHM_VERSION  2
 #define VM_SHM_HDR_SIZE 8192u
 
 struct vm_shm_header {
@@ -109,8 +109,6 @@ struct vm_shm_header *vm_header(struct vm *vm);
 /* Default exit handlers that need the vCPU internals (vcpu.c). */
 int vcpu_handle_hlt(struct vcpu *v, struct vm_exit *exit);
 int vcpu_handle_wait_sipi(struct vcpu *v, struct vm_exit *exit);
-/* Count an exit in the vCPU's statistics (and the shm header for bhyvectl). */
-void vcpu_count_exit(struct vcpu *v, enum vm_exitcode code);
 /* Pin the calling vCPU thread to vcpu.N.cpuset (vcpu_pin.c); 0, or -1 with a message on
  * stderr. */
 int vcpu_pin(struct vcpu *v);

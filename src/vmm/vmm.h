@@ -15,6 +15,7 @@
 
 #include "common/topology.h"
 #include "cpu/cpu.h"
+#include "vmm/vm_exit.h"
 
 #define VM_MAXCPU TOPOLOGY_MAXCPU   /* the largest -c the command line accepts */
 #define VM_NAME_MAX 64
@@ -138,10 +139,16 @@ int vm_mem_ranges(const struct vm *vm, uint64_t gpa[2], uint64_t len[2]);
  * MMIO range itself). */
 int vm_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size);
 
-/* The software CPU's view of this VM's memory (NULL before vm_setup or on KVM).  Loaders and
- * DMA that write guest code behind the CPU's back call vm_notify_write. */
+/* The software CPU's view of this VM's memory (NULL before vm_setup or on KVM). */
 struct cpu_vm *vm_soft_cpu_vm(struct vm *vm);
+/* Writes into guest RAM through vm_map_gpa pointers (loaders, device DMA) are not seen by the
+ * software CPU, which caches decoded code per page.  Whoever writes must call vm_notify_write
+ * for the range after writing it and before telling the guest the write is done (for DMA:
+ * before the completion the guest waits for); it drops decoded code only in pages that hold
+ * some, so it is cheap.  virtio devices get this from the ring (vq_push, struct vq_mem).
+ * vm_tracks_dma_writes is false where nothing needs it (KVM), so callers may skip the work. */
 void vm_notify_write(struct vm *vm, uint64_t gpa, uint64_t len);
+bool vm_tracks_dma_writes(struct vm *vm);
 
 /* The pid of the bhyve process running this VM, or 0 if none (a stale record of a process
  * that died counts as none). */
@@ -175,7 +182,7 @@ const struct vm_options *vm_get_options(const struct vm *vm);
 
 /* Per-vCPU run statistics (bhyvectl --get-stats reads what the running bhyve kept). */
 struct vcpu_stats {
-	uint64_t exits[32];        /* by enum vm_exitcode (vm_exit.h) */
+	uint64_t exits[VM_EXITCODE_MAX];   /* by enum vm_exitcode (vm_exit.h) */
 	uint64_t insns;            /* retired instructions (soft backend) */
 };
 int vcpu_get_stats(struct vcpu *vcpu, struct vcpu_stats *st);

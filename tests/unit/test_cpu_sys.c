@@ -273,6 +273,24 @@ static void test_single_step(void)
 	t_destroy(t);
 }
 
+/* WRMSR IA32_TSC moves this CPU's TSC for RDTSC, RDTSCP and RDMSR alike (the fixture's
+ * clock advances 1000 per read). */
+static void test_tsc_write(void)
+{
+	struct tenv *t = t_create();
+	t_asm(t, T_CODE, 64,
+	      "mov ecx, 0x10\n xor eax, eax\n mov edx, 1\n wrmsr\n"
+	      "rdtsc\n shl rdx, 32\n or rax, rdx\n mov r8, rax\n"
+	      "rdtscp\n shl rdx, 32\n or rax, rdx\n mov r9, rax\n"
+	      "mov ecx, 0x10\n rdmsr\n shl rdx, 32\n or rax, rdx\n mov r10, rax\n hlt\n");
+	t_long_mode(t, T_CODE);
+	CHECK_EQ(t_run(t, 1000), CPU_EXIT_HLT);
+	CHECK_EQ(t_reg(t, CPU_R8), 0x100000000ull + 1000);
+	CHECK_EQ(t_reg(t, CPU_R9), 0x100000000ull + 2000);
+	CHECK_EQ(t_reg(t, CPU_R10), 0x100000000ull + 3000);
+	t_destroy(t);
+}
+
 int main(void)
 {
 	test_single_step();
@@ -284,5 +302,6 @@ int main(void)
 	test_interrupts();
 	test_smc();
 	test_mmio_cpuid_ud();
+	test_tsc_write();
 	return unit_report("cpu_sys");
 }

@@ -199,7 +199,7 @@ static struct vtblk_softc *open_dev(bool ro, bool nodelete, unsigned ss, unsigne
 	char err[256];
 	struct blockif_opts o = { .path = path, .ro = ro, .nodelete = nodelete, .sectsz = ss,
 				  .psectsz = ps, .nworkers = 2 };
-	struct vq_mem mem = { fake_map, NULL };
+	struct vq_mem mem = { fake_map, NULL, NULL };
 	struct vtblk_softc *sc = vtblk_create(&o, &intr, NULL, &mem, err, sizeof(err));
 	if (!sc)
 		fprintf(stderr, "vtblk_create: %s\n", err);

@@ -140,7 +140,7 @@ int main(void)
 	snprintf(pa, sizeof(pa), "%s/alpha.sock", dir);
 	snprintf(pb, sizeof(pb), "%s/beta.sock", dir);
 	struct vtcon_port_conf pc[2] = { { "alpha", pa }, { "beta", pb } };
-	struct vq_mem mem = { fake_map, NULL };
+	struct vq_mem mem = { fake_map, NULL, NULL };
 	struct vtcon_softc *sc = vtcon_create(pc, 2, &intr, NULL, &mem, err, sizeof(err));
 	CHECK(sc != NULL);
 	if (!sc) {

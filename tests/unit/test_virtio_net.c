@@ -162,7 +162,7 @@ static int collect(uint16_t slot, int n, uint8_t *out, size_t *outlen)
 static void test_net(void)
 {
 	char err[256];
-	struct vq_mem mem = { fake_map, NULL };
+	struct vq_mem mem = { fake_map, NULL, NULL };
 	const uint8_t mac[6] = { 0x58, 0x9c, 0xfc, 1, 2, 3 };
 	struct vtnet_softc *sc = vtnet_create("vtn0", mac, 9000, &intr, NULL, &mem, err, sizeof(err));
 	CHECK(sc != NULL);

@@ -4,6 +4,7 @@
  * indirect tables, bad indexes, wrong buffer order) that must mark the queue broken without
  * touching memory outside RAM (this program also runs under ASan).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,7 @@ static void make_avail(uint16_t head)
 
 static void fixture(uint64_t features)
 {
-	struct vq_mem mem = { fake_map, NULL };
+	struct vq_mem mem = { fake_map, NULL, NULL };
 	memset(ram, 0, RAM_SIZE);
 	avail_idx = 0;
 	vq_init(&vq, &mem);
@@ -85,7 +86,7 @@ static void expect_broken(unsigned int reason, int line)
 
 static void test_setup(void)
 {
-	struct vq_mem mem = { fake_map, NULL };
+	struct vq_mem mem = { fake_map, NULL, NULL };
 	vq_init(&vq, &mem);
 	CHECK_EQ(vq_setup(&vq, 0, DESC_GPA, AVAIL_GPA, USED_GPA), -1);
 	CHECK_EQ(vq_setup(&vq, 12, DESC_GPA, AVAIL_GPA, USED_GPA), -1);     /* not a power of 2 */
@@ -490,6 +491,152 @@ static void test_fuzz(void)
 	CHECK(popped > 0 && broken > 0);   /* both kinds of outcome were exercised */
 }
 
+/* ---- Reports of device writes (vq_mem.wrote) ---- */
+
+#define MAX_NOTES 64
+static struct { uint64_t gpa, len; } notes[MAX_NOTES];
+static int nnotes;
+
+static void note_wrote(void *ctx, uint64_t gpa, uint64_t len)
+{
+	(void)ctx;
+	if (nnotes < MAX_NOTES) {
+		notes[nnotes].gpa = gpa;
+		notes[nnotes].len = len;
+	}
+	nnotes++;
+}
+
+static void notes_fixture(uint64_t features)
+{
+	struct vq_mem mem = { fake_map, NULL, note_wrote };
+	memset(ram, 0, RAM_SIZE);
+	avail_idx = 0;
+	vq_init(&vq, &mem);
+	vq_set_features(&vq, features);
+	CHECK_EQ(vq_setup(&vq, QSZ, DESC_GPA, AVAIL_GPA, USED_GPA), 0);
+	nnotes = 0;
+}
+
+/* Was exactly [gpa, gpa+len) reported? */
+static bool noted(uint64_t gpa, uint64_t len)
+{
+	for (int i = 0; i < nnotes && i < MAX_NOTES; i++)
+		if (notes[i].gpa == gpa && notes[i].len == len)
+			return true;
+	return false;
+}
+
+/* Bytes reported outside the rings (the buffers). */
+static uint64_t noted_buf_bytes(void)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < nnotes && i < MAX_NOTES; i++)
+		if (notes[i].gpa >= BUF_GPA)
+			n += notes[i].len;
+	return n;
+}
+
+static void pop_one(void)
+{
+	struct iovec iov[8];
+	struct vq_chain c;
+	CHECK_EQ(vq_pop(&vq, iov, 8, &c), 1);
+	nnotes = 0;
+}
+
+static void test_push_reports_writes(void)
+{
+	notes_fixture(0);
+	set_desc(DESC_GPA, 2, BUF_GPA, 16, VRING_DESC_F_NEXT, 6);                       /* read */
+	set_desc(DESC_GPA, 6, BUF_GPA + 0x1000, 512, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 8);
+	set_desc(DESC_GPA, 8, BUF_GPA + 0x3000, 1, VRING_DESC_F_WRITE, 0);
+	make_avail(2);
+	pop_one();
+	CHECK_EQ(nnotes, 0);                                  /* popping writes nothing */
+	CHECK_EQ(vq_push(&vq, 2, 513), 0);
+	CHECK(noted(BUF_GPA + 0x1000, 512));
+	CHECK(noted(BUF_GPA + 0x3000, 1));
+	CHECK(!noted(BUF_GPA, 16));                           /* device-readable: not written */
+	CHECK(noted(USED_GPA + 4, 8));                        /* the used element */
+	CHECK(noted(USED_GPA + 2, 2));                        /* used->idx */
+	CHECK_EQ(noted_buf_bytes(), 513);
+
+	/* Only the bytes the device says it wrote, in chain order. */
+	make_avail(2);
+	pop_one();
+	CHECK_EQ(vq_push(&vq, 2, 100), 0);
+	CHECK(noted(BUF_GPA + 0x1000, 100));
+	CHECK_EQ(noted_buf_bytes(), 100);
+	make_avail(2);
+	pop_one();
+	CHECK_EQ(vq_push(&vq, 2, 0), 0);
+	CHECK_EQ(noted_buf_bytes(), 0);
+	CHECK(noted(USED_GPA + 4 + 8 * 2, 8));
+
+	/* Notification flags written into the used ring are reported too. */
+	nnotes = 0;
+	vq_set_notify(&vq, false);
+	CHECK(noted(USED_GPA, 2));
+	done();
+
+	/* Writable buffers inside an indirect table. */
+	const uint64_t tbl = RAM_BASE + 0x8000;
+	notes_fixture(1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	set_desc(tbl, 0, BUF_GPA, 16, VRING_DESC_F_NEXT, 1);
+	set_desc(tbl, 1, BUF_GPA + 0x2000, 4096, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
+	set_desc(tbl, 2, BUF_GPA + 0x5000, 1, VRING_DESC_F_WRITE, 0);
+	set_desc(DESC_GPA, 0, tbl, 3 * 16, VRING_DESC_F_INDIRECT, 0);
+	make_avail(0);
+	pop_one();
+	CHECK_EQ(vq_push(&vq, 0, 4097), 0);
+	CHECK(noted(BUF_GPA + 0x2000, 4096));
+	CHECK(noted(BUF_GPA + 0x5000, 1));
+	CHECK_EQ(noted_buf_bytes(), 4097);
+	done();
+
+	/* EVENT_IDX: avail_event, written at each pop, is reported. */
+	notes_fixture(1ULL << VIRTIO_RING_F_EVENT_IDX);
+	set_desc(DESC_GPA, 0, BUF_GPA, 8, VRING_DESC_F_WRITE, 0);
+	make_avail(0);
+	struct iovec iov[2];
+	struct vq_chain c;
+	CHECK_EQ(vq_pop(&vq, iov, 2, &c), 1);
+	CHECK(noted(USED_GPA + 4 + 8 * QSZ, 2));
+	done();
+}
+
+/* A driver that rewrites a chain while the device holds it: the report stays bounded (the
+ * walk stops at a loop, after `len` bytes, at buffers outside RAM) and the queue still works. */
+static void test_push_reports_hostile(void)
+{
+	notes_fixture(0);
+	set_desc(DESC_GPA, 1, BUF_GPA, 64, VRING_DESC_F_WRITE, 0);
+	make_avail(1);
+	pop_one();
+	set_desc(DESC_GPA, 1, BUF_GPA, 64, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);  /* loop */
+	CHECK_EQ(vq_push(&vq, 1, 0xFFFFFFFFu), 0);
+	CHECK(nnotes <= QSZ + 2);
+	CHECK(noted_buf_bytes() <= 64ULL * QSZ);
+	CHECK(!vq.broken);                                    /* only pop judges chains */
+	CHECK_EQ(*used16(1), 1);
+	done();
+
+	notes_fixture(0);
+	set_desc(DESC_GPA, 1, BUF_GPA, 64, VRING_DESC_F_WRITE, 0);
+	make_avail(1);
+	struct iovec iov[2];
+	struct vq_chain c;
+	CHECK_EQ(vq_pop(&vq, iov, 2, &c), 1);
+	nnotes = 0;
+	set_desc(DESC_GPA, 1, RAM_BASE + RAM_SIZE - 8, 64, VRING_DESC_F_WRITE, 0);  /* past RAM */
+	CHECK_EQ(vq_push(&vq, 1, 64), 0);
+	CHECK_EQ(noted_buf_bytes(), 0);
+	CHECK(!vq.broken);
+	CHECK_EQ(*used16(1), 1);
+	done();
+}
+
 int main(void)
 {
 	ram = malloc(RAM_SIZE);
@@ -503,6 +650,8 @@ int main(void)
 	test_full_length_chain();
 	test_iov_copy();
 	test_fuzz();
+	test_push_reports_writes();
+	test_push_reports_hostile();
 	free(ram);
 	return unit_report("virtio_ring");
 }

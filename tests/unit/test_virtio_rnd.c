@@ -58,7 +58,7 @@ static bool nonzero(uint64_t gpa, size_t n)
 int main(void)
 {
 	char err[128];
-	struct vq_mem mem = { fake_map, NULL };
+	struct vq_mem mem = { fake_map, NULL, NULL };
 	ram = calloc(1, RAM_SIZE);
 	struct vtrnd_softc *sc = vtrnd_create(&intr, NULL, &mem, err, sizeof(err));
 	CHECK(sc != NULL);

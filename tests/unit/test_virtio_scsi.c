@@ -132,7 +132,7 @@ static struct vtscsi_softc *start(bool ro)
 {
 	char err[256];
 	struct blockif_opts o = { .path = path, .ro = ro, .nworkers = 2 };
-	struct vq_mem mem = { fake_map, NULL };
+	struct vq_mem mem = { fake_map, NULL, NULL };
 	struct vtscsi_softc *sc = vtscsi_create(&o, &intr, NULL, &mem, err, sizeof(err));
 	CHECK(sc != NULL);
 	if (!sc) {
