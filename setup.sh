@@ -33,6 +33,7 @@ libzydis-dev
 qemu-system-x86
 acpica-tools
 dmidecode
+ovmf
 xorriso
 "
 
