@@ -45,6 +45,7 @@ python3-pil
 vncsnapshot
 chromium
 ovmf
+xorriso
 "
 
 # The UEFI disk images: the firmware, the boot loader, the partition and file-system tools
