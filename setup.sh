@@ -3,8 +3,10 @@
 # --tests also what the test suite needs (what CI installs: .ci/run calls this script).
 # Run it first, with sh (make is not installed yet on a fresh machine):
 #
-#   sh setup.sh [--tests] [--dry-run]
+#   sh setup.sh [--tests] [--uefi] [--dry-run]
 #
+# --uefi adds what the UEFI disk images (make guest-uefi, guest-uefi-small) and booting them
+# need; --tests includes it.
 # As root it runs apt-get itself; as another user it uses sudo (and says so if there is none).
 # --dry-run prints the commands instead of running them.
 #
@@ -31,16 +33,31 @@ libzydis-dev
 qemu-system-x86
 acpica-tools
 dmidecode
+ovmf
+"
+
+# The UEFI disk images: the firmware, the boot loader, the partition and file-system tools
+# that build images in plain files, and mmdebstrap for the systemd root.
+UEFI_PKGS="
+ovmf
+grub-efi-amd64-bin
+mtools
+dosfstools
+fdisk
+e2fsprogs
+mmdebstrap
 "
 
 tests=0
+uefi=0
 dry=0
 for arg in "$@"; do
 	case "$arg" in
-	--tests) tests=1 ;;
+	--tests) tests=1; uefi=1 ;;
+	--uefi) uefi=1 ;;
 	--dry-run) dry=1 ;;
-	-h|--help) sed -n '2,9s/^# \{0,1\}//p' "$0"; exit 0 ;;
-	*) echo "setup.sh: $arg: unknown argument (--tests, --dry-run)" >&2; exit 4 ;;
+	-h|--help) sed -n '2,11s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	*) echo "setup.sh: $arg: unknown argument (--tests, --uefi, --dry-run)" >&2; exit 4 ;;
 	esac
 done
 
@@ -63,6 +80,7 @@ run() {
 
 pkgs=$BUILD_PKGS
 [ "$tests" = 0 ] || pkgs="$pkgs $TEST_PKGS"
+[ "$uefi" = 0 ] || pkgs="$pkgs $UEFI_PKGS"
 # shellcheck disable=SC2086  # word splitting of the lists is wanted
 run $as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 # shellcheck disable=SC2086

@@ -20,6 +20,8 @@ while read -r ko; do
 	[ -n "$ko" ] || continue
 	insmod "$ko" 2>/dev/null || echo "bhyve-guest: insmod ${ko##*/} failed"
 done < /etc/modules.load
+# Booted through UEFI firmware: its variables (efibootmgr, or cat under /sys/firmware/efi).
+[ -d /sys/firmware/efi/efivars ] && mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
 
 after=shell
 for w in $(cat /proc/cmdline); do

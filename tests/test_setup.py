@@ -73,6 +73,10 @@ def test_package_lists(tmp_path):
     for p in ("python3-pytest", "python3-pexpect", "libzydis-dev", "qemu-system-x86",
               "acpica-tools", "dmidecode"):
         assert p in full
+    uefi = packages(tmp_path, "--uefi")
+    assert build < uefi and uefi - build < full
+    for p in ("ovmf", "grub-efi-amd64-bin", "mtools", "dosfstools", "fdisk", "mmdebstrap"):
+        assert p in uefi
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^sh \./setup\.sh --tests", ci, re.M)
     assert "apt-get install" not in ci, "a second package list in .ci/run"
@@ -84,4 +88,4 @@ def test_package_lists(tmp_path):
 
 def test_help():
     r = subprocess.run(["/bin/sh", str(SETUP), "--help"], capture_output=True, text=True)
-    assert r.returncode == 0 and "sh setup.sh [--tests] [--dry-run]" in r.stdout
+    assert r.returncode == 0 and "sh setup.sh [--tests] [--uefi] [--dry-run]" in r.stdout
