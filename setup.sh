@@ -19,6 +19,7 @@ make
 nasm
 libmd-dev
 libslirp-dev
+libvncserver-dev
 python3
 busybox-static
 cpio
@@ -34,7 +35,18 @@ libzydis-dev
 qemu-system-x86
 acpica-tools
 dmidecode
+novnc
+xvfb
+xauth
+tigervnc-viewer
+tigervnc-tools
+xdotool
+imagemagick
+python3-pil
+vncsnapshot
+chromium
 ovmf
+xorriso
 "
 
 # The UEFI disk images: the firmware, the boot loader, the partition and file-system tools
