@@ -1,5 +1,6 @@
 """Emulations that are parsed and validated but have no device model yet (hda, PCI uart):
-config.dump accepts them, starting a VM with one fails with exit status 4 and a one-line "not implemented" naming it, and no VM object is left behind."""
+config.dump accepts them, starting a VM with one fails with exit status 4 and a one-line
+"not implemented" naming it, and no VM object is left behind."""
 import os
 import subprocess
 
