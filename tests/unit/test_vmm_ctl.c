@@ -65,7 +65,8 @@ int main(void)
 	CHECK_EQ(vm_ctl_start(vm), 0);
 	CHECK(vm_ctl_start(vm) < 0);   /* a second server for the same name cannot bind */
 	pthread_create(&t, NULL, run_thread, vm);
-	msleep(50);
+	CHECK(wait_state(vm, 0, VCPU_HALTED));
+	CHECK(wait_state(vm, 1, VCPU_WAIT_SIPI));
 	/* vCPU 0 is halted (sleeping), vCPU 1 waits for SIPI: both answer from their thread. */
 	memset(&r, 0, sizeof(r));
 	CHECK_EQ(vm_ctl_get_regs(name, 0, &r, err, sizeof(err)), 0);
