@@ -273,6 +273,30 @@ static void test_single_step(void)
 	t_destroy(t);
 }
 
+/* Machine-check architecture with no banks: CPUID.1:EDX MCE+MCA, CR4.MCE settable (OVMF's
+ * reset vector writes CR4 = 0x640), IA32_MCG_CAP = 0 banks, IA32_MCG_STATUS and
+ * IA32_PLATFORM_ID readable, MCG_STATUS accepts a zero write. */
+static void test_mce(void)
+{
+	struct tenv *t = t_create();
+	CHECK(t_asm(t, T_CODE, 32,
+	      "mov eax, 0x640\n mov cr4, eax\n mov eax, cr4\n mov [0x700], eax\n"
+	      "mov eax, 1\n cpuid\n mov [0x704], edx\n"
+	      "mov ecx, 0x179\n mov eax, -1\n mov edx, -1\n rdmsr\n mov [0x708], eax\n mov [0x70c], edx\n"
+	      "mov ecx, 0x17a\n mov eax, -1\n rdmsr\n mov [0x710], eax\n"
+	      "xor eax, eax\n xor edx, edx\n wrmsr\n"
+	      "mov ecx, 0x17\n mov eax, -1\n mov edx, -1\n rdmsr\n mov [0x714], edx\n"
+	      "hlt\n") > 0);
+	t_prot32(t, T_CODE);
+	CHECK_EQ(t_run(t, 1000), CPU_EXIT_HLT);
+	CHECK_EQ(t_get64(t, 0x700) & 0xffffffff, 0x640);
+	CHECK_EQ(t_get64(t, 0x704) & 0x4080, 0x4080);    /* MCE (7) and MCA (14) */
+	CHECK_EQ(t_get64(t, 0x708), 0);                  /* MCG_CAP: no banks */
+	CHECK_EQ(t_get64(t, 0x710) & 0xffffffff, 0);
+	CHECK_EQ(t_get64(t, 0x714) & 0xffffffff, 0);
+	t_destroy(t);
+}
+
 /* WRMSR IA32_TSC moves this CPU's TSC for RDTSC, RDTSCP and RDMSR alike (the fixture's
  * clock advances 1000 per read). */
 static void test_tsc_write(void)
@@ -311,6 +335,7 @@ static void test_tsc_write(void)
 
 int main(void)
 {
+	test_mce();
 	test_single_step();
 	test_invlpg();
 	test_mode_roundtrip();
