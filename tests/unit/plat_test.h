@@ -138,8 +138,10 @@ static inline void pt_sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Poll `cond` every guest millisecond for up to `ms` of them; the value of cond. */
-#define PT_WAIT(cond, ms) ({ int _i = 0; while (!(cond) && _i++ < (ms)) pt_sleep_ms(1); (cond); })
+/* Poll `cond` (set by a timer or by another host thread, e.g. a device worker) every
+ * millisecond of guest and of host time, for up to `ms` of them; the value of cond. */
+#define PT_WAIT(cond, ms) ({ int _i = 0; while (!(cond) && _i++ < (ms)) { pt_sleep_ms(1); \
+	nanosleep(&(struct timespec){ 0, 1000000L }, NULL); } (cond); })
 
 /* LAPIC helpers (xAPIC page of vCPU `cpu`). */
 static inline uint32_t pt_lapic_rd(struct vm *vm, int cpu, uint32_t off)
