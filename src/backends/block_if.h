@@ -53,6 +53,8 @@ struct blockif_opts {
 
 #define BLOCKIF_NWORKERS 8
 #define BLOCKIF_MAXIOV   512
+/* Largest bounce buffer a worker allocates for unaligned O_DIRECT (nocache) requests. */
+#define BLOCKIF_BOUNCE_MAX (1u << 20)
 
 /* Open the backend; NULL and a one-line message in err on failure. */
 struct blockif_ctxt *blockif_open(const struct blockif_opts *opts, char *err, size_t errlen);
