@@ -42,6 +42,20 @@ static void msleep(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Wait (a generous last guard) until vCPU `id`'s thread reaches state `st`. */
+static bool wait_state(struct vm *vm, int id, enum vcpu_state st)
+{
+	for (int i = 0; i < 60000; i++) {
+		pthread_mutex_lock(&vm->lock);
+		bool ok = vm->vcpus[id] && vm->vcpus[id]->state == st;
+		pthread_mutex_unlock(&vm->lock);
+		if (ok)
+			return true;
+		msleep(1);
+	}
+	return false;
+}
+
 int main(void)
 {
 	char name[32], err[256];
