@@ -104,6 +104,11 @@ void cpu_vm_destroy(struct cpu_vm *cvm);
 /* A device (DMA) or loader wrote guest RAM behind the CPU's back: drop decoded code there. */
 void cpu_vm_notify_write(struct cpu_vm *cvm, uint64_t gpa, uint64_t len);
 void cpu_vm_memmap_changed(struct cpu_vm *cvm);
+/* Read-only memory at [gpa, gpa+size) backed by `host` (page-aligned, alive as long as the
+ * cpu_vm): reads and instruction fetches use it directly (decoded code is cached as for RAM),
+ * writes go to ops->mmio_write.  gpa and size are multiples of 4 KiB, inside max_gpa, and must
+ * not overlap RAM.  0, or -1 if it does not fit (bad range, table full). */
+int cpu_vm_add_rom(struct cpu_vm *cvm, uint64_t gpa, const void *host, uint64_t size);
 
 /* ---- CPU model (CPUID) ---- */
 

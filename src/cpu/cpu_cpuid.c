@@ -1,7 +1,9 @@
 /*
  * CPUID model and the MSRs the CPU implements itself.  Only implemented features are
  * advertised: the Linux-required set (FPU MSR PAE CX8 PGE CMOV FXSR SSE SSE2, LM) plus TSC,
- * APIC, PSE, PSE36, SEP, CLFSH, MMX, HYPERVISOR, SYSCALL, NX, RDTSCP, LAHF_LM.
+ * APIC, PSE, PSE36, SEP, CLFSH, MMX, HYPERVISOR, SYSCALL, NX, RDTSCP, LAHF_LM, and the
+ * machine-check architecture with no reporting banks (MCE, MCA: CR4.MCE may be set, and
+ * IA32_MCG_CAP says zero banks, so no machine check is ever raised).
  *
  * The vendor is GenuineIntel so that Linux trusts CPUID 0x15 for the TSC/crystal frequency
  * (native_calibrate_tsc() only does so on Intel) and skips PIT calibration; family 6 with a
@@ -79,8 +81,9 @@ static void leaf_1(struct cpu *c, uint32_t *o)
 	o[0] = ((CPUID_MODEL >> 4) << 16) | (CPUID_FAMILY << 8) | ((CPUID_MODEL & 0xf) << 4) | CPUID_STEP;
 	o[1] = (c->model.apic_id << 24) | ((n > 255 ? 255 : n) << 16) | (8 << 8);
 	o[2] = (1u << 31) | (c->model.x2apic ? 1u << 21 : 0) | (c->model.tsc_deadline ? 1u << 24 : 0);
-	o[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 9) |
-	       (1u << 11) | (1u << 13) | (1u << 15) | (1u << 17) | (1u << 19) | (1u << 23) |
+	o[3] = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 8) |
+	       (1u << 9) | (1u << 11) | (1u << 13) | (1u << 14) | (1u << 15) | (1u << 17) |
+	       (1u << 19) | (1u << 23) |
 	       (1u << 24) | (1u << 25) | (1u << 26) | (n > 1 ? 1u << 28 : 0);
 }
 
@@ -121,8 +124,14 @@ void cpu_cpuid(struct cpu *c, uint32_t leaf, uint32_t sub, uint32_t o[4])
 		break;
 	case 1: leaf_1(c, o); break;
 	case 7:
-		if (sub == 0)
+		if (sub == 0) {
+			/* TSC_ADJUST: with the invariant TSC (0x80000007) it tells Linux the TSC
+			 * needs no clocksource watchdog.  All vCPUs read one virtual clock, so the
+			 * watchdog could only mistake a starved vCPU's late timer ticks for TSC
+			 * drift (with jiffies as the reference, when there is no HPET). */
+			o[1] = 1u << 1;
 			o[3] = 1u << 29;            /* IA32_ARCH_CAPABILITIES */
+		}
 		break;
 	case 0xb: leaf_topology(c, sub, o); break;
 	case 0x15: case 0x16: leaf_15_16(c, leaf, o); break;
@@ -148,6 +157,10 @@ void cpu_cpuid(struct cpu *c, uint32_t leaf, uint32_t sub, uint32_t o[4])
 /* ---- MSRs ---- */
 
 #define MSR_TSC          0x10
+#define MSR_TSC_ADJUST   0x3b
+#define MSR_PLATFORM_ID  0x17   /* read-only; bits 52:50 name the platform type, 0 here */
+#define MSR_MCG_CAP      0x179  /* read-only: bank count 7:0 = 0, no MCG_CTL, no extensions */
+#define MSR_MCG_STATUS   0x17a  /* RIPV/EIPV/MCIP; only zero may be written */
 #define MSR_APIC_BASE    0x1b
 #define MSR_UCODE_REV    0x8b
 #define MSR_SYSENTER_CS  0x174
@@ -176,7 +189,11 @@ int cpu_msr_read(struct cpu *c, uint32_t msr, uint64_t *v)
 	struct cpu_regs *r = &c->r;
 	switch (msr) {
 	case MSR_TSC: *v = guest_tsc(c); return 0;
+	case MSR_TSC_ADJUST: *v = (uint64_t)c->tsc_adjust; return 0;
 	case MSR_UCODE_REV: *v = 0; return 0;
+	case MSR_PLATFORM_ID: *v = 0; return 0;
+	case MSR_MCG_CAP: *v = 0; return 0;
+	case MSR_MCG_STATUS: *v = 0; return 0;   /* no machine check ever in progress */
 	case MSR_ARCH_CAP: *v = ARCH_CAP_VALUE; return 0;
 	case MSR_SYSENTER_CS: *v = r->sysenter_cs; return 0;
 	case MSR_SYSENTER_ESP: *v = r->sysenter_esp; return 0;
@@ -225,8 +242,21 @@ int cpu_msr_write(struct cpu *c, uint32_t msr, uint64_t v)
 {
 	struct cpu_regs *r = &c->r;
 	switch (msr) {
-	case MSR_TSC: c->tsc_offset = (int64_t)(v - guest_tsc(c) + c->tsc_offset); return 0;
+	case MSR_TSC: {
+		/* SDM: a WRMSR that moves the TSC by X moves IA32_TSC_ADJUST by X too (modulo
+		 * 2^64: unsigned arithmetic) */
+		uint64_t d = v - guest_tsc(c);
+		c->tsc_offset = (int64_t)((uint64_t)c->tsc_offset + d);
+		c->tsc_adjust = (int64_t)((uint64_t)c->tsc_adjust + d);
+		return 0;
+	}
+	case MSR_TSC_ADJUST:
+		c->tsc_offset = (int64_t)((uint64_t)c->tsc_offset + v - (uint64_t)c->tsc_adjust);
+		c->tsc_adjust = (int64_t)v;
+		return 0;
 	case MSR_UCODE_REV: return 0;
+	case MSR_PLATFORM_ID: case MSR_MCG_CAP: return 1;   /* read-only: #GP */
+	case MSR_MCG_STATUS: return v != 0;   /* software may write only zero (SDM 3B 16.3.1.2) */
 	case MSR_SYSENTER_CS: r->sysenter_cs = v & 0xffff; return 0;
 	case MSR_SYSENTER_ESP: if (!canon(v)) return 1; r->sysenter_esp = v; return 0;
 	case MSR_SYSENTER_EIP: if (!canon(v)) return 1; r->sysenter_eip = v; return 0;

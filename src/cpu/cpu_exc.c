@@ -41,7 +41,7 @@ static void exc_dump_bytes(struct cpu *c)
 	uint64_t la = c->r.rip + (c->code_mode == 64 ? 0 : c->r.seg[CPU_CS].base), gpa;
 	if (cpu_translate(c, la, &gpa) < 0)
 		return;
-	uint8_t *h = c->vm->gpa_ptr(c->vm->memctx, gpa);
+	const uint8_t *h = cpu_phys_peek(c->vm, gpa);
 	if (!h)
 		return;
 	fprintf(stderr, "cpu:   bytes");

@@ -193,10 +193,19 @@ struct cpu_jc_entry {
 };
 
 /* Shared per VM. */
+#define CPU_VM_MAX_ROMS 4
+struct cpu_vm_rom {
+	uint64_t gpa, size;
+	const uint8_t *host;
+};
+
 struct cpu_vm {
 	cpu_gpa_ptr_fn gpa_ptr;
 	void *memctx;
 	uint64_t max_gpa;
+	/* read-only memory (boot ROMs): read and executed in place, writes go to mmio_write */
+	struct cpu_vm_rom rom[CPU_VM_MAX_ROMS];
+	int nrom;
 	uint64_t npages;
 	uint8_t *page_code;          /* 1 = decoded code exists in this page */
 	uint32_t *page_gen;          /* bumped whenever the page's code is invalidated */
@@ -246,6 +255,7 @@ struct cpu {
 	const char *exit_msg;
 	uint64_t icount;
 	int64_t tsc_offset;           /* guest TSC = ops->rdtsc() + tsc_offset (WRMSR TSC) */
+	int64_t tsc_adjust;           /* IA32_TSC_ADJUST: what WRMSRs added to this CPU's TSC */
 	uint64_t budget_end;
 	void *jb[5];                 /* __builtin_setjmp buffer for faults */
 	bool wait_sipi, is_bsp;
@@ -429,6 +439,8 @@ uint64_t cpu_seg_lin(struct cpu *c, int seg, uint64_t off, int size, int acc);
 void cpu_tlb_flush(struct cpu *c, bool keep_global);
 void cpu_tlb_flush_page(struct cpu *c, uint64_t la);
 void cpu_code_invalidate(struct cpu_vm *vm, uint64_t page);
+/* Read-only host pointer to the RAM or ROM byte at gpa (valid to its page end), or NULL. */
+const uint8_t *cpu_phys_peek(struct cpu_vm *vm, uint64_t gpa);
 /* Self-modifying code hit: make the running block stop after the current instruction. */
 void cpu_block_cut(struct cpu *c, uint64_t page);
 /* Fetch-side: translate la for execution; returns gpa or faults. */

@@ -18,11 +18,37 @@
 
 /* ---- physical memory ---- */
 
+/* Writable host memory (RAM) for gpa, or NULL. */
 static void *phys_host(struct cpu *c, uint64_t gpa)
 {
 	if (gpa >= c->vm->max_gpa && c->vm->max_gpa)
 		return NULL;
 	return c->vm->gpa_ptr(c->vm->memctx, gpa);
+}
+
+static const uint8_t *rom_host(const struct cpu_vm *vm, uint64_t gpa)
+{
+	for (int k = 0; k < vm->nrom; k++)
+		if (gpa - vm->rom[k].gpa < vm->rom[k].size)
+			return vm->rom[k].host + (gpa - vm->rom[k].gpa);
+	return NULL;
+}
+
+const uint8_t *cpu_phys_peek(struct cpu_vm *vm, uint64_t gpa)
+{
+	if (gpa >= vm->max_gpa && vm->max_gpa)
+		return NULL;
+	const uint8_t *h = vm->gpa_ptr(vm->memctx, gpa);
+	return h ? h : rom_host(vm, gpa);
+}
+
+/* Readable host memory (RAM or ROM) for gpa, or NULL.  The result must never be written. */
+static uint8_t *phys_host_ro(struct cpu *c, uint64_t gpa)
+{
+	uint8_t *h = phys_host(c, gpa);
+	if (h || CPU_LIKELY(!c->vm->nrom))
+		return h;
+	return (uint8_t *)(uintptr_t)rom_host(c->vm, gpa);
 }
 
 void cpu_code_invalidate(struct cpu_vm *vm, uint64_t page)
@@ -45,7 +71,7 @@ static void phys_note_write(struct cpu *c, uint64_t gpa)
 
 static uint64_t phys_read(struct cpu *c, uint64_t gpa, int size)
 {
-	uint8_t *h = phys_host(c, gpa);
+	uint8_t *h = phys_host_ro(c, gpa);
 	uint64_t v = 0;
 	if (h) {
 		memcpy(&v, h, size);
@@ -87,7 +113,7 @@ static uint64_t *pte_ptr(struct cpu *c, uint64_t gpa)
 
 static uint64_t pte_read(struct cpu *c, uint64_t gpa, int size)
 {
-	void *h = pte_ptr(c, gpa);
+	void *h = phys_host_ro(c, gpa);
 	if (!h)
 		return 0;       /* page tables in MMIO: treat as not present */
 	if (size == 4)
@@ -364,7 +390,8 @@ static uint8_t *tlb_fill(struct cpu *c, uint64_t la, int acc, bool user, uint64_
 	bool global;
 	uint64_t gpa = translate(c, la, acc, user, &global);
 	*gpa_out = gpa;
-	uint8_t *h = phys_host(c, gpa & ~0xfffull);
+	uint8_t *h = acc == CPU_ACC_W ? phys_host(c, gpa & ~0xfffull) :
+				       phys_host_ro(c, gpa & ~0xfffull);
 	if (!h)
 		return NULL;
 	uint64_t pg = gpa >> 12;
@@ -673,4 +700,17 @@ void cpu_vm_notify_write(struct cpu_vm *vm, uint64_t gpa, uint64_t len)
 void cpu_vm_memmap_changed(struct cpu_vm *vm)
 {
 	__atomic_fetch_add(&vm->memmap_epoch, 1, __ATOMIC_RELEASE);
+}
+
+int cpu_vm_add_rom(struct cpu_vm *vm, uint64_t gpa, const void *host, uint64_t size)
+{
+	if (vm->nrom >= CPU_VM_MAX_ROMS || !size || ((gpa | size | (uintptr_t)host) & 0xfff) ||
+	    gpa + size < gpa || (vm->max_gpa && gpa + size > vm->max_gpa))
+		return -1;
+	for (uint64_t p = gpa; p < gpa + size; p += 0x1000)
+		if (vm->gpa_ptr(vm->memctx, p) || rom_host(vm, p))
+			return -1;
+	vm->rom[vm->nrom++] = (struct cpu_vm_rom){ gpa, size, host };
+	cpu_vm_memmap_changed(vm);
+	return 0;
 }

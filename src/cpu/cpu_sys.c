@@ -92,7 +92,7 @@ static void write_cr8(struct cpu *c, uint64_t v)
 /* ---- control registers ---- */
 
 #define CR4_OK (CPU_CR4_VME | CPU_CR4_PVI | CPU_CR4_TSD | CPU_CR4_DE | CPU_CR4_PSE | \
-		CPU_CR4_PAE | CPU_CR4_PGE | CPU_CR4_PCE | CPU_CR4_OSFXSR | CPU_CR4_OSXMMEXCPT)
+		CPU_CR4_PAE | CPU_CR4_MCE | CPU_CR4_PGE | CPU_CR4_PCE | CPU_CR4_OSFXSR | CPU_CR4_OSXMMEXCPT)
 
 static void write_cr0(struct cpu *c, uint64_t v)
 {

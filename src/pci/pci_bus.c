@@ -434,7 +434,7 @@ static int pci_ecam_handler(struct vcpu *vcpu, int dir, uint64_t addr, int size,
 			    void *arg1, long arg2)
 {
 	struct pci_bus *st = arg1;
-	uint64_t off = addr - LAYOUT_PCI_ECAM_BASE;
+	uint64_t off = addr - st->ecam.base;
 	int bus = (int)(off >> 20) & 0xFF, slot = (int)(off >> 15) & 0x1F, fn = (int)(off >> 12) & 7;
 	int reg = (int)(off & 0xFFF);
 	bool write = dir == MEM_F_WRITE;
@@ -451,6 +451,44 @@ static int pci_ecam_handler(struct vcpu *vcpu, int dir, uint64_t addr, int size,
 	if (!write)
 		*val = v;
 	return 0;
+}
+
+int pci_ecam_set_base(struct vm *vm, uint64_t base)
+{
+	struct pci_bus *st = vm ? vm_pci_bus(vm) : NULL;
+	int rc = 0;
+
+	if (!st || (base & (LAYOUT_PCI_ECAM_SIZE - 1)))
+		return -1;
+	pthread_mutex_lock(&st->lock);
+	if (st->ecam_registered && st->ecam.base == base) {
+		pthread_mutex_unlock(&st->lock);
+		return 0;
+	}
+	bool was = st->ecam_registered;
+	uint64_t old = st->ecam.base;
+	if (was)
+		unregister_mem(st->vm, &st->ecam);
+	st->ecam_registered = false;
+	if (base) {
+		st->ecam.base = base;
+		if (register_mem(st->vm, &st->ecam) == 0) {
+			st->ecam_registered = true;
+		} else {
+			rc = -1;
+			st->ecam.base = old;
+			st->ecam_registered = was && register_mem(st->vm, &st->ecam) == 0;
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+uint64_t pci_ecam_base(struct vm *vm)
+{
+	struct pci_bus *st = vm ? vm_pci_bus(vm) : NULL;
+
+	return st && st->ecam_registered ? st->ecam.base : 0;
 }
 
 /* ---- start-up ---- */

@@ -198,5 +198,11 @@ struct pci_devinst *pci_bus_find(struct vm *vm, int bus, int slot, int func);
  * bytes 1, 2 or 4 at `reg` (0-4095).  A missing function reads all ones. */
 void pci_cfg_access(struct vm *vm, int bus, int slot, int func, int reg, int bytes,
 		    uint32_t *val, bool write);
+/* Where the ECAM window (256 MiB, buses 0-255) decodes: a host bridge with a programmable
+ * base (Q35's PCIEXBAR) moves it; base 0 turns it off.  0, or -1 (misaligned, overlaps
+ * another range; the old window stays). */
+int pci_ecam_set_base(struct vm *vm, uint64_t base);
+/* The current ECAM base, 0 when off (LAYOUT_PCI_ECAM_BASE until moved). */
+uint64_t pci_ecam_base(struct vm *vm);
 
 #endif

@@ -96,6 +96,10 @@ SET_DECLARE(lpc_devemu_set, struct lpc_devemu);
 
 /* Look up an LPC device by name, case-insensitively (NULL if unknown). */
 const struct lpc_devemu *lpc_finddev(const char *name);
+/* True when a boot ROM is configured with QEMU's firmware interface (lpc.fwcfg=qemu, the
+ * default here): the platform then presents what QEMU's OVMF expects (a Q35 host bridge, an
+ * ICH9 LPC bridge, fw_cfg). */
+bool lpc_fwcfg_qemu(void);
 /* -l "NAME[,conf]": refuses an unknown device and a device given twice. */
 int lpc_device_parse(const char *opt, char *err, size_t errlen);
 /* `-l help`. */

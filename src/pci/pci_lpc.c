@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "common/devconf.h"
+#include "pci/fwcfg.h"
+#include "pci/pflash.h"
 #include "pci/pci_devinst.h"
 #include "vmm/layout.h"
 #include "vmm/mmio.h"
@@ -25,6 +27,16 @@
 /* PCI-to-ISA bridge IDs of Intel's PIIX3, which bhyve's LPC bridge also presents. */
 #define LPC_VENDOR  0x8086
 #define LPC_DEVICE  0x7000
+/* With QEMU's firmware interface the bridge is ICH9's LPC interface (8086:2918, QEMU's q35
+ * machine has it at 0:1f.0 as bhyve's usual `-s 31,lpc` does).  OVMF reads the ACPI PM base
+ * from PMBASE (0x40) once ACPI_CNTL (0x44) bit 7 says the block is enabled; here the block is
+ * fixed at PORT_PM1A_EVT and enabled from reset, so both registers are read-only and OVMF's
+ * timer and reset code use the same ports as the FADT.  RCBA (0xF0) and the other chipset
+ * registers keep what the firmware writes. */
+#define ICH9_LPC_DEVICE     0x2918
+#define ICH9_PMBASE         0x40
+#define ICH9_ACPI_CNTL      0x44
+#define ICH9_ACPI_CNTL_EN   0x80
 
 /* ---- the bridge ---- */
 
@@ -39,14 +51,16 @@ static int lpc_legacy_config(config_node_t *nvl, const char *opts, char *err, si
 
 /* The boot ROM (lpc.bootrom): the file's bytes, read-only, ending at LAYOUT_BOOTROM_END where
  * an x86 CPU fetches its first instruction (0xFFFFFFF0).  Served as a read-only MMIO range
- * backed by a host copy; writes are dropped as a flash part in read mode would.  Where the
- * backend can (KVM, which cannot run code from MMIO), the copy is also read-only guest memory
- * (vm_map_rom) and only writes reach the handler. */
+ * backed by a host copy; writes are dropped as a flash part in read mode would.  The copy is
+ * also read-only guest memory (vm_map_rom), so code runs from it as fast as from RAM on both
+ * backends (and at all on KVM, which cannot run code from MMIO); only writes reach the
+ * handler. */
 struct lpc_rom {
 	uint8_t *data;
 	uint64_t size;
 	struct vm *vm;
 	struct mem_range mr;
+	struct pflash *vars;           /* -l bootrom,ROM,VARS: the variable store below it */
 };
 static struct lpc_rom lpc_rom;
 
@@ -113,7 +127,8 @@ fail:
 	return -1;
 }
 
-static int lpc_rom_map(struct vm *vm, const char *path, char *err, size_t errlen)
+static int lpc_rom_map(struct vm *vm, const char *path, const char *vars, char *err,
+		       size_t errlen)
 {
 	struct lpc_rom *r = &lpc_rom;
 
@@ -132,20 +147,51 @@ static int lpc_rom_map(struct vm *vm, const char *path, char *err, size_t errlen
 		lpc_rom_free(r);
 		return -1;
 	}
+	if (vars) {
+		r->vars = pflash_create(vm, vars, r->mr.base, LAYOUT_BOOTROM_MAX - r->size, err,
+					errlen);
+		if (!r->vars) {
+			unregister_mem(vm, &r->mr);
+			lpc_rom_free(r);
+			return -1;
+		}
+	}
 	(void)vm_map_rom(vm, r->mr.base, r->data, r->size);
 	return 0;
 }
+
+static void lpc_deinit(struct pci_devinst *pi);
 
 static int lpc_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
 {
 	const char *rom = config_get("lpc.bootrom");
 
 	pci_set_cfgdata16(pi, PCIR_VENDOR, LPC_VENDOR);
-	pci_set_cfgdata16(pi, PCIR_DEVICE, LPC_DEVICE);
+	pci_set_cfgdata16(pi, PCIR_DEVICE, lpc_fwcfg_qemu() ? ICH9_LPC_DEVICE : LPC_DEVICE);
 	pci_set_cfgdata8(pi, PCIR_CLASS, PCIC_BRIDGE);
 	pci_set_cfgdata8(pi, PCIR_SUBCLASS, PCIS_BRIDGE_ISA);
-	if (rom && lpc_rom_map(pi->pi_vm, rom, err, errlen) < 0)
+	if (lpc_fwcfg_qemu()) {
+		pci_set_cfgdata32(pi, ICH9_PMBASE, PORT_PM1A_EVT | 1);   /* bit 0: I/O space */
+		pci_set_cfgdata8(pi, ICH9_ACPI_CNTL, ICH9_ACPI_CNTL_EN);
+	}
+	if (rom && lpc_rom_map(pi->pi_vm, rom, config_get("lpc.bootvars"), err, errlen) < 0)
 		return -1;
+	/* pi_arg: the fw_cfg device, which exists exactly in ICH9 mode */
+	if (lpc_fwcfg_qemu() && !(pi->pi_arg = fwcfg_init(pi->pi_vm, err, errlen))) {
+		lpc_deinit(pi);
+		return -1;
+	}
+	return 0;
+}
+
+/* ICH9 mode: chipset registers 0x48-0xFF keep what is written; PMBASE/ACPI_CNTL are fixed. */
+static int lpc_cfgwrite(struct pci_devinst *pi, int offset, int bytes, uint32_t val)
+{
+	if (!pi->pi_arg || offset < 0x40 || offset + bytes > 0x100)
+		return 1;
+	for (int k = 0; k < bytes; k++)
+		if (offset + k >= ICH9_ACPI_CNTL + 4)
+			pci_set_cfgdata8(pi, offset + k, (uint8_t)(val >> (8 * k)));
 	return 0;
 }
 
@@ -153,8 +199,11 @@ static void lpc_deinit(struct pci_devinst *pi)
 {
 	struct lpc_rom *r = &lpc_rom;
 
+	fwcfg_deinit(pi->pi_arg);
+	pi->pi_arg = NULL;
 	if (!r->data)
 		return;
+	pflash_destroy(r->vars);
 	unregister_mem(r->vm, &r->mr);
 	lpc_rom_free(r);
 	memset(r, 0, sizeof(*r));
@@ -167,6 +216,7 @@ static const struct pci_devemu pci_de_lpc = {
 	.pe_keys = (const char *const[]){ NULL },
 	.pe_init = lpc_init,
 	.pe_deinit = lpc_deinit,
+	.pe_cfgwrite = lpc_cfgwrite,
 	.pe_bus0_only = true,
 };
 PCI_EMUL_SET(pci_de_lpc);
@@ -314,6 +364,13 @@ static const struct lpc_devemu lpc_de_bootrom = {
 	.le_validate = bootrom_validate,
 };
 LPC_EMUL_SET(lpc_de_bootrom);
+
+bool lpc_fwcfg_qemu(void)
+{
+	const char *fw = config_get("lpc.fwcfg");
+
+	return config_get("lpc.bootrom") && (!fw || strcmp(fw, "bhyve") != 0);
+}
 
 /* ---- -l parsing and the registry ---- */
 

@@ -188,13 +188,13 @@ static long acpi_hpet(struct acpi_ctx *c)
 }
 
 /* MCFG: one ECAM region for segment 0, buses 0-255. */
-static long acpi_mcfg(struct acpi_ctx *c)
+static long acpi_mcfg(struct acpi_ctx *c, const struct fw_info *fi)
 {
 	long off = acpi_table(c, "MCFG", 60, 1);
 	if (off < 0)
 		return -1;
 	uint8_t *p = c->buf + off;
-	le64enc(p + 44, LAYOUT_PCI_ECAM_BASE);
+	le64enc(p + 44, fi->ecam_base);
 	le16enc(p + 52, 0);
 	p[54] = 0;
 	p[55] = (uint8_t)((LAYOUT_PCI_ECAM_SIZE >> 20) - 1);
@@ -234,6 +234,12 @@ static void acpi_rsdp(uint8_t *p, uint64_t rsdt, uint64_t xsdt)
 
 long acpi_build_tables(const struct fw_info *fi, uint8_t *buf, uint64_t gpa, size_t size)
 {
+	return acpi_build_tables_lay(fi, buf, gpa, size, NULL);
+}
+
+long acpi_build_tables_lay(const struct fw_info *fi, uint8_t *buf, uint64_t gpa, size_t size,
+			   struct acpi_layout *lay)
+{
 	struct acpi_ctx c = { .buf = buf, .gpa = gpa, .size = size };
 	if (gpa & 15)
 		return -1;
@@ -247,7 +253,7 @@ long acpi_build_tables(const struct fw_info *fi, uint8_t *buf, uint64_t gpa, siz
 	t[0] = acpi_fadt(&c, fi, gpa + (uint64_t)facs, gpa + (uint64_t)dsdt);
 	t[1] = acpi_madt(&c, fi);
 	t[2] = acpi_hpet(&c);
-	t[3] = acpi_mcfg(&c);
+	t[3] = acpi_mcfg(&c, fi);
 	uint64_t addr[4];
 	for (int i = 0; i < 4; i++) {
 		if (t[i] < 0)
@@ -259,5 +265,9 @@ long acpi_build_tables(const struct fw_info *fi, uint8_t *buf, uint64_t gpa, siz
 	if (xsdt < 0 || rsdt < 0)
 		return -1;
 	acpi_rsdp(buf + rsdp, gpa + (uint64_t)rsdt, gpa + (uint64_t)xsdt);
+	if (lay) {
+		*lay = (struct acpi_layout){ rsdp, facs, dsdt, t[0], xsdt, rsdt,
+					     { t[0], t[1], t[2], t[3] }, 4 };
+	}
 	return (long)c.off;
 }

@@ -35,7 +35,7 @@ static void dsdt_host_crs(struct aml *a, const struct fw_info *fi)
 	aml_res_word_io(a, 0x0000, PORT_PCI_CONFIG_ADDR - 1);
 	aml_res_word_io(a, 0x0D00, 0xFFFF);
 	aml_res_dword_mem(a, (uint32_t)LAYOUT_VGA_BASE, 0xBFFFF);
-	aml_res_dword_mem(a, (uint32_t)LAYOUT_PCI_MMIO32_BASE, (uint32_t)(LAYOUT_PCI_MMIO32_END - 1));
+	aml_res_dword_mem(a, (uint32_t)LAYOUT_PCI_MMIO32_BASE, (uint32_t)(fi->mmio32_end - 1));
 	aml_res_qword_mem(a, m64, m64 + LAYOUT_PCI_MMIO64_SIZE - 1);
 	aml_restemplate_end(a);
 }
@@ -125,14 +125,14 @@ static void dsdt_hpet(struct aml *a)
 }
 
 /* Motherboard resources: the ECAM window and the ports of the ACPI fixed hardware. */
-static void dsdt_mres(struct aml *a)
+static void dsdt_mres(struct aml *a, const struct fw_info *fi)
 {
 	aml_device_begin(a, "MRES");
 	aml_name_eisaid(a, "_HID", "PNP0C02");
 	aml_name_integer(a, "_UID", 1);
 	aml_name(a, "_CRS");
 	aml_restemplate_begin(a);
-	aml_res_mem32_fixed(a, (uint32_t)LAYOUT_PCI_ECAM_BASE, (uint32_t)LAYOUT_PCI_ECAM_SIZE, true);
+	aml_res_mem32_fixed(a, (uint32_t)fi->ecam_base, (uint32_t)LAYOUT_PCI_ECAM_SIZE, true);
 	aml_res_io(a, PORT_PM1A_EVT, 0x10);
 	aml_res_io(a, PORT_SMI_CMD, 1);
 	aml_res_io(a, PORT_ELCR, 2);
@@ -156,7 +156,7 @@ long acpi_dsdt_aml(const struct fw_info *fi, uint8_t *buf, size_t cap)
 	dsdt_isa(&a, fi);
 	dsdt_hpet(&a);
 	aml_end(&a);                /* PC00 */
-	dsdt_mres(&a);
+	dsdt_mres(&a, fi);
 	aml_end(&a);                /* \_SB */
 	return aml_error(&a) ? -1 : (long)a.len;
 }

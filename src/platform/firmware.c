@@ -118,6 +118,8 @@ int fw_info_init_mem(struct fw_info *fi, uint64_t lowmem, uint64_t highmem, int 
 		fi->apic_id[i] = (uint32_t)i;
 	fi->lowmem = lowmem;
 	fi->highmem = highmem;
+	fi->ecam_base = LAYOUT_PCI_ECAM_BASE;
+	fi->mmio32_end = LAYOUT_PCI_MMIO32_END;
 	fi->threads = fw_cfg_int("threads", 1);
 	fi->cores = fw_cfg_int("cores", 1);
 	fi->sockets = fw_cfg_int("sockets", 0);

@@ -31,6 +31,16 @@ struct fw_info {
 	bool vga;                      /* a display adapter exists (IAPC_BOOT_ARCH) */
 	char vm_name[VM_NAME_MAX];
 	uint8_t uuid[16];              /* SMBIOS system UUID, RFC 4122 byte order */
+	uint64_t ecam_base;            /* ECAM window (MCFG, DSDT); LAYOUT_PCI_ECAM_BASE */
+	uint64_t mmio32_end;           /* end of the host bridge's 32-bit BAR window (DSDT) */
+};
+
+/* Where each table landed in an ACPI build (offsets in the buffer), for the pointer and
+ * checksum fix-ups of a relocatable copy (QEMU's table loader). */
+struct acpi_layout {
+	long rsdp, facs, dsdt, fadt, xsdt, rsdt;
+	long table[4];                 /* what XSDT/RSDT list: FADT, MADT, HPET, MCFG */
+	int ntables;
 };
 
 /* Fill `fi` for `vm` with `ncpu` vCPUs from the config tree (uuid, name, sockets, cores,
@@ -49,6 +59,9 @@ uint8_t fw_checksum(const void *buf, size_t len);
 
 /* ---- builders into a buffer: bytes used, or -1 if it does not fit ---- */
 long acpi_build_tables(const struct fw_info *fi, uint8_t *buf, uint64_t gpa, size_t size);
+/* The same, saying where each table is (lay may be NULL). */
+long acpi_build_tables_lay(const struct fw_info *fi, uint8_t *buf, uint64_t gpa, size_t size,
+			   struct acpi_layout *lay);
 long mptable_build_table(const struct fw_info *fi, uint8_t *buf, uint64_t gpa, size_t size);
 long smbios_build_table(const struct fw_info *fi, uint8_t *buf, uint64_t gpa, size_t size);
 

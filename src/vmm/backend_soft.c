@@ -57,6 +57,15 @@ struct cpu_vm *vm_soft_cpu_vm(struct vm *vm)
 	return vm->ops == &vm_backend_soft ? vm_backend_data(vm) : NULL;
 }
 
+/* A boot ROM is read and executed in place; writes still reach the MMIO handler the owner
+ * registered for the range. */
+static int soft_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size)
+{
+	struct cpu_vm *cvm = vm_backend_data(vm);
+
+	return cvm ? cpu_vm_add_rom(cvm, gpa, host, size) : -1;
+}
+
 void vm_notify_write(struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	struct cpu_vm *cvm = vm_soft_cpu_vm(vm);
@@ -315,6 +324,7 @@ const struct vm_backend_ops vm_backend_soft = {
 	.name = "soft",
 	.vm_init = soft_vm_init,
 	.vm_fini = soft_vm_fini,
+	.map_rom = soft_map_rom,
 	.vcpu_init = soft_vcpu_init,
 	.vcpu_fini = soft_vcpu_fini,
 	.vcpu_run = soft_vcpu_run,

@@ -44,6 +44,9 @@
 /* 32-bit PCI hole: memory BARs are allocated from here up to the fixed devices. */
 #define LAYOUT_PCI_MMIO32_BASE 0xC0000000ULL
 #define LAYOUT_PCI_MMIO32_END  0xE0000000ULL
+/* With QEMU's OVMF (Q35) the firmware allocates 32-bit BARs from the end of the ECAM window
+ * it programs up to here, and the DSDT's window says the same. */
+#define LAYOUT_PCI_MMIO32_END_Q35 0xFC000000ULL
 /* PCIe ECAM (MCFG) for bus 0-255: 256 MiB. */
 #define LAYOUT_PCI_ECAM_BASE   0xE0000000ULL
 #define LAYOUT_PCI_ECAM_SIZE   0x10000000ULL
@@ -76,6 +79,10 @@
 #define PORT_PCI_CONFIG_ADDR  0xCF8   /* PCI configuration mechanism #1 */
 #define PORT_PCI_CONFIG_DATA  0xCFC   /* 0xCFC-0xCFF */
 #define PORT_RESET_CF9        0xCF9   /* reset control register (byte access inside 0xCF8 dword) */
+/* QEMU's fw_cfg (lpc.fwcfg=qemu with a boot ROM): selector 0x510 (16-bit), data 0x511, and the
+ * DMA address register 0x514-0x51B (big-endian; writing the low half at 0x518 starts it). */
+#define PORT_FWCFG_SEL        0x510
+#define PORT_FWCFG_DMA        0x514
 /* ACPI fixed hardware (FADT), a block bhyve also uses. */
 #define PORT_PM1A_EVT         0x400   /* PM1a event block: status 0x400, enable 0x402 */
 #define PORT_PM1A_CNT         0x404   /* PM1a control (SLP_TYP/SLP_EN) */

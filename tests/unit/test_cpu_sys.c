@@ -273,6 +273,30 @@ static void test_single_step(void)
 	t_destroy(t);
 }
 
+/* Machine-check architecture with no banks: CPUID.1:EDX MCE+MCA, CR4.MCE settable (OVMF's
+ * reset vector writes CR4 = 0x640), IA32_MCG_CAP = 0 banks, IA32_MCG_STATUS and
+ * IA32_PLATFORM_ID readable, MCG_STATUS accepts a zero write. */
+static void test_mce(void)
+{
+	struct tenv *t = t_create();
+	CHECK(t_asm(t, T_CODE, 32,
+	      "mov eax, 0x640\n mov cr4, eax\n mov eax, cr4\n mov [0x700], eax\n"
+	      "mov eax, 1\n cpuid\n mov [0x704], edx\n"
+	      "mov ecx, 0x179\n mov eax, -1\n mov edx, -1\n rdmsr\n mov [0x708], eax\n mov [0x70c], edx\n"
+	      "mov ecx, 0x17a\n mov eax, -1\n rdmsr\n mov [0x710], eax\n"
+	      "xor eax, eax\n xor edx, edx\n wrmsr\n"
+	      "mov ecx, 0x17\n mov eax, -1\n mov edx, -1\n rdmsr\n mov [0x714], edx\n"
+	      "hlt\n") > 0);
+	t_prot32(t, T_CODE);
+	CHECK_EQ(t_run(t, 1000), CPU_EXIT_HLT);
+	CHECK_EQ(t_get64(t, 0x700) & 0xffffffff, 0x640);
+	CHECK_EQ(t_get64(t, 0x704) & 0x4080, 0x4080);    /* MCE (7) and MCA (14) */
+	CHECK_EQ(t_get64(t, 0x708), 0);                  /* MCG_CAP: no banks */
+	CHECK_EQ(t_get64(t, 0x710) & 0xffffffff, 0);
+	CHECK_EQ(t_get64(t, 0x714) & 0xffffffff, 0);
+	t_destroy(t);
+}
+
 /* WRMSR IA32_TSC moves this CPU's TSC for RDTSC, RDTSCP and RDMSR alike (the fixture's
  * clock advances 1000 per read). */
 static void test_tsc_write(void)
@@ -289,10 +313,29 @@ static void test_tsc_write(void)
 	CHECK_EQ(t_reg(t, CPU_R9), 0x100000000ull + 2000);
 	CHECK_EQ(t_reg(t, CPU_R10), 0x100000000ull + 3000);
 	t_destroy(t);
+
+	/* IA32_TSC_ADJUST (CPUID.7.0:EBX[1]): WRMSR TSC moves it by the same amount, and
+	 * writing it moves the TSC by the difference. */
+	t = t_create();
+	t_asm(t, T_CODE, 64,
+	      "mov eax, 7\n xor ecx, ecx\n cpuid\n mov r11, rbx\n"
+	      "mov ecx, 0x10\n mov eax, 5000\n xor edx, edx\n wrmsr\n"       /* TSC 1000 -> 5000 */
+	      "mov ecx, 0x3b\n rdmsr\n mov r8, rax\n"                          /* adjust = 4000 */
+	      "mov ecx, 0x3b\n mov eax, 14000\n xor edx, edx\n wrmsr\n"       /* +10000 */
+	      "rdtsc\n mov r9, rax\n"
+	      "mov ecx, 0x3b\n rdmsr\n mov r10, rax\n hlt\n");
+	t_long_mode(t, T_CODE);
+	CHECK_EQ(t_run(t, 1000), CPU_EXIT_HLT);
+	CHECK(t_reg(t, CPU_R11) & 2);
+	CHECK_EQ(t_reg(t, CPU_R8), 4000);
+	CHECK_EQ(t_reg(t, CPU_R9), 2000 + 4000 + 10000);
+	CHECK_EQ(t_reg(t, CPU_R10), 14000);
+	t_destroy(t);
 }
 
 int main(void)
 {
+	test_mce();
 	test_single_step();
 	test_invlpg();
 	test_mode_roundtrip();

@@ -346,6 +346,7 @@ static void test_bridges(void)
 	config_set("pci.0.2.0.vendor", "0xabcd");
 	config_set("pci.0.31.0.device", "lpc");
 	config_set("lpc.bootrom", rom);
+	config_set("lpc.fwcfg", "bhyve");     /* bhyve's identities (qemu: Q35/ICH9) */
 	struct vm *vm = pt_vm_create(1);
 	CHECK(vm != NULL);
 	if (!vm)
