@@ -33,7 +33,6 @@ libzydis-dev
 qemu-system-x86
 acpica-tools
 dmidecode
-ovmf
 "
 
 # The UEFI disk images: the firmware, the boot loader, the partition and file-system tools
