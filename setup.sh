@@ -33,6 +33,7 @@ libzydis-dev
 qemu-system-x86
 acpica-tools
 dmidecode
+xorriso
 "
 
 # The UEFI disk images: the firmware, the boot loader, the partition and file-system tools
