@@ -26,7 +26,8 @@ OPT     ?= -O2 -g
 LDSAN   :=
 endif
 
-WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes \
+           -Wmissing-declarations
 CFLAGS  += -std=gnu11 $(OPT) $(WARN) -D_GNU_SOURCE -pthread -MMD -MP -Isrc
 LDLIBS  += -pthread -lrt -lm -lmd
 LDFLAGS += $(LDSAN)

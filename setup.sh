@@ -34,6 +34,7 @@ qemu-system-x86
 acpica-tools
 dmidecode
 ovmf
+xorriso
 "
 
 # The UEFI disk images: the firmware, the boot loader, the partition and file-system tools

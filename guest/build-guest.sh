@@ -22,7 +22,7 @@ esac
 # on; efivarfs: the UEFI variables when booted through firmware); modules that are built in
 # or absent are skipped.
 modules="virtio_pci virtio_blk virtio_net virtio_console virtio_rng virtio_scsi virtio_input
-	 virtio_balloon 9pnet_virtio 9p sd_mod sr_mod
+	 virtio_balloon 9pnet_virtio 9p sd_mod sr_mod isofs
 	 ahci e1000 e1000e nvme xhci_pci usbhid hid_generic evdev button efivarfs"
 
 mkdir -p "$out/cache"

@@ -121,6 +121,9 @@ static const struct vm_platform_ops plat_vm_ops = {
 	.intr_ack = platform_intr_ack,
 	.rdmsr = platform_rdmsr,
 	.wrmsr = platform_wrmsr,
+	.isa_irq = plat_irq_isa,
+	.msi = plat_irq_msi,
+	.isa_set_trigger = plat_irq_set_trigger,
 };
 
 int platform_create(struct vm *vm, char *err, size_t errlen)
@@ -141,13 +144,14 @@ int platform_create(struct vm *vm, char *err, size_t errlen)
 	p->x2apic_allowed = config_get_bool("x86.x2apic", false);
 	/* Devices may raise interrupts while being created: publish first. */
 	vm_set_platform(vm, p);
+	vm_set_platform_ops(vm, &plat_vm_ops);
 	errno = 0;
 	if (plat_build(p, err, errlen) < 0) {
+		vm_set_platform_ops(vm, NULL);
 		vm_set_platform(vm, NULL);
 		plat_free(p);
 		return -1;
 	}
-	vm_set_platform_ops(vm, &plat_vm_ops);
 	return 0;
 }
 

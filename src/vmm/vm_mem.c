@@ -31,7 +31,7 @@
 /* The rule every program applies to VM names (src/common/parse.c). */
 bool vm_name_valid(const char *name)
 {
-	return bhyve_vmname_valid(name);
+	return parse_vmname_valid(name);
 }
 
 static int vm_shm_path(const char *name, char *buf, size_t len)

@@ -18,7 +18,6 @@
 #include "vmm/vm_exit.h"
 
 #define VM_MAXCPU TOPOLOGY_MAXCPU   /* the largest -c the command line accepts */
-#define VM_NAME_MAX 64
 
 struct vm;
 struct vcpu;
@@ -93,7 +92,7 @@ void vcpu_inject_nmi(struct vm *vm, int vcpuid);
 void vcpu_send_init(struct vm *vm, int vcpuid);
 void vcpu_send_sipi(struct vm *vm, int vcpuid, uint8_t vector);
 
-/* ---- Additions by the VM core (vmm helper) ---- */
+/* ---- Names, scratch VMs, memory ranges, boot ROM ---- */
 
 /* Longest VM name (bhyve's rule: 1..31 characters of [A-Za-z0-9_.-], not starting with '-' or
  * '.'); the shm object is "/bhyve.<name>". */
@@ -122,6 +121,11 @@ struct vm_platform_ops {
 	/* 0 handled, 1 not the platform's (the caller applies the unknown-MSR policy), -1 #GP. */
 	int (*rdmsr)(struct vm *vm, int vcpuid, uint32_t msr, uint64_t *val);
 	int (*wrmsr)(struct vm *vm, int vcpuid, uint32_t msr, uint64_t val);
+	/* Interrupt lines and messages from devices (vmm/irq.h), when the backend does not
+	 * model the interrupt controllers itself.  how: VM_IRQ_*.  0, or -1 for a bad line. */
+	int (*isa_irq)(struct vm *vm, int atpic_irq, int ioapic_irq, int how);
+	int (*msi)(struct vm *vm, uint64_t addr, uint64_t data);
+	int (*isa_set_trigger)(struct vm *vm, int atpic_irq, int level);
 };
 void vm_set_platform_ops(struct vm *vm, const struct vm_platform_ops *ops);
 
