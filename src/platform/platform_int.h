@@ -21,6 +21,7 @@ struct vhpet;
 struct vrtc;
 struct vpm;
 struct lpc_uart;
+struct atkbdc;
 
 struct platform {
 	struct vm *vm;
@@ -34,6 +35,7 @@ struct platform {
 	struct vrtc *rtc;
 	struct vpm *pm;
 	struct lpc_uart *com[4];
+	struct atkbdc *kbd;           /* i8042 with PS/2 keyboard and mouse */
 	struct platform_observer obs;
 };
 

@@ -45,6 +45,9 @@ struct vm_backend_ops {
 	uint64_t (*insn_count)(struct vcpu *vcpu);
 	/* Optional (vm_map_rom): read-only guest memory backed by `host`. */
 	int (*map_rom)(struct vm *vm, uint64_t gpa, void *host, uint64_t size);
+	/* Optional (vm_map_devmem): slot `idx` of device memory now maps [gpa, gpa + size) to
+	 * `host`, or is removed (size 0).  The software CPU needs none: it reads vm->devmem. */
+	int (*map_devmem)(struct vm *vm, int idx, uint64_t gpa, void *host, uint64_t size);
 	/* Optional (ioevent.h): writes completed without stopping the vCPU. */
 	int (*ioevent_add)(struct vm *vm, const struct vm_ioevent_spec *spec);
 	void (*ioevent_del)(struct vm *vm, int handle);

@@ -143,6 +143,15 @@ int vm_mem_ranges(const struct vm *vm, uint64_t gpa[2], uint64_t len[2]);
  * MMIO range itself). */
 int vm_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size);
 
+/* Device memory (a framebuffer BAR) that the guest reads and writes as ordinary memory:
+ * `host` (page-aligned, size a multiple of 4 KiB, alive as long as the VM) appears at gpa, or
+ * vm_unmap_devmem(host) removes it again.  Accesses never reach an MMIO handler while mapped; DMA (vm_map_gpa) does not see it.  0, or -1 (no free entry, bad
+ * alignment, the backend refused). */
+int vm_map_devmem(struct vm *vm, uint64_t gpa, void *host, uint64_t size);
+void vm_unmap_devmem(struct vm *vm, void *host);
+/* The host address of device memory at gpa (valid to the end of its page), or NULL. */
+void *vm_devmem_ptr(struct vm *vm, uint64_t gpa);
+
 /* The software CPU's view of this VM's memory (NULL before vm_setup or on KVM). */
 struct cpu_vm *vm_soft_cpu_vm(struct vm *vm);
 /* Writes into guest RAM through vm_map_gpa pointers (loaders, device DMA) are not seen by the
