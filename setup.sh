@@ -45,7 +45,6 @@ imagemagick
 python3-pil
 vncsnapshot
 chromium
-ovmf
 xorriso
 "
 
