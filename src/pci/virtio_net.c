@@ -276,8 +276,7 @@ static void vtnet_negotiated(void *arg, uint64_t f)
 	sc->hdr_len = (sc->mrg || (f & (1ULL << VIRTIO_F_VERSION_1))) ? 12 : 10;
 	if (net_be_set_hdr_len(sc->be, sc->hdr_len) < 0 || net_be_set_offload(sc->be, off) < 0) {
 		static struct ratelimit rl = RATELIMIT_DEFAULT;   /* each feature write retries */
-		ratelimit_log(&rl, "virtio-net: %s: offload set-up: %s
-", net_be_name(sc->be),
+		ratelimit_log(&rl, "virtio-net: %s: offload set-up: %s\n", net_be_name(sc->be),
 			      strerror(errno));
 	}
 	pthread_mutex_unlock(&sc->tx_mtx);
