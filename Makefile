@@ -26,9 +26,10 @@ OPT     ?= -O2 -g
 LDSAN   :=
 endif
 
-WARN    := -Wall -Wextra -Werror -Wno-unused-parameter
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes \
+           -Wmissing-declarations
 CFLAGS  += -std=gnu11 $(OPT) $(WARN) -D_GNU_SOURCE -pthread -MMD -MP -Isrc
-LDLIBS  += -pthread -lrt -lm -lmd
+LDLIBS  += -pthread -lrt -lm -lmd -lvncserver
 LDFLAGS += $(LDSAN)
 
 PROGS    := bhyve bhyvectl bhyveload
@@ -46,7 +47,7 @@ GUEST_BINS := $(GUEST_SRCS:tests/guests/%.asm=$(BUILD)/tests/guests/%.bin)
 PYTEST  ?= /usr/bin/python3 -m pytest
 
 .PHONY: all clean check check-unit check-san check-cli check-cpu check-kvm guest install \
-        bench-cpu bench-boot bench-io unit guests
+        bench-cpu bench-boot bench-io bench-vnc unit guests
 
 all: $(PROGS:%=$(BUILD)/%)
 

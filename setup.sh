@@ -18,6 +18,7 @@ build-essential
 make
 nasm
 libmd-dev
+libvncserver-dev
 python3
 busybox-static
 cpio
@@ -33,7 +34,18 @@ libzydis-dev
 qemu-system-x86
 acpica-tools
 dmidecode
+novnc
+xvfb
+xauth
+tigervnc-viewer
+tigervnc-tools
+xdotool
+imagemagick
+python3-pil
+vncsnapshot
+chromium
 ovmf
+xorriso
 "
 
 # The UEFI disk images: the firmware, the boot loader, the partition and file-system tools

@@ -18,3 +18,8 @@ $(BENCH_CPU_DRV): $(BUILD)/obj/bench/cpu/bench_cpu.o $(CORE_OBJS)
 
 bench-cpu: $(BENCH_CPU_BIN) $(BENCH_CPU_DRV)
 	@$(BENCH_CPU_DRV) $(BENCH_CPU_BIN) $(BENCH_OURS_ITERS) $(BENCH_QEMU_ITERS)
+
+# bench-vnc: bhyve's CPU use with one idle VNC client on an unchanging screen
+# (bench/display/vnc_idle.py; needs `make guest-generic`, Xvfb and xtigervncviewer).
+bench-vnc: all
+	python3 bench/display/vnc_idle.py

@@ -19,11 +19,12 @@ generic) meta=linux-image-amd64 ;;
 esac
 
 # Drivers for what bhyve emulates (button: the ACPI power button, which -A guests power off
-# on; efivarfs: the UEFI variables when booted through firmware); modules that are built in
-# or absent are skipped.
+# on; efivarfs: the UEFI variables when booted through firmware; bochs: fbuf's default
+# identity, with the DRM helpers it depends on; psmouse: the PS/2 mouse behind the i8042,
+# whose keyboard driver is built in); modules that are built in or absent are skipped.
 modules="virtio_pci virtio_blk virtio_net virtio_console virtio_rng virtio_scsi virtio_input
-	 virtio_balloon 9pnet_virtio 9p sd_mod sr_mod
-	 ahci e1000 e1000e nvme xhci_pci usbhid hid_generic evdev button efivarfs"
+	 virtio_balloon 9pnet_virtio 9p sd_mod sr_mod isofs
+	 ahci e1000 e1000e nvme xhci_pci usbhid hid_generic evdev button efivarfs bochs psmouse"
 
 mkdir -p "$out/cache"
 out=$(cd "$out" && pwd)

@@ -51,6 +51,12 @@ for e in /sys/class/input/event*; do
 	(dd if="/dev/input/${e##*/}" of=/dev/null bs=24 count=1 2>/dev/null && poweroff -f) &
 done
 
+# With a framebuffer (fbuf) the first virtual terminal is on the screen: a shell there too, for
+# a keyboard on the VNC console.  Leaving it starts a new one.
+if [ -e /sys/class/graphics/fb0 ] && [ -e /dev/tty1 ]; then
+	(while true; do setsid sh -c 'exec sh -l </dev/tty1 >/dev/tty1 2>&1'; done) &
+fi
+
 while true; do
 	setsid cttyhack sh -l </dev/console >/dev/console 2>&1 &
 	wait $!

@@ -25,7 +25,8 @@ import time
 import pytest
 
 from conftest import BOOT_TIMEOUT, needs_guest
-from guestlib import MIB, NetNs, boot_bhyve as boot, net_ok, peer_result
+from guestlib import (GUEST_MKPAT, MIB, NetNs, boot_bhyve as boot, chunk, disk_by_mib,
+                      guest_write_chunks, image_mismatches, make_image, net_ok, peer_result, sha)
 from test_boot import mp_guest
 
 pexpect = pytest.importorskip("pexpect")
@@ -36,60 +37,6 @@ pytestmark = needs_guest
 
 # Disk sizes double as the guest's way to tell the disks apart (/sys/block/*/size).
 RW_MIB, RO_MIB, SS4K_MIB, SCSI_MIB, DUR_MIB = 256, 8, 16, 64, 24
-
-# In the guest, /tmp/A is 1 MiB: the lines "%015d\n" for 0..65535 (16 bytes each).  Chunk j of
-# a disk (its j-th MiB) is the line "%015d\n" % j, then A rotated left by 257 * j lines, cut at
-# 1 MiB.  So the 16-byte lines of a chunk differ (but for the chunk number, which A holds too),
-# and the lines at the same offset in two chunks differ: a 4 KiB block that lands at the wrong
-# offset, in its own chunk or another, does not match.  The host computes the same bytes.
-GUEST_MKPAT = "[ -s /tmp/A ] || printf '%015d\\n' $(seq 0 65535) > /tmp/A; wc -c < /tmp/A"
-PAT_A = b"".join(b"%015d\n" % i for i in range(65536))
-
-
-def chunk(j):
-    rot = (257 * j % 65536) * 16
-    return (b"%015d\n" % j + PAT_A[rot:] + PAT_A[:rot])[:MIB]
-
-
-def guest_write_chunks(dev, first, count):
-    return (f"for j in $(seq {first} {first + count - 1}); do "
-            f"{{ printf '%015d\\n' $j; dd if=/tmp/A bs=64k iflag=skip_bytes "
-            f"skip=$((257 * j % 65536 * 16)) 2>/dev/null; cat /tmp/A; }} | "
-            f"dd of={dev} bs=1M seek=$j count=1 iflag=fullblock conv=notrunc 2>/dev/null "
-            f"|| echo WRITE-FAILED $j; done; sync; echo WROTE")
-
-
-def image_mismatches(path, count):
-    bad = []
-    with open(path, "rb") as f:
-        for j in range(count):
-            if f.read(MIB) != chunk(j):
-                bad.append(j)
-    return bad
-
-
-def make_image(path, mib, fill=b"\0"):
-    with open(path, "wb") as f:
-        if fill == b"\0":
-            f.truncate(mib * MIB)
-        else:
-            f.write(fill * (mib * MIB // len(fill)))
-    return str(path)
-
-
-def sha(path):
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
-
-
-def disk_by_mib(g, prefix, mib):
-    """The /dev name of the guest disk /sys/block/<prefix>* that has mib MiB."""
-    out = g.sh(f"for d in /sys/block/{prefix}*; do echo ${{d##*/}} $(cat $d/size); done")
-    for line in out.split("\n"):
-        w = line.split()
-        if len(w) == 2 and w[1].isdigit() and int(w[1]) * 512 == mib * MIB:
-            return "/dev/" + w[0]
-    pytest.fail(f"no {prefix}* disk of {mib} MiB in the guest: {out!r}")
-
 
 @pytest.fixture(scope="module")
 def vm(tmp_path_factory):

@@ -13,6 +13,10 @@ which times each figure inside the guest with CLOCK_MONOTONIC:
   tcp_host_to_guest_MBps / tcp_guest_to_host_MBps
                        BENCH_IO_NET_MIB MiB over one TCP connection to a host peer inside the
                        namespace (tests/guestlib.py), until every byte has arrived
+With Debian's generic kernel (`make guest-generic`; the cloud kernel has no AHCI driver) a
+second guest per run measures the same three block figures on an AHCI disk (ours: ahci-hd;
+QEMU: ahci + ide-hd) and on NVMe (ours: nvme; QEMU: nvme), named ahci_* and nvme_*; without
+that guest those rows are skipped with a message.
 Each figure is the median of BENCH_IO_RUNS (3) boots of each emulator, alternating ours and
 QEMU, so that a burst of load on the host does not fall on one side only.
 Both emulators read and write the image through the host page cache (bhyve's default, QEMU's
@@ -50,13 +54,19 @@ HOST_IP, GUEST_IP, TAP = "10.9.8.1", "10.9.8.2", "tap8"
 MAC = "58:9c:fc:00:10:01"
 FIGURES = ["seq_read_MBps", "seq_write_MBps", "rand_read_4k_iops",
            "tcp_host_to_guest_MBps", "tcp_guest_to_host_MBps"]
+GENERIC = ROOT / os.environ.get("BHYVE_GUEST_GENERIC_DIR", "build/guest-generic")
+# Storage controllers measured on the generic kernel: (name, guest device).
+STORAGE = [("ahci", "/dev/sda"), ("nvme", "/dev/nvme0n1")]
+FIGURES += [f"{n}_{f}" for n, _ in STORAGE
+            for f in ("seq_read_MBps", "seq_write_MBps", "rand_read_4k_iops")]
 
 
-def make_initrd(out, helper):
-    """The default initramfs followed by a second archive holding /bin/iobench."""
+def make_initrd(out, helper, base=None):
+    """The default (or `base`) initramfs followed by a second archive holding /bin/iobench."""
     c = Cpio()
     c.file("bin/iobench", pathlib.Path(helper).read_bytes(), 0o755)
-    out.write_bytes(guestlib.INITRD.read_bytes() + gzip.compress(c.finish()))
+    out.write_bytes(pathlib.Path(base or guestlib.INITRD).read_bytes() +
+                    gzip.compress(c.finish()))
 
 
 def make_disk(path):
@@ -90,6 +100,46 @@ def boot_ours(initrd, disk, ns, log):
         args += ["-s", f"3,virtio-net,{TAP},mac={MAC}"]
     return boot_bhyve(args, "bench-io", mem=MEM, prefix=ns.prefix() if ns else (),
                       initrd=initrd, log=log, timeout=TIMEOUT)
+
+
+def boot_qemu_storage(initrd, disks, log):
+    import pexpect
+    argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", MEM, "-smp", "1", "-nodefaults",
+            "-display", "none", "-serial", "stdio", "-no-reboot",
+            "-kernel", str(GENERIC / "vmlinuz"), "-initrd", str(initrd),
+            "-append", "console=ttyS0",
+            "-drive", f"file={disks[0]},if=none,id=d0,format=raw,cache=writeback",
+            "-device", "ahci,id=ahci0", "-device", "ide-hd,drive=d0,bus=ahci0.0",
+            "-drive", f"file={disks[1]},if=none,id=d1,format=raw,cache=writeback",
+            "-device", "nvme,drive=d1,serial=bench"]
+    child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8", codec_errors="replace",
+                          timeout=TIMEOUT, dimensions=(50, 200))
+    child.logfile_read = open(log, "w")
+    return wait_shell(Guest(child), TIMEOUT)
+
+
+def boot_ours_storage(initrd, disks, log):
+    return boot_bhyve(["-s", f"2,ahci-hd,{disks[0]}", "-s", f"3,nvme,{disks[1]}"],
+                      "bench-io-st", mem=MEM, kernel=GENERIC / "vmlinuz", initrd=initrd,
+                      log=log, timeout=TIMEOUT)
+
+
+def measure_storage(kind, boot, initrd, disks, outdir):
+    """The ahci_* and nvme_* figures for one emulator (dict)."""
+    g = None
+    res = {}
+    try:
+        g = boot(initrd, disks, outdir / f"{kind}-storage.console.log")
+        for name, dev in STORAGE:
+            res[f"{name}_seq_read_MBps"] = iobench(g, f"read {dev} {SEQ_MIB}")
+            res[f"{name}_rand_read_4k_iops"] = iobench(g, f"rand {dev} {RAND_S}")
+            res[f"{name}_seq_write_MBps"] = iobench(g, f"write {dev} {SEQ_MIB}")
+        print(f"bench-io: {kind}: " + " ".join(f"{k}={v:.2f}" for k, v in res.items()),
+              flush=True)
+    finally:
+        if g:
+            g.destroy()
+    return res
 
 
 def iobench(g, args):
@@ -156,12 +206,25 @@ def main():
     outdir = build / "bench/io"
     initrd, disk = outdir / "initrd.img", outdir / "disk.img"
     make_initrd(initrd, helper)
+    storage = (GENERIC / "vmlinuz").exists()
+    if storage:
+        ginitrd, disk2 = outdir / "initrd-generic.img", outdir / "disk2.img"
+        make_initrd(ginitrd, helper, GENERIC / "initrd.img")
+    else:
+        print("bench-io: ahci and nvme figures skipped: no generic guest (make guest-generic)")
     runs = {"ours": [], "qemu": []}
     for _ in range(RUNS):
         for kind, boot in (("ours", boot_ours), ("qemu", boot_qemu)):
             make_disk(disk)
-            runs[kind].append(measure(kind, boot, initrd, disk, use_net, outdir))
+            res = measure(kind, boot, initrd, disk, use_net, outdir)
+            if storage:
+                make_disk(disk2)
+                sboot = boot_ours_storage if kind == "ours" else boot_qemu_storage
+                res.update(measure_storage(kind, sboot, ginitrd, (disk, disk2), outdir))
+            runs[kind].append(res)
     disk.unlink()
+    if storage:
+        disk2.unlink()
     ours, qemu = ({k: statistics.median(r[k] for r in runs[kind]) for k in runs[kind][0]}
                   for kind in ("ours", "qemu"))
     for name in FIGURES:

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "backends/block_if.h"
+#include "common/config.h"
+#include "common/devconf.h"
 
 struct blockif_ctxt {
 	int fd;
@@ -344,6 +346,29 @@ static void blockif_free(struct blockif_ctxt *bc)
 	pthread_cond_destroy(&bc->cond);
 	pthread_mutex_destroy(&bc->lock);
 	free(bc);
+}
+
+int blockif_opts_node(config_node_t *n, struct blockif_opts *o, char *err, size_t errlen)
+{
+	const char *path = config_node_get(n, "path");
+	const char *ss = config_node_get(n, "sectorsize");
+
+	*o = (struct blockif_opts){
+		.path = path,
+		.nocache = config_node_get_bool(n, "nocache", false),
+		.direct = config_node_get_bool(n, "direct", false),
+		.ro = config_node_get_bool(n, "ro", false),
+		.nodelete = config_node_get_bool(n, "nodelete", false),
+	};
+	if (ss && devconf_parse_sectorsize(ss, &o->sectsz, &o->psectsz) < 0) {
+		snprintf(err, errlen, "sectorsize=%s: expected logical[/physical]", ss);
+		return -1;
+	}
+	if (!path || !*path) {
+		snprintf(err, errlen, "a backing file or device path is required");
+		return -1;
+	}
+	return 0;
 }
 
 struct blockif_ctxt *blockif_open(const struct blockif_opts *o, char *err, size_t errlen)

@@ -54,6 +54,11 @@ struct blockif_opts {
 #define BLOCKIF_NWORKERS 8
 #define BLOCKIF_MAXIOV   512
 
+/* The block keys of a device's config node (path, nocache, direct, ro, nodelete,
+ * sectorsize=L[/P]) as options; 0, or -1 with a message (no path, bad sectorsize). */
+typedef struct config_node config_node_t;
+int blockif_opts_node(config_node_t *n, struct blockif_opts *o, char *err, size_t errlen);
+
 /* Open the backend; NULL and a one-line message in err on failure. */
 struct blockif_ctxt *blockif_open(const struct blockif_opts *opts, char *err, size_t errlen);
 /* Queue a request; its done callback runs later on a worker.  0, or EBUSY once closing (then

@@ -264,7 +264,7 @@ int bhyve_opt_uuid(const char *arg, char *err, size_t errlen)
 
 int bhyve_opt_vmname(const char *arg, char *err, size_t errlen)
 {
-	if (!bhyve_vmname_valid(arg)) {
+	if (!parse_vmname_valid(arg)) {
 		snprintf(err, errlen, "vmname '%s': must be 1-%d characters of A-Z a-z 0-9 _ . -, "
 			 "not starting with '-' or '.'", arg, BHYVE_VMNAME_MAX);
 		return -1;

@@ -43,8 +43,9 @@
 #define RUN_EXIT_ERROR 4
 
 /* ---- The set-up sequence after vm_setup (vmm/vm_init_step.h).  Parts register their
- * steps from their own files with VM_INIT_STEP(); the ones below are run from here because
- * their code predates the step list. ---- */
+ * steps from their own files with VM_INIT_STEP(); the steps below are bhyve's own (guest
+ * memory) and the platform's and firmware tables', which src/platform/ leaves to the program
+ * that assembles the VM. ---- */
 
 static int step_platform(struct vm *vm, char *err, size_t errlen)
 {

@@ -49,7 +49,7 @@ static int check_name(char *err, size_t errlen)
 			 "with -o/-k)");
 		return -1;
 	}
-	if (!bhyve_vmname_valid(name)) {
+	if (!parse_vmname_valid(name)) {
 		snprintf(err, errlen, "vmname '%s': must be 1-%d characters of A-Z a-z 0-9 _ . -, "
 			 "not starting with '-' or '.'", name, BHYVE_VMNAME_MAX);
 		return -1;

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool bhyve_vmname_valid(const char *name)
+bool parse_vmname_valid(const char *name)
 {
 	size_t n;
 

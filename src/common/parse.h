@@ -11,7 +11,7 @@
 
 /* VM names: 1..31 characters of [A-Za-z0-9_.-], not starting with '-' or '.'. */
 #define BHYVE_VMNAME_MAX 31
-bool bhyve_vmname_valid(const char *name);
+bool parse_vmname_valid(const char *name);
 
 /* Unsigned number in `base` (10, 16, or 0 for C prefixes) within [min, max]; no sign, no
  * trailing characters, no empty string. */

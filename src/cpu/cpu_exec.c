@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include "cpu/cpu_internal.h"
 
-uint64_t cpu_fetch_byte_slow(struct cpu *c, uint64_t la);
-int cpu_h_ud(struct cpu *c, const struct insn *i);
-void cpu_deliver_pending_exception(struct cpu *c);
 
 #define BLOCK_HASH_SIZE (1u << CPU_BLOCK_HASH_BITS)
 #define CPU_ARENA_BYTES (32u << 20)  /* decoded blocks (touched lazily) */

@@ -1,6 +1,6 @@
 /*
  * Hooks between the integer core (decoder, cpu_*.c) and the x87 / MMX / SSE / SSE2 / FXSAVE
- * implementation (src/cpu/fpu*.c, src/cpu/sse*.c, owned by another file set).
+ * implementation (src/cpu/fpu*.c, src/cpu/sse*.c).
  *
  * CONTRACT
  * --------

@@ -579,6 +579,21 @@ int cpu_write_cr(struct cpu *c, int n, uint64_t v);  /* 0 ok, else raises */
 
 /* Handler tables provided by the integer/system files and used by the decoder. */
 cpu_handler_fn cpu_select_handler(struct insn *i);
+/* #UD for an opcode nobody handles (cpu_sys.c). */
+int cpu_h_ud(struct cpu *c, const struct insn *i);
+
+/* CPUID and the CPU's own MSRs (cpu_cpuid.c): 0, or -1 for #GP. */
+void cpu_cpuid(struct cpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4]);
+int cpu_msr_read(struct cpu *c, uint32_t msr, uint64_t *v);
+int cpu_msr_write(struct cpu *c, uint32_t msr, uint64_t v);
+/* Deliver an exception raised during the last instruction (cpu_exc.c). */
+void cpu_deliver_pending_exception(struct cpu *c);
+/* CF from the lazy flags state (cpu_flags.c). */
+uint32_t cpu_lazy_cf(struct cpu *c);
+/* Host pointer of the linear address la for access `acc`, or NULL (cpu_mem.c). */
+void *cpu_lin_ptr(struct cpu *c, uint64_t la, int acc, bool user);
+/* One instruction byte at la through the page walk (cpu_mem.c). */
+uint64_t cpu_fetch_byte_slow(struct cpu *c, uint64_t la);
 
 /* Helpers for the x87/SSE files: check CR0/CR4 before touching state. */
 static inline void cpu_fpu_check(struct cpu *c)

@@ -139,7 +139,6 @@ struct walk {
 	uint64_t perm_u, perm_w, nx;
 };
 
-void cpu_cpuid(struct cpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4]);
 
 /* The paging-related part of the CPU model, read once from our own CPUID. */
 static void pg_model(struct cpu *c)

@@ -30,7 +30,6 @@ static inline uint32_t szp_flags(uint64_t r, int size)
 	return parity_flag(r) | (r ? 0 : CPU_ZF) | (msb(r, size) ? CPU_SF : 0);
 }
 
-uint32_t cpu_lazy_cf(struct cpu *c);
 /* CF, with the common lazy states computed inline. */
 static inline __attribute__((always_inline)) uint32_t get_cf(struct cpu *c)
 {
@@ -152,12 +151,9 @@ static inline uint64_t ip_mask(const struct insn *i, uint64_t v)
 	return i->osz == 8 ? v : v & cpu_size_mask(i->osz);
 }
 
-void *cpu_lin_ptr(struct cpu *c, uint64_t la, int acc, bool user);
-
 cpu_handler_fn cpu_alu_select(struct insn *i);
 cpu_handler_fn cpu_ctl_select(struct insn *i);
 cpu_handler_fn cpu_sys_select(struct insn *i);
 cpu_handler_fn cpu_str_select(struct insn *i);
-int cpu_h_ud(struct cpu *c, const struct insn *i);
 
 #endif

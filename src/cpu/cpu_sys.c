@@ -6,9 +6,6 @@
 #include "cpu/cpu_ops.h"
 #include "cpu/cpu_seg.h"
 
-void cpu_cpuid(struct cpu *c, uint32_t leaf, uint32_t sub, uint32_t out[4]);
-int cpu_msr_read(struct cpu *c, uint32_t msr, uint64_t *v);
-int cpu_msr_write(struct cpu *c, uint32_t msr, uint64_t v);
 
 int cpu_h_ud(struct cpu *c, const struct insn *i)
 {

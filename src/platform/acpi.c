@@ -102,9 +102,10 @@ static long acpi_fadt(struct acpi_ctx *c, const struct fw_info *fi, uint64_t fac
 	le16enc(p + 96, 101);               /* P_LVL2_LAT > 100: no C2 */
 	le16enc(p + 98, 1001);              /* P_LVL3_LAT > 1000: no C3 */
 	p[108] = RTC_CENTURY_REG;
-	/* IAPC_BOOT_ARCH: legacy devices present; no 8042 (bit 1 clear); VGA absent (bit 2)
-	 * unless there is a display; MSI works; ASPM must not be touched (bit 4). */
-	le16enc(p + 109, (uint16_t)(0x0001 | (fi->vga ? 0 : 0x0004) | 0x0010));
+	/* IAPC_BOOT_ARCH: legacy devices present; an 8042 (bit 1: the keyboard controller,
+	 * atkbdc.c); VGA absent (bit 2) unless there is a display; MSI works; ASPM must not be
+	 * touched (bit 4). */
+	le16enc(p + 109, (uint16_t)(0x0001 | 0x0002 | (fi->vga ? 0 : 0x0004) | 0x0010));
 	/* Flags: WBINVD, PROC_C1, no sleep button (SLP_BUTTON), RTC wake not fixed (FIX_RTC),
 	 * RESET_REG_SUP; PWR_BUTTON clear = fixed-feature power button. */
 	le32enc(p + 112, ACPI_FADT_F_WBINVD | ACPI_FADT_F_PROC_C1 | ACPI_FADT_F_SLP_BUTTON |

@@ -91,6 +91,8 @@ static void dsdt_isa(struct aml *a, const struct fw_info *fi)
 		{ "PIC", "PNP0000", -1, { PORT_PIC1, PORT_PIC2 }, { 2, 2 }, 2 },
 		{ "TIMR", "PNP0100", -1, { PORT_PIT, 0 }, { 4, 0 }, IRQ_PIT },
 		{ "RTC", "PNP0B00", -1, { PORT_RTC, 0 }, { 2, 0 }, IRQ_RTC },
+		{ "KBD", "PNP0303", -1, { PORT_KBD_DATA, PORT_KBD_CMD }, { 1, 1 }, IRQ_KBD },
+		{ "MOU", "PNP0F13", -1, { 0, 0 }, { 0, 0 }, IRQ_MOUSE },
 	};
 	static const struct { uint16_t port; int irq; } com[4] = {
 		{ PORT_COM1, IRQ_COM1 }, { PORT_COM2, IRQ_COM2 }, { PORT_COM3, IRQ_COM1 },

@@ -188,19 +188,19 @@ static int fw_write(struct vm *vm, int ncpu, const char *what, uint64_t gpa, siz
 	return 0;
 }
 
-int acpi_build(struct vm *vm, int ncpu, char *err, size_t errlen)
+int fw_acpi_build(struct vm *vm, int ncpu, char *err, size_t errlen)
 {
 	return fw_write(vm, ncpu, "ACPI", LAYOUT_ACPI_BASE, LAYOUT_ACPI_SIZE, acpi_build_tables,
 			err, errlen);
 }
 
-int mptable_build(struct vm *vm, int ncpu, char *err, size_t errlen)
+int fw_mptable_build(struct vm *vm, int ncpu, char *err, size_t errlen)
 {
 	return fw_write(vm, ncpu, "MP table", LAYOUT_MPTABLE_BASE,
 			LAYOUT_SMBIOS_BASE - LAYOUT_MPTABLE_BASE, mptable_build_table, err, errlen);
 }
 
-int smbios_build(struct vm *vm, int ncpu, char *err, size_t errlen)
+int fw_smbios_build(struct vm *vm, int ncpu, char *err, size_t errlen)
 {
 	return fw_write(vm, ncpu, "SMBIOS", LAYOUT_SMBIOS_BASE,
 			LAYOUT_BIOS_AREA_END - LAYOUT_SMBIOS_BASE, smbios_build_table, err, errlen);
@@ -208,9 +208,9 @@ int smbios_build(struct vm *vm, int ncpu, char *err, size_t errlen)
 
 int firmware_build(struct vm *vm, int ncpu, char *err, size_t errlen)
 {
-	if (config_get_bool("acpi_tables", false) && acpi_build(vm, ncpu, err, errlen) < 0)
+	if (config_get_bool("acpi_tables", false) && fw_acpi_build(vm, ncpu, err, errlen) < 0)
 		return -1;
-	if (config_get_bool("x86.mptable", true) && mptable_build(vm, ncpu, err, errlen) < 0)
+	if (config_get_bool("x86.mptable", true) && fw_mptable_build(vm, ncpu, err, errlen) < 0)
 		return -1;
-	return smbios_build(vm, ncpu, err, errlen);
+	return fw_smbios_build(vm, ncpu, err, errlen);
 }

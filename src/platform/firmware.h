@@ -29,7 +29,7 @@ struct fw_info {
 	unsigned com_mask;             /* bit n: COM(n+1) configured (lpc.comN.path) */
 	int lpc_slot;                  /* bus-0 slot of the LPC bridge, -1 if none */
 	bool vga;                      /* a display adapter exists (IAPC_BOOT_ARCH) */
-	char vm_name[VM_NAME_MAX];
+	char vm_name[VM_NAME_LEN + 1];
 	uint8_t uuid[16];              /* SMBIOS system UUID, RFC 4122 byte order */
 	uint64_t ecam_base;            /* ECAM window (MCFG, DSDT); LAYOUT_PCI_ECAM_BASE */
 	uint64_t mmio32_end;           /* end of the host bridge's 32-bit BAR window (DSDT) */
@@ -66,9 +66,9 @@ long mptable_build_table(const struct fw_info *fi, uint8_t *buf, uint64_t gpa, s
 long smbios_build_table(const struct fw_info *fi, uint8_t *buf, uint64_t gpa, size_t size);
 
 /* ---- at VM start: 0, or -1 with a message ---- */
-int acpi_build(struct vm *vm, int ncpu, char *err, size_t errlen);
-int mptable_build(struct vm *vm, int ncpu, char *err, size_t errlen);
-int smbios_build(struct vm *vm, int ncpu, char *err, size_t errlen);
+int fw_acpi_build(struct vm *vm, int ncpu, char *err, size_t errlen);
+int fw_mptable_build(struct vm *vm, int ncpu, char *err, size_t errlen);
+int fw_smbios_build(struct vm *vm, int ncpu, char *err, size_t errlen);
 /* All of them as the config asks: ACPI if acpi_tables=true, the MP table unless
  * x86.mptable=false, SMBIOS always.  A bhyve_run step (after the PCI bus). */
 int firmware_build(struct vm *vm, int ncpu, char *err, size_t errlen);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/config.h"
+#include "platform/atkbdc.h"
 #include "platform/platform_int.h"
 #include "vmm/irq.h"
 #include "vmm/layout.h"
@@ -76,6 +77,7 @@ static const struct mem_range plat_lapic_range = {
 static void plat_free(struct platform *p)
 {
 	plat_uarts_destroy(p);
+	atkbdc_destroy(p->kbd);
 	vpm_destroy(p->pm);
 	vrtc_destroy(p->rtc);
 	vhpet_destroy(p->hpet);
@@ -91,6 +93,12 @@ static int plat_fail(struct platform *p, char *err, size_t errlen, const char *w
 {
 	snprintf(err, errlen, "platform: cannot create %s: %s", what, strerror(errno ? errno : ENOMEM));
 	return -1;
+}
+
+/* The keyboard controller's CPU reset line. */
+static void plat_kbd_reset(void *arg)
+{
+	plat_suspend(arg, VM_SUSPEND_RESET, "reset through the keyboard controller");
 }
 
 static int plat_build(struct platform *p, char *err, size_t errlen)
@@ -114,6 +122,8 @@ static int plat_build(struct platform *p, char *err, size_t errlen)
 		return plat_fail(p, err, errlen, "the RTC");
 	if (!(p->pm = vpm_create(p)))
 		return plat_fail(p, err, errlen, "the ACPI PM registers");
+	if (!(p->kbd = atkbdc_create(p->vm, plat_kbd_reset, p)))
+		return plat_fail(p, err, errlen, "the keyboard controller");
 	return plat_uarts_create(p, err, errlen);
 }
 
@@ -121,6 +131,9 @@ static const struct vm_platform_ops plat_vm_ops = {
 	.intr_ack = platform_intr_ack,
 	.rdmsr = platform_rdmsr,
 	.wrmsr = platform_wrmsr,
+	.isa_irq = plat_irq_isa,
+	.msi = plat_irq_msi,
+	.isa_set_trigger = plat_irq_set_trigger,
 };
 
 int platform_create(struct vm *vm, char *err, size_t errlen)
@@ -141,13 +154,14 @@ int platform_create(struct vm *vm, char *err, size_t errlen)
 	p->x2apic_allowed = config_get_bool("x86.x2apic", false);
 	/* Devices may raise interrupts while being created: publish first. */
 	vm_set_platform(vm, p);
+	vm_set_platform_ops(vm, &plat_vm_ops);
 	errno = 0;
 	if (plat_build(p, err, errlen) < 0) {
+		vm_set_platform_ops(vm, NULL);
 		vm_set_platform(vm, NULL);
 		plat_free(p);
 		return -1;
 	}
-	vm_set_platform_ops(vm, &plat_vm_ops);
 	return 0;
 }
 

@@ -21,6 +21,7 @@ struct vhpet;
 struct vrtc;
 struct vpm;
 struct lpc_uart;
+struct atkbdc;
 
 struct platform {
 	struct vm *vm;
@@ -34,6 +35,7 @@ struct platform {
 	struct vrtc *rtc;
 	struct vpm *pm;
 	struct lpc_uart *com[4];
+	struct atkbdc *kbd;           /* i8042 with PS/2 keyboard and mouse */
 	struct platform_observer obs;
 };
 
@@ -63,6 +65,11 @@ int vatpic_intr_accept(struct vatpic *a);  /* INTA cycle: the vector (spurious 7
 #define PLAT_IRQ_DEASSERT 0
 #define PLAT_IRQ_ASSERT   1
 #define PLAT_IRQ_PULSE    2
+
+/* ---- interrupt routing registered with the VM (plat_irq.c; see vmm/irq.h) ---- */
+int plat_irq_isa(struct vm *vm, int atpic_irq, int ioapic_irq, int how);
+int plat_irq_msi(struct vm *vm, uint64_t addr, uint64_t data);
+int plat_irq_set_trigger(struct vm *vm, int atpic_irq, int level);
 
 /* ---- IOAPIC (vioapic.c) ---- */
 struct vioapic *vioapic_create(struct platform *p);

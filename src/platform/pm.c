@@ -6,7 +6,7 @@
  *  - the SCI, a level interrupt on IRQ_SCI while an enabled status bit is set and SCI_EN is on;
  *  - port 0x80 (POST codes, Linux's I/O delay): ignored;
  *  - 0xCF9 reset control: RST_CPU (bit 2) resets the VM;
- *  - the i8042 ports: no controller (reads all ones); command 0xFE pulses reset.
+ *  (the i8042 ports 0x60/0x64 are the keyboard controller, atkbdc.c).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,7 +31,6 @@
 #define PM1_CNT_WMASK  0x1C07          /* SCI_EN, BM_RLD, GBL_RLS, SLP_TYP */
 
 #define CF9_RST_CPU    0x04
-#define KBD_CMD_RESET  0xFE
 
 struct vpm {
 	struct platform *p;
@@ -168,19 +167,6 @@ static int vpm_cf9_io(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint3
 	return 0;
 }
 
-static int vpm_kbd_io(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint32_t *eax,
-		      void *arg)
-{
-	struct vpm *pm = arg;
-	if (in) {
-		*eax = 0xFF;                /* no i8042: the bus floats */
-		return 0;
-	}
-	if (port == PORT_KBD_CMD && (uint8_t)*eax == KBD_CMD_RESET)
-		plat_suspend(pm->p, VM_SUSPEND_RESET, "reset through the keyboard controller");
-	return 0;
-}
-
 static int vpm_post_io(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint32_t *eax,
 		       void *arg)
 {
@@ -200,8 +186,6 @@ static const struct vpm_port vpm_ports[] = {
 	{ PORT_PM1A_CNT, PM1_CNT_LEN, vpm_cnt_io, "pm1a-cnt" },
 	{ PORT_SMI_CMD, 1, vpm_smi_io, "smi-cmd" },
 	{ PORT_RESET_CF9, 1, vpm_cf9_io, "reset-cf9" },
-	{ PORT_KBD_DATA, 1, vpm_kbd_io, "i8042-data" },
-	{ PORT_KBD_CMD, 1, vpm_kbd_io, "i8042-cmd" },
 	{ PORT_POST, 1, vpm_post_io, "post" },
 };
 #define VPM_NPORTS (sizeof(vpm_ports) / sizeof(vpm_ports[0]))

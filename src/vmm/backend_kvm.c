@@ -129,6 +129,26 @@ static int kvm_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size)
 	return 0;
 }
 
+/* Device memory (a framebuffer): a writable slot per entry; size 0 deletes the slot. */
+static int kvm_map_devmem(struct vm *vm, int idx, uint64_t gpa, void *host, uint64_t size)
+{
+	struct kvm_vmstate *s = kvm_vm_of(vm);
+	struct kvm_userspace_memory_region r = {
+		.slot = (uint32_t)(KVM_DEVMEM_SLOT0 + idx), .guest_phys_addr = gpa,
+		.memory_size = 0, .userspace_addr = (uint64_t)(uintptr_t)host,
+	};
+
+	if (s == NULL)
+		return -1;
+	/* A slot moves by being deleted first. */
+	if (kvm_ioctl(s->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 && size == 0)
+		return -1;
+	if (size == 0)
+		return 0;
+	r.memory_size = size;
+	return kvm_ioctl(s->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -1 : 0;
+}
+
 /* Unknown MSRs exit to user space, where bhyve's -w policy applies (vm_exit.c). */
 static void kvm_enable_user_msr(struct kvm_vmstate *s)
 {
@@ -667,6 +687,7 @@ const struct vm_backend_ops vm_backend_kvm = {
 	.notify_intr = kvm_notify_intr,
 	.inject_nmi = kvm_inject_nmi,
 	.map_rom = kvm_map_rom,
+	.map_devmem = kvm_map_devmem,
 	.ioevent_add = kvm_ioevent_add,
 	.ioevent_del = kvm_ioevent_del,
 	.ioevent_stop = kvm_ioevent_stop,

@@ -25,7 +25,9 @@ static void *soft_gpa_ptr(void *memctx, uint64_t gpa)
 {
 	uint8_t *page = vm_map_gpa(memctx, gpa & ~0xfffULL, 0x1000);
 
-	return page ? page + (gpa & 0xfff) : NULL;
+	if (page)
+		return page + (gpa & 0xfff);
+	return vm_devmem_ptr(memctx, gpa);
 }
 
 static int soft_vm_init(struct vm *vm, char *err, size_t errlen)

@@ -1,7 +1,7 @@
 /*
  * Interrupt routing from devices: ISA IRQs (to the 8259 pair and the IOAPIC together, as on a
- * PC), IOAPIC pins, and MSI messages.  Implemented by the platform (src/platform/) on the
- * software backend; the KVM backend routes them to the kernel's irqchip.
+ * PC), IOAPIC pins, and MSI messages (vmm/irq.c).  With KVM's in-kernel irqchip they go to
+ * the kernel; otherwise to the handlers the platform registered (vm_platform_ops).
  */
 #ifndef BHYVE_IRQ_H
 #define BHYVE_IRQ_H
@@ -9,6 +9,11 @@
 #include <stdint.h>
 
 struct vm;
+
+/* `how` of vm_platform_ops.isa_irq. */
+#define VM_IRQ_DEASSERT 0
+#define VM_IRQ_ASSERT   1
+#define VM_IRQ_PULSE    2
 
 /* atpic_irq: 8259 input 0-15 or -1; ioapic_irq: IOAPIC pin 0-23 or -1. */
 int vm_isa_assert_irq(struct vm *vm, int atpic_irq, int ioapic_irq);

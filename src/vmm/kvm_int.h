@@ -28,6 +28,7 @@ const char *kvm_device_path(void);
 
 /* Memory slots: 0 and 1 are RAM below and above the PCI hole; the boot ROM follows. */
 #define KVM_ROM_SLOT 2
+#define KVM_DEVMEM_SLOT0 3   /* device memory (vm_map_devmem): slots 3.. */
 
 struct kvm_vmstate {
 	int sys_fd;

@@ -1,5 +1,5 @@
 /*
- * The KVM backend's interrupt route (used by src/platform/irq.c): when a VM runs on KVM, the
+ * The KVM backend's interrupt route (used by vmm/irq.c): when a VM runs on KVM, the
  * 8259 pair, the IOAPIC and the local APICs are KVM's in-kernel models, so the functions of
  * vmm/irq.h forward to these instead of the platform's own models.
  */

@@ -76,6 +76,7 @@
 #define PORT_COM3             0x3E8   /* COM3, IRQ 4 (shared) */
 #define PORT_COM4             0x2E8   /* COM4, IRQ 3 (shared) */
 #define PORT_ELCR             0x4D0   /* 8259 edge/level control 0x4D0-0x4D1 */
+#define PORT_VBE_DISPI_INDEX  0x1CE   /* Bochs VBE "dispi" index (16 bit); data at 0x1CF (fbuf) */
 #define PORT_PCI_CONFIG_ADDR  0xCF8   /* PCI configuration mechanism #1 */
 #define PORT_PCI_CONFIG_DATA  0xCFC   /* 0xCFC-0xCFF */
 #define PORT_RESET_CF9        0xCF9   /* reset control register (byte access inside 0xCF8 dword) */

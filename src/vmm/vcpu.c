@@ -113,7 +113,7 @@ int vm_setup(struct vm *vm, enum vm_backend_kind backend, int ncpus)
 {
 	const struct vm_backend_ops *ops;
 
-	/* vmm.backend: kvm / soft / auto (kvm_probe.c, helper kvm). */
+	/* vmm.backend: kvm / soft / auto (kvm_probe.c). */
 	ops = vm_backend_select(backend, vm->err, sizeof(vm->err));
 	if (ops == NULL) {
 		errno = ENOTSUP;

@@ -1,6 +1,6 @@
 /*
  * The backend interface: what the VM core needs from an execution engine (the software CPU in
- * backend_soft.c; KVM later in backend_kvm.c).  One struct of operations per backend.
+ * backend_soft.c, KVM in backend_kvm.c).  One struct of operations per backend.
  *
  * vcpu_run runs guest code until something the run loop must handle; exits a backend
  * handles itself while the guest keeps going (the soft CPU's synchronous port/MMIO/MSR and
@@ -45,11 +45,14 @@ struct vm_backend_ops {
 	uint64_t (*insn_count)(struct vcpu *vcpu);
 	/* Optional (vm_map_rom): read-only guest memory backed by `host`. */
 	int (*map_rom)(struct vm *vm, uint64_t gpa, void *host, uint64_t size);
+	/* Optional (vm_map_devmem): slot `idx` of device memory now maps [gpa, gpa + size) to
+	 * `host`, or is removed (size 0).  The software CPU needs none: it reads vm->devmem. */
+	int (*map_devmem)(struct vm *vm, int idx, uint64_t gpa, void *host, uint64_t size);
 	/* Optional (ioevent.h): writes completed without stopping the vCPU. */
 	int (*ioevent_add)(struct vm *vm, const struct vm_ioevent_spec *spec);
 	void (*ioevent_del)(struct vm *vm, int handle);
 	void (*ioevent_stop)(struct vm *vm);
-	/* KVM (helper kvm): the backend's kernel models the LAPICs, so INIT/SIPI and HLT never
+	/* KVM: the backend's kernel models the LAPICs, so INIT/SIPI and HLT never
 	 * reach the run loop and every vCPU thread enters vcpu_run from the start. */
 	bool lapic_in_kernel;
 };
@@ -60,7 +63,7 @@ struct vm_backend_ops {
 int vcpu_handle_exit(struct vcpu *vcpu, struct vm_exit *exit);
 
 extern const struct vm_backend_ops vm_backend_soft;
-/* KVM backend (helper kvm): backend_kvm.c; the choice for vmm.backend (kvm_probe.c): NULL
+/* KVM backend: backend_kvm.c; the choice for vmm.backend (kvm_probe.c): NULL
  * with a message in err if KVM was asked for and cannot run guests. */
 extern const struct vm_backend_ops vm_backend_kvm;
 const struct vm_backend_ops *vm_backend_select(enum vm_backend_kind kind, char *err,

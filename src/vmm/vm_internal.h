@@ -55,6 +55,8 @@ struct vcpu {
 	struct vcpu_stats stats;
 };
 
+#define VM_DEVMEM_MAX 4
+
 struct vm {
 	char name[VM_NAME_LEN + 1];
 	int shm_fd;                 /* -1 for an anonymous VM */
@@ -75,6 +77,16 @@ struct vm {
 	struct platform *_Atomic plat;
 	struct pci_bus *_Atomic pci;
 	const struct vm_platform_ops *_Atomic plat_ops;   /* registered by the platform */
+	struct console *_Atomic console;    /* console input hub (console.c), made on first use */
+
+	/* Device memory the guest reaches as plain memory (a framebuffer BAR): vm_map_devmem.
+	 * Entries are written by the vCPU that moves the BAR and read by every vCPU's page
+	 * lookup; a lookup racing with a move sees the old or the new place, both valid host
+	 * memory for the VM's lifetime. */
+	struct vm_devmem {
+		uint64_t gpa, size;     /* size 0: free */
+		uint8_t *host;
+	} devmem[VM_DEVMEM_MAX];
 
 	/* Run-time side (vm_setup). */
 	const struct vm_backend_ops *ops;
@@ -105,6 +117,8 @@ void vm_exit_table_init(struct vm *vm);
 
 /* vcpu.c, for vm_mem.c's vm_close. */
 void vm_teardown_vcpus(struct vm *vm);
+/* console.c, for vm_close: free the console input hub. */
+void console_free(struct vm *vm);
 struct vm_shm_header *vm_header(struct vm *vm);
 /* Default exit handlers that need the vCPU internals (vcpu.c). */
 int vcpu_handle_hlt(struct vcpu *v, struct vm_exit *exit);

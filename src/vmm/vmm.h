@@ -18,7 +18,6 @@
 #include "vmm/vm_exit.h"
 
 #define VM_MAXCPU TOPOLOGY_MAXCPU   /* the largest -c the command line accepts */
-#define VM_NAME_MAX 64
 
 struct vm;
 struct vcpu;
@@ -93,7 +92,7 @@ void vcpu_inject_nmi(struct vm *vm, int vcpuid);
 void vcpu_send_init(struct vm *vm, int vcpuid);
 void vcpu_send_sipi(struct vm *vm, int vcpuid, uint8_t vector);
 
-/* ---- Additions by the VM core (vmm helper) ---- */
+/* ---- Names, scratch VMs, memory ranges, boot ROM ---- */
 
 /* Longest VM name (bhyve's rule: 1..31 characters of [A-Za-z0-9_.-], not starting with '-' or
  * '.'); the shm object is "/bhyve.<name>". */
@@ -122,6 +121,11 @@ struct vm_platform_ops {
 	/* 0 handled, 1 not the platform's (the caller applies the unknown-MSR policy), -1 #GP. */
 	int (*rdmsr)(struct vm *vm, int vcpuid, uint32_t msr, uint64_t *val);
 	int (*wrmsr)(struct vm *vm, int vcpuid, uint32_t msr, uint64_t val);
+	/* Interrupt lines and messages from devices (vmm/irq.h), when the backend does not
+	 * model the interrupt controllers itself.  how: VM_IRQ_*.  0, or -1 for a bad line. */
+	int (*isa_irq)(struct vm *vm, int atpic_irq, int ioapic_irq, int how);
+	int (*msi)(struct vm *vm, uint64_t addr, uint64_t data);
+	int (*isa_set_trigger)(struct vm *vm, int atpic_irq, int level);
 };
 void vm_set_platform_ops(struct vm *vm, const struct vm_platform_ops *ops);
 
@@ -138,6 +142,15 @@ int vm_mem_ranges(const struct vm *vm, uint64_t gpa[2], uint64_t len[2]);
  * caller registered for the range).  -1 where it cannot (the software CPU executes from the
  * MMIO range itself). */
 int vm_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size);
+
+/* Device memory (a framebuffer BAR) that the guest reads and writes as ordinary memory:
+ * `host` (page-aligned, size a multiple of 4 KiB, alive as long as the VM) appears at gpa, or
+ * vm_unmap_devmem(host) removes it again.  Accesses never reach an MMIO handler while mapped; DMA (vm_map_gpa) does not see it.  0, or -1 (no free entry, bad
+ * alignment, the backend refused). */
+int vm_map_devmem(struct vm *vm, uint64_t gpa, void *host, uint64_t size);
+void vm_unmap_devmem(struct vm *vm, void *host);
+/* The host address of device memory at gpa (valid to the end of its page), or NULL. */
+void *vm_devmem_ptr(struct vm *vm, uint64_t gpa);
 
 /* The software CPU's view of this VM's memory (NULL before vm_setup or on KVM). */
 struct cpu_vm *vm_soft_cpu_vm(struct vm *vm);

@@ -13,17 +13,17 @@
 
 static void test_vmname(void)
 {
-	CHECK(bhyve_vmname_valid("vm1"));
-	CHECK(bhyve_vmname_valid("A_b-c.d"));
-	CHECK(bhyve_vmname_valid("1234567890123456789012345678901"));   /* 31 */
-	CHECK(!bhyve_vmname_valid("12345678901234567890123456789012")); /* 32 */
-	CHECK(!bhyve_vmname_valid(""));
-	CHECK(!bhyve_vmname_valid(NULL));
-	CHECK(!bhyve_vmname_valid("-vm"));
-	CHECK(!bhyve_vmname_valid(".vm"));
-	CHECK(!bhyve_vmname_valid("vm 1"));
-	CHECK(!bhyve_vmname_valid("vm/1"));
-	CHECK(!bhyve_vmname_valid("vm\n"));
+	CHECK(parse_vmname_valid("vm1"));
+	CHECK(parse_vmname_valid("A_b-c.d"));
+	CHECK(parse_vmname_valid("1234567890123456789012345678901"));   /* 31 */
+	CHECK(!parse_vmname_valid("12345678901234567890123456789012")); /* 32 */
+	CHECK(!parse_vmname_valid(""));
+	CHECK(!parse_vmname_valid(NULL));
+	CHECK(!parse_vmname_valid("-vm"));
+	CHECK(!parse_vmname_valid(".vm"));
+	CHECK(!parse_vmname_valid("vm 1"));
+	CHECK(!parse_vmname_valid("vm/1"));
+	CHECK(!parse_vmname_valid("vm\n"));
 }
 
 static void test_num(void)
