@@ -44,7 +44,6 @@ imagemagick
 python3-pil
 vncsnapshot
 chromium
-ovmf
 xorriso
 "
 

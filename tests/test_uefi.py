@@ -208,3 +208,35 @@ def test_uefi_linux(tmp_path):
     finally:
         g.destroy()
         destroy(name)
+
+
+SYSTEMD_IMAGE = pathlib.Path(__file__).resolve().parent.parent / os.environ.get(
+    "BHYVE_GUEST_UEFI", "build/guest-uefi") / "disk.img"
+
+
+@needs_ovmf
+@pytest.mark.skipif(not SYSTEMD_IMAGE.exists(), reason="no UEFI image: run `make guest-uefi`")
+def test_uefi_systemd_image(tmp_path):
+    """The command line of the issue: OVMF CODE + VARS, GRUB and Debian 12 with systemd from a
+    GPT disk on virtio-blk to the root shell on ttyS0; poweroff exits 1."""
+    import pexpect
+    disk = tmp_path / "disk.img"
+    subprocess.run(["cp", "--sparse=always", str(SYSTEMD_IMAGE), str(disk)], check=True)
+    vars_fd = tmp_path / "VARS.fd"
+    shutil.copy(OVMF_VARS, vars_fd)
+    name = vm_name("systemd")
+    child = pexpect.spawn(prog("bhyve"), [
+        "-A", "-H", "-P", "-m", "1G", "-s", "0,hostbridge", "-s", f"2,virtio-blk,{disk}",
+        "-s", "31,lpc", "-l", "com1,stdio", "-l", f"bootrom,{OVMF_CODE},{vars_fd}", name],
+        encoding="latin-1", timeout=BOOT_TIMEOUT * 2)
+    try:
+        child.expect("bhyve-guest: grub reached")
+        child.expect("bhyve-guest: uefi shell reached")
+        child.expect(PROMPT)
+        child.sendline("poweroff")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 1
+    finally:
+        child.terminate(force=True)
+        destroy(name)

@@ -24,6 +24,7 @@ Last lines:
 """
 import os
 import re
+import select
 import shutil
 import statistics
 import subprocess
@@ -43,18 +44,26 @@ def last_line(buf):
 
 
 def timed(argv, timeout):
-    """Run argv; (firmware_s, total_s, exit_or_None, last console line), times None if the
-    marker never came."""
+    """Run argv; (firmware_s, total_s, exit status or None if it was still running, last
+    console line); a time is None if its marker never came (the process exited first, or
+    `timeout` seconds passed)."""
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)
+    fd = p.stdout.fileno()
     buf = b""
     fw = total = None
-    os.set_blocking(p.stdout.fileno(), True)
     try:
-        while total is None and time.monotonic() - t0 < timeout:
-            chunk = p.stdout.read1(65536)
-            if not chunk:
+        while total is None:
+            left = timeout - (time.monotonic() - t0)
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                break
+            chunk = os.read(fd, 65536)
+            if not chunk:               # end of output: the process is exiting
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    pass
                 break
             buf = (buf + chunk)[-8192:]
             if fw is None and GRUB.search(buf):
@@ -62,9 +71,10 @@ def timed(argv, timeout):
             if SHELL.search(buf):
                 total = time.monotonic() - t0
     finally:
+        rc = p.poll()       # None: still running, killed here
         p.kill()
         p.wait()
-    return fw, total, p.returncode, last_line(buf)
+    return fw, total, rc, last_line(buf)
 
 
 def scratch_copy(src, dst):
@@ -135,7 +145,7 @@ def main():
                 res[side].append((fw, total))
                 if total is None:
                     fail[side] = f"exit {rc}, last line: {last}" if rc is not None \
-                        else f"no marker, last line: {last}"
+                        else f"no marker in {cfg['timeout']} s, last line: {last}"
                 print(f"run {i + 1} {side}: firmware_s={fw} total_s={total}"
                       + (f" ({fail[side]})" if fail[side] else ""), flush=True)
     if "ours" not in sides:

@@ -133,32 +133,54 @@ static int blockif_rw_iov(struct blockif_ctxt *bc, bool write, struct iovec *iov
 	return 0;
 }
 
-/* O_DIRECT with guest buffers that are not aligned: go through an aligned bounce buffer. */
+/* Copy `n` bytes between the request's buffers, from byte `pos` of them, and `buf`. */
+static void blockif_iov_copy(const struct blockif_req *r, uint64_t pos, uint8_t *buf, size_t n,
+			     bool to_buf)
+{
+	for (int i = 0; i < r->iovcnt && n; i++) {
+		size_t l = r->iov[i].iov_len;
+		if (pos >= l) {
+			pos -= l;
+			continue;
+		}
+		size_t k = l - pos < n ? l - (size_t)pos : n;
+		uint8_t *g = (uint8_t *)r->iov[i].iov_base + pos;
+		if (to_buf)
+			memcpy(buf, g, k);
+		else
+			memcpy(g, buf, k);
+		buf += k;
+		n -= k;
+		pos = 0;
+	}
+}
+
+/* O_DIRECT with guest buffers that are not aligned: go through an aligned bounce buffer of
+ * at most BLOCKIF_BOUNCE_MAX bytes, a chunk at a time, so a request of any size (a guest's
+ * can be near 4 GiB) costs the host a bounded amount of memory per worker. */
 static int blockif_rw_bounce(struct blockif_ctxt *bc, struct blockif_req *r, bool write)
 {
+	uint64_t len = r->len;
+	size_t chunk = BLOCKIF_BOUNCE_MAX / bc->dio_align * bc->dio_align;
 	void *buf;
-	size_t len = (size_t)r->len;
-	size_t alen = (len + bc->dio_align - 1) / bc->dio_align * bc->dio_align;
 
-	if (r->offset % bc->dio_align || alen != len)
+	if (r->offset % bc->dio_align || len % bc->dio_align)
 		return EINVAL;  /* the device cannot address this unit */
-	if (posix_memalign(&buf, 4096, alen ? alen : 4096))
+	if (chunk == 0)
+		chunk = bc->dio_align;
+	if (posix_memalign(&buf, bc->dio_align > 4096 ? bc->dio_align : 4096, chunk))
 		return ENOMEM;
 	int e = 0;
-	struct iovec one = { buf, alen };
-	if (write) {
-		size_t done = 0;
-		for (int i = 0; i < r->iovcnt; i++) {
-			memcpy((uint8_t *)buf + done, r->iov[i].iov_base, r->iov[i].iov_len);
-			done += r->iov[i].iov_len;
-		}
-		e = blockif_rw_iov(bc, true, &one, 1, r->offset);
-	} else {
-		e = blockif_rw_iov(bc, false, &one, 1, r->offset);
-		size_t done = 0;
-		for (int i = 0; !e && i < r->iovcnt; i++) {
-			memcpy(r->iov[i].iov_base, (uint8_t *)buf + done, r->iov[i].iov_len);
-			done += r->iov[i].iov_len;
+	for (uint64_t pos = 0; pos < len && !e; pos += chunk) {
+		size_t n = len - pos < chunk ? (size_t)(len - pos) : chunk;
+		struct iovec one = { buf, n };
+		if (write) {
+			blockif_iov_copy(r, pos, buf, n, true);
+			e = blockif_rw_iov(bc, true, &one, 1, r->offset + pos);
+		} else {
+			e = blockif_rw_iov(bc, false, &one, 1, r->offset + pos);
+			if (!e)
+				blockif_iov_copy(r, pos, buf, n, false);
 		}
 	}
 	free(buf);

@@ -53,6 +53,8 @@ struct blockif_opts {
 
 #define BLOCKIF_NWORKERS 8
 #define BLOCKIF_MAXIOV   512
+/* Largest bounce buffer a worker allocates for unaligned O_DIRECT (nocache) requests. */
+#define BLOCKIF_BOUNCE_MAX (1u << 20)
 
 /* The block keys of a device's config node (path, nocache, direct, ro, nodelete,
  * sectorsize=L[/P]) as options; 0, or -1 with a message (no path, bad sectorsize). */

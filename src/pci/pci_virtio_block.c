@@ -7,11 +7,38 @@
 #include "pci/pci_emul.h"
 
 #include "common/devconf.h"
+#include "pci/pci_devinst.h"
+#include "pci/virtio_blk.h"
 #include "pci/virtio_pci_bus.h"
 
 static int vtblk_validate(config_node_t *nvl, char *err, size_t errlen)
 {
 	return devconf_block_check(nvl, true, err, errlen);
+}
+
+static void vtblk_deinit(struct pci_devinst *pi)
+{
+	vtblk_destroy(pi->pi_arg);   /* waits for I/O in flight and flushes the disk */
+	pi->pi_arg = NULL;
+}
+
+static int vtblk_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
+{
+	struct blockif_opts o;
+	if (vtpci_block_opts(nvl, config_node_get(nvl, "path"), &o, err, errlen) < 0)
+		return -1;
+	struct vq_mem mem;
+	vtpci_pci_mem(pi, &mem);
+	struct vtblk_softc *sc = vtblk_create(&o, &vtpci_pci_intr, pi, &mem, err, errlen);
+	if (!sc)
+		return -1;
+	pi->pi_arg = sc;
+	if (vtpci_pci_setup(vtblk_vtpci(sc), pi, VIRTIO_DEV_BLOCK, VIRTIO_TYPE_BLOCK,
+			    PCIC_STORAGE, PCIS_STORAGE_SCSI, err, errlen) < 0) {
+		vtblk_deinit(pi);
+		return -1;
+	}
+	return 0;
 }
 
 static const struct pci_devemu pci_de_vtblk = {

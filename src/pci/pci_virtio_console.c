@@ -11,6 +11,8 @@
 #include <sys/un.h>
 
 #include "common/devconf.h"
+#include "pci/pci_devinst.h"
+#include "pci/virtio_console.h"
 #include "pci/virtio_pci_bus.h"
 
 #define VTCON_MAX_PORTS 16
@@ -104,6 +106,55 @@ static int vtcon_validate(config_node_t *nvl, char *err, size_t errlen)
 		return -1;
 	}
 	return ports && config_node_foreach(ports, vtcon_port_visit, &c) ? -1 : 0;
+}
+
+/* ---- virtio-console: port.NAME.path ---- */
+
+struct vtpb_ports {
+	struct vtcon_port_conf pc[VTCON_MAXPORTS];
+	int n;
+};
+
+static int vtpb_port_visit(const char *name, config_node_t *child, const char *value, void *arg)
+{
+	struct vtpb_ports *p = arg;
+	if (!child || p->n >= VTCON_MAXPORTS)
+		return -1;
+	p->pc[p->n].name = name;
+	p->pc[p->n].path = config_node_get(child, "path");
+	p->n++;
+	return 0;
+}
+
+static void vtcon_deinit(struct pci_devinst *pi)
+{
+	vtcon_destroy(pi->pi_arg);    /* removes the sockets */
+	pi->pi_arg = NULL;
+}
+
+static int vtcon_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
+{
+	struct vtpb_ports ports = { .n = 0 };
+	config_node_t *pn = devconf_find_child(nvl, "port");
+
+	if (!pn || config_node_foreach(pn, vtpb_port_visit, &ports) || ports.n == 0) {
+		snprintf(err, errlen, "virtio-console: expected 1 to %d ports name=/path.sock",
+			 VTCON_MAXPORTS);
+		return -1;
+	}
+	struct vq_mem mem;
+	vtpci_pci_mem(pi, &mem);
+	struct vtcon_softc *sc = vtcon_create(ports.pc, ports.n, &vtpci_pci_intr, pi, &mem, err,
+					      errlen);
+	if (!sc)
+		return -1;
+	pi->pi_arg = sc;
+	if (vtpci_pci_setup(vtcon_vtpci(sc), pi, VIRTIO_DEV_CONSOLE, VIRTIO_TYPE_CONSOLE,
+			    PCIC_SIMPLECOMM, 0x80, err, errlen) < 0) {
+		vtcon_deinit(pi);
+		return -1;
+	}
+	return 0;
 }
 
 static const struct pci_devemu pci_de_vtcon = {

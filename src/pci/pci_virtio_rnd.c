@@ -5,12 +5,36 @@
 #include "pci/pci_emul.h"
 
 #include "common/devconf.h"
+#include "pci/pci_devinst.h"
+#include "pci/virtio_rnd.h"
 #include "pci/virtio_pci_bus.h"
 
 static int vtrnd_legacy_config(config_node_t *nvl, const char *opts, char *err, size_t errlen)
 {
 	if (opts && *opts) {
 		snprintf(err, errlen, "'%s': virtio-rnd takes no options", opts);
+		return -1;
+	}
+	return 0;
+}
+
+static void vtrnd_deinit(struct pci_devinst *pi)
+{
+	vtrnd_destroy(pi->pi_arg);
+	pi->pi_arg = NULL;
+}
+
+static int vtrnd_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
+{
+	struct vq_mem mem;
+	vtpci_pci_mem(pi, &mem);
+	struct vtrnd_softc *sc = vtrnd_create(&vtpci_pci_intr, pi, &mem, err, errlen);
+	if (!sc)
+		return -1;
+	pi->pi_arg = sc;
+	if (vtpci_pci_setup(vtrnd_vtpci(sc), pi, VIRTIO_DEV_RANDOM, VIRTIO_TYPE_ENTROPY,
+			    0x10 /* crypto */, 0, err, errlen) < 0) {
+		vtrnd_deinit(pi);
 		return -1;
 	}
 	return 0;

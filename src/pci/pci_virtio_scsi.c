@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "common/devconf.h"
+#include "pci/pci_devinst.h"
+#include "pci/virtio_scsi.h"
 #include "pci/virtio_pci_bus.h"
 #include "common/parse.h"
 
@@ -81,6 +83,43 @@ static int vtscsi_validate(config_node_t *nvl, char *err, size_t errlen)
 		else
 			snprintf(err, errlen, "dev=%s: the CAM Target Layer does not exist on Linux; "
 				 "give an image file or block device as the SCSI target", dev);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- virtio-scsi: LUN 0 on an image (path=, or dev= naming a file) ---- */
+
+static void vtscsi_deinit(struct pci_devinst *pi)
+{
+	vtscsi_destroy(pi->pi_arg);
+	pi->pi_arg = NULL;
+}
+
+static int vtscsi_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
+{
+	const char *path = config_node_get(nvl, "path");
+	const char *dev = config_node_get(nvl, "dev");
+	struct blockif_opts o;
+
+	if (!path && dev && strncmp(dev, "/dev/cam/ctl", 12) != 0)
+		path = dev;
+	if (!path) {
+		snprintf(err, errlen, "virtio-scsi: Linux has no CAM Target Layer; give an image "
+			 "with path=/path/to/disk.img");
+		return -1;
+	}
+	if (vtpci_block_opts(nvl, path, &o, err, errlen) < 0)
+		return -1;
+	struct vq_mem mem;
+	vtpci_pci_mem(pi, &mem);
+	struct vtscsi_softc *sc = vtscsi_create(&o, &vtpci_pci_intr, pi, &mem, err, errlen);
+	if (!sc)
+		return -1;
+	pi->pi_arg = sc;
+	if (vtpci_pci_setup(vtscsi_vtpci(sc), pi, VIRTIO_DEV_SCSI, VIRTIO_TYPE_SCSI, PCIC_STORAGE,
+			    PCIS_STORAGE_SCSI, err, errlen) < 0) {
+		vtscsi_deinit(pi);
 		return -1;
 	}
 	return 0;

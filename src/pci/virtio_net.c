@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ratelimit.h"
 #include "backends/net_tap.h"
 #include "pci/virtio_net.h"
 
@@ -274,9 +275,11 @@ static void vtnet_negotiated(void *arg, uint64_t f)
 	sc->mrg = f & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
 	sc->hdr_len = (sc->mrg || (f & (1ULL << VIRTIO_F_VERSION_1))) ? 12 : 10;
 	if (net_tap_set_vnet_hdr_len(sc->tap, sc->hdr_len) < 0 ||
-	    net_tap_set_offload(sc->tap, off) < 0)
-		fprintf(stderr, "virtio-net: %s: offload set-up: %s\n", net_tap_name(sc->tap),
-			strerror(errno));
+	    net_tap_set_offload(sc->tap, off) < 0) {
+		static struct ratelimit rl = RATELIMIT_DEFAULT;   /* each feature write retries */
+		ratelimit_log(&rl, "virtio-net: %s: offload set-up: %s\n", net_tap_name(sc->tap),
+			      strerror(errno));
+	}
 	pthread_mutex_unlock(&sc->tx_mtx);
 	pthread_mutex_unlock(&sc->rx_mtx);
 }

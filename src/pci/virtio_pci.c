@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/ratelimit.h"
 #include "pci/virtio_pci.h"
 
 uint64_t vtpci_host_features(const struct vtpci_state *vs)
@@ -105,9 +106,10 @@ void vtpci_needs_reset(struct vtpci_state *vs)
 	bool tell = first && (vs->status & VIRTIO_STATUS_DRIVER_OK);
 	vs->status |= VIRTIO_STATUS_NEEDS_RESET;
 	pthread_mutex_unlock(&vs->lock);
+	static struct ratelimit rl = RATELIMIT_DEFAULT;
 	if (first)
-		fprintf(stderr, "%s: the driver gave an invalid virtqueue; device needs reset\n",
-			vs->dev->name);
+		ratelimit_log(&rl, "%s: the driver gave an invalid virtqueue; device needs reset\n",
+			      vs->dev->name);
 	if (tell)
 		vtpci_raise(vs, VIRTIO_ISR_CONFIG, vs->msix_config);
 }
@@ -290,9 +292,10 @@ static void vtpci_legacy_pfn(struct vtpci_state *vs, uint32_t pfn)
 		return;
 	}
 	if (vq_setup_legacy(&q->vq, vs->dev->qsize, pfn) < 0) {
+		static struct ratelimit rl = RATELIMIT_DEFAULT;
 		if (!vs->warned)
-			fprintf(stderr, "%s: queue %u: PFN 0x%x is not in guest RAM\n",
-				vs->dev->name, vs->qsel, pfn);
+			ratelimit_log(&rl, "%s: queue %u: PFN 0x%x is not in guest RAM\n",
+				      vs->dev->name, vs->qsel, pfn);
 		vs->warned = true;
 		return;
 	}
@@ -391,9 +394,10 @@ static void vtpci_queue_enable(struct vtpci_state *vs, struct vtpci_queue *q)
 	if (q->enabled)
 		return;
 	if (vq_setup(&q->vq, q->size, q->desc, q->avail, q->used) < 0) {
+		static struct ratelimit rl = RATELIMIT_DEFAULT;
 		if (!vs->warned)
-			fprintf(stderr, "%s: queue %u: rings not in guest RAM or misaligned\n",
-				vs->dev->name, vs->qsel);
+			ratelimit_log(&rl, "%s: queue %u: rings not in guest RAM or misaligned\n",
+				      vs->dev->name, vs->qsel);
 		vs->warned = true;
 		return;
 	}

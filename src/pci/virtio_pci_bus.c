@@ -1,7 +1,7 @@
 /*
  * The virtio transport on the PCI bus: IDs, BARs and capabilities of a transitional virtio
  * function, the BAR access handlers, interrupts through the bus, guest memory through
- * vm_map_gpa, and the pe_init/pe_deinit of every virtio device.
+ * vm_map_gpa, and the pieces of device set-up that several devices share.
  *
  * Function layout (see virtio_pci.h):
  *   BAR 0  I/O, legacy registers + device config
@@ -14,16 +14,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backends/block_if.h"
 #include "common/devconf.h"
 #include "common/netmac.h"
 #include "common/parse.h"
 #include "pci/pci_devinst.h"
-#include "pci/virtio_blk.h"
-#include "pci/virtio_console.h"
 #include "pci/virtio_net.h"
 #include "pci/virtio_pci_bus.h"
-#include "pci/virtio_rnd.h"
-#include "pci/virtio_scsi.h"
 #include "vmm/ioevent.h"
 #include "vmm/vmm.h"
 
@@ -162,8 +159,7 @@ void vtpci_barwrite(struct vcpu *vcpu, struct pci_devinst *pi, int baridx, uint6
 
 /* ---- Device set-up from the config tree ---- */
 
-/* The block options of a node (path, nocache, direct, ro, nodelete, sectorsize). */
-static int vtpb_block_opts(config_node_t *nvl, const char *path, struct blockif_opts *o,
+int vtpci_block_opts(config_node_t *nvl, const char *path, struct blockif_opts *o,
 			   char *err, size_t errlen)
 {
 	*o = (struct blockif_opts){
@@ -183,53 +179,6 @@ static int vtpb_block_opts(config_node_t *nvl, const char *path, struct blockif_
 		return -1;
 	}
 	return 0;
-}
-
-int vtblk_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
-{
-	struct blockif_opts o;
-	if (vtpb_block_opts(nvl, config_node_get(nvl, "path"), &o, err, errlen) < 0)
-		return -1;
-	struct vq_mem mem;
-	vtpci_pci_mem(pi, &mem);
-	struct vtblk_softc *sc = vtblk_create(&o, &vtpci_pci_intr, pi, &mem, err, errlen);
-	if (!sc)
-		return -1;
-	pi->pi_arg = sc;
-	if (vtpci_pci_setup(vtblk_vtpci(sc), pi, VIRTIO_DEV_BLOCK, VIRTIO_TYPE_BLOCK,
-			    PCIC_STORAGE, PCIS_STORAGE_SCSI, err, errlen) < 0) {
-		vtblk_deinit(pi);
-		return -1;
-	}
-	return 0;
-}
-
-void vtblk_deinit(struct pci_devinst *pi)
-{
-	vtblk_destroy(pi->pi_arg);   /* waits for I/O in flight and flushes the disk */
-	pi->pi_arg = NULL;
-}
-
-int vtrnd_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
-{
-	struct vq_mem mem;
-	vtpci_pci_mem(pi, &mem);
-	struct vtrnd_softc *sc = vtrnd_create(&vtpci_pci_intr, pi, &mem, err, errlen);
-	if (!sc)
-		return -1;
-	pi->pi_arg = sc;
-	if (vtpci_pci_setup(vtrnd_vtpci(sc), pi, VIRTIO_DEV_RANDOM, VIRTIO_TYPE_ENTROPY,
-			    0x10 /* crypto */, 0, err, errlen) < 0) {
-		vtrnd_deinit(pi);
-		return -1;
-	}
-	return 0;
-}
-
-void vtrnd_deinit(struct pci_devinst *pi)
-{
-	vtrnd_destroy(pi->pi_arg);
-	pi->pi_arg = NULL;
 }
 
 int vtnet_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
@@ -275,91 +224,5 @@ int vtnet_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t err
 void vtnet_deinit(struct pci_devinst *pi)
 {
 	vtnet_destroy(pi->pi_arg);
-	pi->pi_arg = NULL;
-}
-
-/* ---- virtio-console: port.NAME.path ---- */
-
-struct vtpb_ports {
-	struct vtcon_port_conf pc[VTCON_MAXPORTS];
-	int n;
-};
-
-static int vtpb_port_visit(const char *name, config_node_t *child, const char *value, void *arg)
-{
-	struct vtpb_ports *p = arg;
-	if (!child || p->n >= VTCON_MAXPORTS)
-		return -1;
-	p->pc[p->n].name = name;
-	p->pc[p->n].path = config_node_get(child, "path");
-	p->n++;
-	return 0;
-}
-
-int vtcon_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
-{
-	struct vtpb_ports ports = { .n = 0 };
-	config_node_t *pn = devconf_find_child(nvl, "port");
-
-	if (!pn || config_node_foreach(pn, vtpb_port_visit, &ports) || ports.n == 0) {
-		snprintf(err, errlen, "virtio-console: expected 1 to %d ports name=/path.sock",
-			 VTCON_MAXPORTS);
-		return -1;
-	}
-	struct vq_mem mem;
-	vtpci_pci_mem(pi, &mem);
-	struct vtcon_softc *sc = vtcon_create(ports.pc, ports.n, &vtpci_pci_intr, pi, &mem, err,
-					      errlen);
-	if (!sc)
-		return -1;
-	pi->pi_arg = sc;
-	if (vtpci_pci_setup(vtcon_vtpci(sc), pi, VIRTIO_DEV_CONSOLE, VIRTIO_TYPE_CONSOLE,
-			    PCIC_SIMPLECOMM, 0x80, err, errlen) < 0) {
-		vtcon_deinit(pi);
-		return -1;
-	}
-	return 0;
-}
-
-void vtcon_deinit(struct pci_devinst *pi)
-{
-	vtcon_destroy(pi->pi_arg);    /* removes the sockets */
-	pi->pi_arg = NULL;
-}
-
-/* ---- virtio-scsi: LUN 0 on an image (path=, or dev= naming a file) ---- */
-
-int vtscsi_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
-{
-	const char *path = config_node_get(nvl, "path");
-	const char *dev = config_node_get(nvl, "dev");
-	struct blockif_opts o;
-
-	if (!path && dev && strncmp(dev, "/dev/cam/ctl", 12) != 0)
-		path = dev;
-	if (!path) {
-		snprintf(err, errlen, "virtio-scsi: Linux has no CAM Target Layer; give an image "
-			 "with path=/path/to/disk.img");
-		return -1;
-	}
-	if (vtpb_block_opts(nvl, path, &o, err, errlen) < 0)
-		return -1;
-	struct vq_mem mem;
-	vtpci_pci_mem(pi, &mem);
-	struct vtscsi_softc *sc = vtscsi_create(&o, &vtpci_pci_intr, pi, &mem, err, errlen);
-	if (!sc)
-		return -1;
-	pi->pi_arg = sc;
-	if (vtpci_pci_setup(vtscsi_vtpci(sc), pi, VIRTIO_DEV_SCSI, VIRTIO_TYPE_SCSI, PCIC_STORAGE,
-			    PCIS_STORAGE_SCSI, err, errlen) < 0) {
-		vtscsi_deinit(pi);
-		return -1;
-	}
-	return 0;
-}
-
-void vtscsi_deinit(struct pci_devinst *pi)
-{
-	vtscsi_destroy(pi->pi_arg);
 	pi->pi_arg = NULL;
 }

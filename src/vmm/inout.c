@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/ratelimit.h"
 #include "common/config.h"
 #include "vmm/inout.h"
 #include "vmm/vm_internal.h"
@@ -109,8 +110,9 @@ int unregister_inout(struct vm *vm, const struct inout_port *iop)
 static int inout_unclaimed(int in, uint16_t port, int bytes, uint32_t *eax)
 {
 	if (config_get_bool("x86.strictio", false)) {
-		fprintf(stderr, "bhyve: unhandled %s%d 0x%04x (strict I/O)\n", in ? "in" : "out",
-			bytes * 8, port);
+		static struct ratelimit rl = RATELIMIT_DEFAULT;   /* each vCPU may hit one */
+		ratelimit_log(&rl, "bhyve: unhandled %s%d 0x%04x (strict I/O)\n", in ? "in" : "out",
+			      bytes * 8, port);
 		return -1;
 	}
 	if (in)

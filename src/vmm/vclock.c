@@ -5,6 +5,10 @@
  * nanoseconds; every guest-visible counter (TSC, LAPIC timer, PIT, HPET, RTC, PM timer) is a
  * fixed-ratio function of it, so calibrating one against another gives exact answers.
  *
+ * For deterministic unit tests the clock can be switched to manual: guest time then stands
+ * still except when vclock_advance() moves it, which returns only after every timer due by
+ * the new time has fired (callbacks that re-arm inside the window fire too).
+ *
  * Timers: one thread per VM sleeps on a condition variable until the earliest deadline of a
  * sorted list.  Callbacks run on that thread without the timer lock held, so they may arm and
  * cancel timers (including their own) and take device locks.  vtimer_destroy() waits for a
@@ -37,6 +41,8 @@ struct vclock {
 	struct vtimer *running;           /* whose callback runs now */
 	pthread_t thread;
 	bool thread_started, stop;
+	bool manual;                      /* time moves only by vclock_advance() */
+	uint64_t manual_ns;               /* guest time while manual (atomic reads) */
 };
 
 static uint64_t vclock_host_ns(void)
@@ -98,7 +104,43 @@ static struct vclock *vclock_of(struct vm *vm)
 uint64_t vclock_ns(struct vm *vm)
 {
 	struct vclock *c = vclock_of(vm);
-	return c ? vclock_host_ns() - c->start_host_ns : 0;
+	if (!c)
+		return 0;
+	if (__atomic_load_n(&c->manual, __ATOMIC_ACQUIRE))
+		return __atomic_load_n(&c->manual_ns, __ATOMIC_ACQUIRE);
+	return vclock_host_ns() - c->start_host_ns;
+}
+
+void vclock_set_manual(struct vm *vm)
+{
+	struct vclock *c = vclock_of(vm);
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	__atomic_store_n(&c->manual_ns, vclock_host_ns() - c->start_host_ns, __ATOMIC_RELEASE);
+	__atomic_store_n(&c->manual, true, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The timer thread has nothing due at the current manual time and runs no callback. */
+static bool vclock_settled(const struct vclock *c)
+{
+	return c->stop || !c->thread_started ||
+	       (!c->running && (!c->head || c->head->deadline > c->manual_ns));
+}
+
+void vclock_advance(struct vm *vm, uint64_t ns)
+{
+	struct vclock *c = vclock_of(vm);
+	if (!c || !c->manual)
+		return;
+	pthread_mutex_lock(&c->lock);
+	__atomic_store_n(&c->manual_ns, c->manual_ns + ns, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&c->cond);
+	while (!vclock_settled(c))
+		pthread_cond_wait(&c->done, &c->lock);
+	pthread_mutex_unlock(&c->lock);
 }
 
 uint64_t vclock_tsc_hz(struct vm *vm) { (void)vm; return VCLOCK_TSC_HZ; }
@@ -152,8 +194,13 @@ static void *vclock_thread(void *arg)
 			pthread_cond_wait(&c->cond, &c->lock);
 			continue;
 		}
+		if (c->manual && t->deadline > c->manual_ns) {
+			pthread_cond_broadcast(&c->done);     /* settled: vclock_advance() returns */
+			pthread_cond_wait(&c->cond, &c->lock);
+			continue;
+		}
 		uint64_t host = vclock_host_ns(), now = host - c->start_host_ns;
-		if (t->deadline > now) {
+		if (!c->manual && t->deadline > now) {
 			/* At most an hour at a time, so far deadlines cannot overflow. */
 			uint64_t wait = t->deadline - now;
 			uint64_t abs = host + (wait < 3600000000000ULL ? wait : 3600000000000ULL);

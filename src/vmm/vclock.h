@@ -21,6 +21,10 @@ struct vm;
 
 /* Nanoseconds of guest time since the VM's clock started (monotonic). */
 uint64_t vclock_ns(struct vm *vm);
+/* Unit tests: freeze guest time at its current value; from then on it moves only by
+ * vclock_advance(), which returns once every timer due by the new time has fired. */
+void vclock_set_manual(struct vm *vm);
+void vclock_advance(struct vm *vm, uint64_t ns);
 /* The TSC frequency the guest sees (CPUID 0x15/0x16 report it). */
 uint64_t vclock_tsc_hz(struct vm *vm);
 uint64_t vclock_tsc(struct vm *vm);

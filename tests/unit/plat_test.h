@@ -30,6 +30,8 @@ struct pt_events {
 	atomic_int suspends, suspend_how;
 };
 static struct pt_events pt_ev;
+/* The VM whose manual clock pt_sleep_ms() advances (the latest pt_vm_create()). */
+static struct vm *pt_cur_vm;
 
 static inline void pt_on_intr(void *a, int id) { (void)a; if (id >= 0 && id < VM_MAXCPU) pt_ev.intr[id]++; }
 static inline void pt_on_nmi(void *a, int id) { (void)a; if (id >= 0 && id < VM_MAXCPU) pt_ev.nmi[id]++; }
@@ -83,6 +85,11 @@ static inline struct vm *pt_vm_create(int ncpus)
 	struct platform_observer obs = { NULL, pt_on_intr, pt_on_nmi, pt_on_init, pt_on_sipi,
 					 pt_on_suspend };
 	platform_set_observer(vm, &obs);
+	/* Guest time moves only when the test says so (pt_sleep_ms), and every timer due by then
+	 * has fired when it returns: assertions about counters and interrupts do not race the
+	 * host's scheduler. */
+	vclock_set_manual(vm);
+	pt_cur_vm = vm;
 	return vm;
 }
 
@@ -90,6 +97,8 @@ static inline void pt_vm_free(struct vm *vm)
 {
 	if (!vm)
 		return;
+	if (pt_cur_vm == vm)
+		pt_cur_vm = NULL;
 	platform_destroy(vm);
 	vm_close(vm);
 }
@@ -118,14 +127,21 @@ static inline void pt_mw(struct vm *vm, int cpu, uint64_t gpa, int size, uint64_
 	mmio_dispatch(vm_vcpu(vm, cpu), MEM_F_WRITE, gpa, size, &v);
 }
 
+/* Let `ms` milliseconds of guest time pass (timers due by then have fired on return). */
 static inline void pt_sleep_ms(int ms)
 {
+	if (pt_cur_vm) {
+		vclock_advance(pt_cur_vm, (uint64_t)ms * 1000000ULL);
+		return;
+	}
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	nanosleep(&ts, NULL);
 }
 
-/* Poll `cond` every millisecond for up to `ms` milliseconds; the value of cond. */
-#define PT_WAIT(cond, ms) ({ int _i = 0; while (!(cond) && _i++ < (ms)) pt_sleep_ms(1); (cond); })
+/* Poll `cond` (set by a timer or by another host thread, e.g. a device worker) every
+ * millisecond of guest and of host time, for up to `ms` of them; the value of cond. */
+#define PT_WAIT(cond, ms) ({ int _i = 0; while (!(cond) && _i++ < (ms)) { pt_sleep_ms(1); \
+	nanosleep(&(struct timespec){ 0, 1000000L }, NULL); } (cond); })
 
 /* LAPIC helpers (xAPIC page of vCPU `cpu`). */
 static inline uint32_t pt_lapic_rd(struct vm *vm, int cpu, uint32_t off)

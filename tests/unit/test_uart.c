@@ -123,7 +123,7 @@ static void test_pty(void)
 /* Wait (bounded: a last guard, the condition is data ready) for a received byte. */
 static int rx_wait(struct uart_softc *sc)
 {
-	for (int i = 0; i < 5000; i++) {
+	for (int i = 0; i < 60000; i++) {
 		if (uart_read(sc, 5) & 1)
 			return uart_read(sc, 0);
 		usleep(1000);
@@ -161,7 +161,7 @@ static void test_rx_flow_across_probe(void)
 	int w = open(fifo, O_WRONLY | O_NONBLOCK);
 	CHECK(w >= 0);
 	CHECK_EQ(write(w, "abcdef", 6), 6);
-	for (int i = 0; i < 5000 && !(uart_read(sc, 5) & 1); i++)
+	for (int i = 0; i < 60000 && !(uart_read(sc, 5) & 1); i++)
 		usleep(1000);
 	CHECK_EQ(uart_read(sc, 5) & 1, 1);               /* 'a' in RBR, "bcdef" waits */
 	uart_write(sc, 2, 0x01);                         /* serial8250_clear_fifos() */

@@ -137,7 +137,7 @@ static void make_avail(uint16_t head)
 /* Wait until `n` more chains are used (bounded wait: a hang is a failure, not a timing). */
 static bool wait_used(int n)
 {
-	for (int i = 0; i < 5000; i++) {
+	for (int i = 0; i < 60000; i++) {
 		if ((uint16_t)(used_idx() - used_seen) >= n) {
 			used_seen = (uint16_t)(used_seen + n);
 			return true;

@@ -71,7 +71,7 @@ static uint16_t used_idx(int i)
 /* Next used element of queue i (waits a bounded time): its buffer and length. */
 static const uint8_t *next_used(int i, uint32_t *len)
 {
-	for (int t = 0; t < 3000 && used_idx(i) == q[i].used_seen; t++)
+	for (int t = 0; t < 60000 && used_idx(i) == q[i].used_seen; t++)
 		usleep(1000);
 	if (used_idx(i) == q[i].used_seen)
 		return NULL;

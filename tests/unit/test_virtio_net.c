@@ -83,7 +83,7 @@ static uint32_t q_used(struct dq *q, uint16_t slot, uint32_t *len)
 
 static bool wait_used(struct dq *q, uint16_t target)
 {
-	for (int i = 0; i < 5000; i++) {
+	for (int i = 0; i < 60000; i++) {
 		if ((uint16_t)(q_used_idx(q) - target) < 0x8000)
 			return true;
 		usleep(1000);
@@ -277,7 +277,7 @@ static void test_net(void)
 	q_add(&txq, 2, RAM_SIZE - 4, 64, 0, 0);
 	q_avail(&txq, 2);
 	vtpci_legacy_write(vs, VTPCI_L_QUEUE_NOTIFY, 2, 1);
-	for (int i = 0; i < 5000 && !(vtpci_legacy_read(vs, VTPCI_L_STATUS, 1) &
+	for (int i = 0; i < 60000 && !(vtpci_legacy_read(vs, VTPCI_L_STATUS, 1) &
 				      VIRTIO_STATUS_NEEDS_RESET); i++)
 		usleep(1000);
 	CHECK(vtpci_legacy_read(vs, VTPCI_L_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET);
@@ -287,7 +287,7 @@ static void test_net(void)
 	memset(ram + RXBUF_GPA, 0xAB, BUFSZ * 16);
 	make_frame(f, 100, 3);
 	send(s, f, 100, 0);
-	for (int i = 0; i < 500 && vtnet_rx_dropped(sc) == 0; i++)
+	for (int i = 0; i < 60000 && vtnet_rx_dropped(sc) == 0; i++)
 		usleep(1000);
 	CHECK_EQ(vtnet_rx_dropped(sc), 1);
 	CHECK_EQ(ram[RXBUF_GPA + BUFSZ * 10], 0xAB);

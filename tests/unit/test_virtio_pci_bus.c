@@ -123,10 +123,10 @@ static void test_legacy_blk(struct vm *vm)
 	uint64_t used_off = (16ULL * qsz + 6 + 2ULL * qsz + 4095) & ~4095ULL;
 	uint16_t *used = (uint16_t *)(ring + used_off);
 	pt_out(vm, io + VTPCI_L_QUEUE_NOTIFY, 2, 0);
-	CHECK(PT_WAIT(__atomic_load_n(&used[1], __ATOMIC_ACQUIRE) == 1, 3000));
+	CHECK(PT_WAIT(__atomic_load_n(&used[1], __ATOMIC_ACQUIRE) == 1, 60000));
 	CHECK_EQ(*st, VIRTIO_BLK_S_OK);
 	/* INTx: the line is up until the ISR is read. */
-	CHECK(PT_WAIT(pi->pi_lintr.asserted, 3000));
+	CHECK(PT_WAIT(pi->pi_lintr.asserted, 60000));
 	CHECK_EQ(pt_in(vm, io + VTPCI_L_ISR, 1), VIRTIO_ISR_QUEUE);
 	CHECK(!pi->pi_lintr.asserted);
 	int fd = open(img, O_RDONLY);
@@ -153,14 +153,66 @@ static void test_legacy_blk(struct vm *vm)
 	avail[3] = 0;
 	__atomic_store_n(&avail[1], 2, __ATOMIC_RELEASE);
 	pt_out(vm, io + VTPCI_L_QUEUE_NOTIFY, 2, 0);
-	CHECK(PT_WAIT(__atomic_load_n(&used[1], __ATOMIC_ACQUIRE) == 2, 3000));
-	CHECK(PT_WAIT(irr(vm, 0x66), 3000));
+	CHECK(PT_WAIT(__atomic_load_n(&used[1], __ATOMIC_ACQUIRE) == 2, 60000));
+	CHECK(PT_WAIT(irr(vm, 0x66), 60000));
 	CHECK_EQ(*st, VIRTIO_BLK_S_OK);
 	/* A hostile ring address: the device stays safe and says it needs a reset. */
 	pt_out(vm, io + VTPCI_L_STATUS, 1, 0);
 	pt_out(vm, io + VTPCI_L_QUEUE_PFN, 4, 0xFFFFFFF0u);
 	CHECK_EQ(pt_in(vm, io + VTPCI_L_QUEUE_PFN, 4), 0);
 	pt_out(vm, io + VTPCI_L_QUEUE_NOTIFY, 2, 0);
+}
+
+/* Lines written to stderr while `n` rounds of reset, hostile ring and notify run. */
+static int flood_lines(struct vm *vm, uint16_t io, int n)
+{
+	char path[] = "/tmp/test_vtpci_log.XXXXXX";
+	int fd = mkstemp(path), saved = dup(2);
+	fflush(stderr);
+	dup2(fd, 2);
+	uint16_t qsz = (uint16_t)pt_in(vm, io + VTPCI_L_QUEUE_NUM, 2);
+	uint16_t *avail = vm_map_gpa(vm, RING_GPA + 16ULL * qsz, 4);
+	for (int i = 0; avail && i < n; i++) {
+		pt_out(vm, io + VTPCI_L_STATUS, 1, 0);                   /* reset re-arms */
+		pt_out(vm, io + VTPCI_L_STATUS, 1, 3);
+		pt_out(vm, io + VTPCI_L_QUEUE_PFN, 4, 0xFFFFFFF0u);      /* not RAM */
+		pt_out(vm, io + VTPCI_L_QUEUE_PFN, 4, RING_GPA / 4096);
+		pt_out(vm, io + VTPCI_L_STATUS, 1, 7);
+		__atomic_store_n(&avail[1], 0x8000, __ATOMIC_RELEASE);   /* idx jumps past the ring */
+		pt_out(vm, io + VTPCI_L_QUEUE_NOTIFY, 2, 0);
+		if (!PT_WAIT(pt_in(vm, io + VTPCI_L_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET, 60000))
+			break;
+	}
+	if (avail)
+		avail[1] = 0;
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	FILE *f = fopen(path, "r");
+	int lines = 0, c;
+	while (f && (c = fgetc(f)) != EOF)
+		lines += c == '\n';
+	if (f)
+		fclose(f);
+	close(fd);
+	unlink(path);
+	return lines;
+}
+
+/* A guest looping over reset and bad rings cannot flood the log: a few lines, not one per
+ * round (the limiter allows a burst, then one a second, plus "suppressed" lines). */
+static void test_log_flood(struct vm *vm)
+{
+	struct pci_devinst *pi = pci_bus_find(vm, 0, 4, 0);
+	uint16_t io = (uint16_t)pi->pi_bar[0].addr;
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	int lines = flood_lines(vm, io, 2000);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	long secs = (long)(b.tv_sec - a.tv_sec) + 1;
+	CHECK(lines >= 1);                                  /* it is still said */
+	CHECK(lines <= 3 * (5 + 2 * secs));
+	pt_out(vm, io + VTPCI_L_STATUS, 1, 0);
 }
 
 static struct vm *start(void)
@@ -194,6 +246,7 @@ int main(void)
 	if (vm) {
 		test_identity();
 		test_legacy_blk(vm);
+		test_log_flood(vm);
 		pci_bus_fini(vm);
 		pt_vm_free(vm);
 	}

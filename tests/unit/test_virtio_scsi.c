@@ -64,7 +64,7 @@ static bool run_chain(int qi, uint16_t head, uint32_t *ulen)
 	__atomic_store_n(&av[1], ++q[qi].avail_idx, __ATOMIC_RELEASE);
 	vtpci_legacy_write(vs, VTPCI_L_QUEUE_NOTIFY, 2, qi);
 	uint16_t *u = (uint16_t *)(ram + q[qi].used);
-	for (int t = 0; t < 3000 && __atomic_load_n(&u[1], __ATOMIC_ACQUIRE) == q[qi].used_seen; t++)
+	for (int t = 0; t < 60000 && __atomic_load_n(&u[1], __ATOMIC_ACQUIRE) == q[qi].used_seen; t++)
 		usleep(1000);
 	if (__atomic_load_n(&u[1], __ATOMIC_ACQUIRE) == q[qi].used_seen)
 		return false;

@@ -42,6 +42,20 @@ static void msleep(int ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Wait (a generous last guard) until vCPU `id`'s thread reaches state `st`. */
+static bool wait_state(struct vm *vm, int id, enum vcpu_state st)
+{
+	for (int i = 0; i < 60000; i++) {
+		pthread_mutex_lock(&vm->lock);
+		bool ok = vm->vcpus[id] && vm->vcpus[id]->state == st;
+		pthread_mutex_unlock(&vm->lock);
+		if (ok)
+			return true;
+		msleep(1);
+	}
+	return false;
+}
+
 int main(void)
 {
 	char name[32], err[256];
@@ -65,7 +79,8 @@ int main(void)
 	CHECK_EQ(vm_ctl_start(vm), 0);
 	CHECK(vm_ctl_start(vm) < 0);   /* a second server for the same name cannot bind */
 	pthread_create(&t, NULL, run_thread, vm);
-	msleep(50);
+	CHECK(wait_state(vm, 0, VCPU_HALTED));
+	CHECK(wait_state(vm, 1, VCPU_WAIT_SIPI));
 	/* vCPU 0 is halted (sleeping), vCPU 1 waits for SIPI: both answer from their thread. */
 	memset(&r, 0, sizeof(r));
 	CHECK_EQ(vm_ctl_get_regs(name, 0, &r, err, sizeof(err)), 0);

@@ -109,7 +109,7 @@ static void msleep(int ms)
 static bool wait_state(struct vm *vm, int id, enum vcpu_state st)
 {
 	int i;
-	for (i = 0; i < 5000; i++) {
+	for (i = 0; i < 60000; i++) {
 		pthread_mutex_lock(&vm->lock);
 		bool ok = vm->vcpus[id]->state == st;
 		pthread_mutex_unlock(&vm->lock);
