@@ -372,7 +372,12 @@ static void blockif_free(struct blockif_ctxt *bc)
 
 int blockif_opts_node(config_node_t *n, struct blockif_opts *o, char *err, size_t errlen)
 {
-	const char *path = config_node_get(n, "path");
+	return blockif_opts_path(n, config_node_get(n, "path"), o, err, errlen);
+}
+
+int blockif_opts_path(config_node_t *n, const char *path, struct blockif_opts *o, char *err,
+		      size_t errlen)
+{
 	const char *ss = config_node_get(n, "sectorsize");
 
 	*o = (struct blockif_opts){

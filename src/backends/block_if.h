@@ -60,6 +60,9 @@ struct blockif_opts {
  * sectorsize=L[/P]) as options; 0, or -1 with a message (no path, bad sectorsize). */
 typedef struct config_node config_node_t;
 int blockif_opts_node(config_node_t *n, struct blockif_opts *o, char *err, size_t errlen);
+/* The same with the backing path given apart (virtio-scsi takes it from another key). */
+int blockif_opts_path(config_node_t *n, const char *path, struct blockif_opts *o, char *err,
+		      size_t errlen);
 
 /* Open the backend; NULL and a one-line message in err on failure. */
 struct blockif_ctxt *blockif_open(const struct blockif_opts *opts, char *err, size_t errlen);

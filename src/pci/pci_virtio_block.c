@@ -25,7 +25,7 @@ static void vtblk_deinit(struct pci_devinst *pi)
 static int vtblk_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
 {
 	struct blockif_opts o;
-	if (vtpci_block_opts(nvl, config_node_get(nvl, "path"), &o, err, errlen) < 0)
+	if (blockif_opts_path(nvl, config_node_get(nvl, "path"), &o, err, errlen) < 0)
 		return -1;
 	struct vq_mem mem;
 	vtpci_pci_mem(pi, &mem);

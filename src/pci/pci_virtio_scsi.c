@@ -109,7 +109,7 @@ static int vtscsi_init(struct pci_devinst *pi, config_node_t *nvl, char *err, si
 			 "with path=/path/to/disk.img");
 		return -1;
 	}
-	if (vtpci_block_opts(nvl, path, &o, err, errlen) < 0)
+	if (blockif_opts_path(nvl, path, &o, err, errlen) < 0)
 		return -1;
 	struct vq_mem mem;
 	vtpci_pci_mem(pi, &mem);

@@ -159,28 +159,6 @@ void vtpci_barwrite(struct vcpu *vcpu, struct pci_devinst *pi, int baridx, uint6
 
 /* ---- Device set-up from the config tree ---- */
 
-int vtpci_block_opts(config_node_t *nvl, const char *path, struct blockif_opts *o,
-			   char *err, size_t errlen)
-{
-	*o = (struct blockif_opts){
-		.path = path,
-		.nocache = config_node_get_bool(nvl, "nocache", false),
-		.direct = config_node_get_bool(nvl, "direct", false),
-		.ro = config_node_get_bool(nvl, "ro", false),
-		.nodelete = config_node_get_bool(nvl, "nodelete", false),
-	};
-	const char *ss = config_node_get(nvl, "sectorsize");
-	if (ss && devconf_parse_sectorsize(ss, &o->sectsz, &o->psectsz) < 0) {
-		snprintf(err, errlen, "sectorsize=%s: expected logical[/physical]", ss);
-		return -1;
-	}
-	if (!path || !*path) {
-		snprintf(err, errlen, "a backing file or device path is required");
-		return -1;
-	}
-	return 0;
-}
-
 int vtnet_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
 {
 	const char *macs = config_node_get(nvl, "mac");

@@ -1,7 +1,7 @@
 /*
  * The virtio transport on the PCI bus (virtio_pci_bus.c): what the device files
  * pci_virtio_*.c plug into their descriptors (pe_barread, pe_barwrite) and use from their
- * pe_init (vtpci_pci_setup, vtpci_pci_intr, vtpci_pci_mem, vtpci_block_opts).
+ * pe_init (vtpci_pci_setup, vtpci_pci_intr, vtpci_pci_mem).
  */
 #ifndef BHYVE_VIRTIO_PCI_BUS_H
 #define BHYVE_VIRTIO_PCI_BUS_H
@@ -28,11 +28,6 @@ uint64_t vtpci_barread(struct vcpu *vcpu, struct pci_devinst *pi, int baridx, ui
 void vtpci_barwrite(struct vcpu *vcpu, struct pci_devinst *pi, int baridx, uint64_t off,
 		    int size, uint64_t val);
 
-/* The block options of a device node (path, nocache, direct, ro, nodelete, sectorsize) for
- * virtio-blk and virtio-scsi; 0, or -1 with a message. */
-struct blockif_opts;
-int vtpci_block_opts(config_node_t *nvl, const char *path, struct blockif_opts *o, char *err,
-		     size_t errlen);
 
 int vtnet_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen);
 void vtnet_deinit(struct pci_devinst *pi);
