@@ -357,6 +357,9 @@ class Chromium:
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium")
+@pytest.mark.skipif(os.environ.get("BHYVE_TEST_BROWSER") != "1",
+                    reason="known to fail (noVNC disconnects, see the xfail reason); costs "
+                    "5 min: run with BHYVE_TEST_BROWSER=1")
 @pytest.mark.xfail(reason="noVNC in headless Chromium connects over WebSocket and draws the "
                    "guest's screen, then disconnects within seconds; the screenshot has not "
                    "yet matched the image pixel for pixel", strict=False)
