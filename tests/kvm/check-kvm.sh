@@ -1,18 +1,20 @@
 #!/bin/sh
 # make check-kvm: bhyve's KVM backend inside a test VM under QEMU TCG (-cpu max: nested SVM).
-#   $1 = work directory (default build/kvm-check).  Needs build/guest (make guest), statically
-#   linked bhyve programs in build/static/ and the test guests in build/tests/guests.
+#   $1 = work directory (default build/kvm-check).  Needs build/guest (make guest), the bhyve
+#   programs in $BHYVE_BUILD (build/) and the test guests in build/tests/guests.
 # Builds an initramfs with the cloud kernel's kvm/kvm_amd/irqbypass modules, busybox, the
-# static programs and the guests, boots it, and counts the "KVMTEST name: pass|fail" lines
+# programs with the shared libraries they load (libvncserver and libslirp have no static
+# archives in Debian, so the programs cannot be linked statically) and the guests, boots it,
+# and counts the "KVMTEST name: pass|fail" lines
 # (tests/kvm/kvm-init.sh).  Ends with "check-kvm: N passed, N failed"; exit 1 on any failure.
 set -u
 OUT=${1:-build/kvm-check}
 GUEST=build/guest
-STATIC=build/static
+PROGS=${BHYVE_BUILD:-build}
 TIMEOUT=${KVM_CHECK_TIMEOUT:-1500}
 deb=$(ls $GUEST/cache/linux-image-*.deb 2>/dev/null | head -1)
 kver=$(cat $GUEST/kernel-version 2>/dev/null)
-for f in "$GUEST/vmlinuz" "$GUEST/initrd.img" "$deb" "$STATIC/bhyve" /bin/busybox \
+for f in "$GUEST/vmlinuz" "$GUEST/initrd.img" "$deb" "$PROGS/bhyve" /bin/busybox \
 	 build/tests/guests/mb_exit.bin; do
 	if [ ! -e "$f" ]; then
 		echo "check-kvm: missing $f"
@@ -32,7 +34,13 @@ cp /bin/busybox "$OUT/root/bin/busybox"
 cp "${KVM_INIT:-tests/kvm/kvm-init.sh}" "$OUT/root/init"
 chmod 755 "$OUT/root/init"
 cp bench/kvm/bench-kvm.sh "$OUT/root/bench-kvm.sh"
-cp "$STATIC/bhyve" "$STATIC/bhyveload" "$STATIC/bhyvectl" "$OUT/root/bhyve/"
+cp "$PROGS/bhyve" "$PROGS/bhyveload" "$PROGS/bhyvectl" "$OUT/root/bhyve/"
+# Every shared object the programs load, at the path ldd names (the dynamic loader included).
+for lib in $(ldd "$PROGS/bhyve" "$PROGS/bhyveload" "$PROGS/bhyvectl" |
+	     awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u); do
+	mkdir -p "$OUT/root$(dirname "$lib")"
+	cp -L "$lib" "$OUT/root$lib"
+done
 cp "$GUEST/vmlinuz" "$GUEST/initrd.img" build/tests/guests/mb_exit.bin \
    build/tests/guests/mb_smp.bin build/tests/guests/rom_hello.bin "$OUT/root/guest/"
 (cd "$OUT/root" && find . | cpio -o -H newc 2>/dev/null) | gzip -1 > "$OUT/initrd.img"

@@ -1,10 +1,8 @@
-# KVM backend checks (helper kvm).
+# KVM backend checks.
 #   make check-kvm    bhyve on KVM inside a QEMU TCG test VM with nested SVM
 #                     (tests/kvm/check-kvm.sh; needs `make guest`; slow: minutes)
-# The statically linked programs for the test VM are built into build/static/.
-.PHONY: check-kvm kvm-static
-kvm-static:
-	$(MAKE) BUILD=build/static LDFLAGS=-static all
+# The test VM gets the programs of $(BUILD) with the shared libraries they load.
+.PHONY: check-kvm
 
-check-kvm: kvm-static guests
-	sh tests/kvm/check-kvm.sh build/kvm-check
+check-kvm: all guests
+	BHYVE_BUILD=$(BUILD) sh tests/kvm/check-kvm.sh build/kvm-check
