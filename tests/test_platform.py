@@ -85,6 +85,7 @@ def test_timers(vmname):
     ("s", 1, "plat: S5"),
     ("r", 0, "reset via 0xCF9"),
     ("k", 0, "keyboard controller"),
+    ("a", 0, "reset via port 0x92"),
     ("t", 3, "triple fault"),
     ("h", 2, "plat: halting"),
     ("e", 1, "unclaimed port read 0xFF"),

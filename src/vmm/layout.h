@@ -70,6 +70,7 @@
 #define PORT_KBD_CMD          0x64    /* i8042 command; 0xFE pulses reset */
 #define PORT_RTC              0x70    /* CMOS index/data 0x70-0x71 */
 #define PORT_POST             0x80    /* POST code, used by Linux for I/O delays */
+#define PORT_SYSCTL_A         0x92    /* system control port A: bit 0 fast reset, bit 1 A20 gate */
 #define PORT_PIC2             0xA0    /* 8259 slave: 0xA0-0xA1 */
 #define PORT_COM2             0x2F8   /* 16550 COM2, IRQ 3 */
 #define PORT_COM1             0x3F8   /* 16550 COM1, IRQ 4 */
