@@ -81,6 +81,19 @@ def test_timers(vmname):
                   "hpet-oneshot", "rtc-periodic", "rtc-alarm", "rtc-update"])
 
 
+def test_pc_testdev(vmname):
+    """-l pc-testdev: QEMU's test device (scratch ports, page flush, scratch memory, interrupt
+    lines with edge and level semantics)."""
+    check_report(boot(vmname, "testdev", extra=("-l", "pc-testdev")),
+                 ["testdev-ioport", "testdev-flush", "testdev-iomem", "testdev-edge",
+                  "testdev-level", "testdev-isa"])
+
+
+def test_pc_testdev_listed():
+    r = subprocess.run([prog("bhyve"), "-l", "help"], capture_output=True, text=True, timeout=30)
+    assert "pc-testdev" in r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("mode,status,text", [
     ("s", 1, "plat: S5"),
     ("r", 0, "reset via 0xCF9"),
