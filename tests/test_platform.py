@@ -89,6 +89,21 @@ def test_pc_testdev(vmname):
                   "testdev-level", "testdev-isa"])
 
 
+def test_multiboot_low_load(vmname):
+    """bhyveload loads a Multiboot kernel at 0x8000 (below 1 MiB, clear of its own structures)
+    and it runs there."""
+    path = GUESTS / "mb_low.bin"
+    if not path.exists():
+        pytest.skip("make guests not run")
+    r = subprocess.run([prog("bhyveload"), "-m", "32M", "-k", str(path), vmname],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([prog("bhyve"), "-m", "32M", "-l", "com1,stdio", vmname],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert "mb_low: running at 0x8000" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 1, r.stdout + r.stderr
+
+
 def test_pc_testdev_listed():
     r = subprocess.run([prog("bhyve"), "-l", "help"], capture_output=True, text=True, timeout=30)
     assert "pc-testdev" in r.stdout + r.stderr
