@@ -63,6 +63,15 @@ def test_lapic(vmname):
                      "lapic-self-ipi", "lapic-ipi"])
 
 
+def test_lapic_timer_modes(vmname):
+    """SDM 11.5.4: one-shot <-> periodic keeps the count, only TSC-deadline mode in or out
+    stops it; a passed TSC deadline interrupts right after the WRMSR; IA32_APIC_BASE moves the
+    xAPIC page."""
+    check_report(boot(vmname, "lapictimer"),
+                 ["lapic-mode-keep-count", "lapic-mode-to-oneshot", "lapic-mode-zero-stays",
+                  "lapic-mode-tscdl-stops", "lapic-tscdl-past", "lapic-move"])
+
+
 def test_x2apic(vmname):
     check_report(boot(vmname, "x2apic", extra=("-x",)), ["x2apic"])
 
