@@ -113,6 +113,15 @@ def test_multiboot_low_load(vmname):
     assert r.returncode == 1, r.stdout + r.stderr
 
 
+def test_pc_testdev_debug_exit(vmname):
+    """pc-testdev's isa-debug-exit: the value V written to port 0xF4 ends bhyve with status
+    (V << 1) | 1."""
+    r = boot(vmname, "exit", cmdline="mode=d", extra=("-l", "pc-testdev"))
+    assert "plat: exit via port 0xF4" in r.stdout, r.stdout + r.stderr
+    assert "FAIL" not in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 65, r.stdout + r.stderr
+
+
 def test_pc_testdev_listed():
     r = subprocess.run([prog("bhyve"), "-l", "help"], capture_output=True, text=True, timeout=30)
     assert "pc-testdev" in r.stdout + r.stderr

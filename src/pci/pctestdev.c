@@ -14,7 +14,9 @@
  *    its edge when the line goes from low to high, a level-triggered one interrupts while it
  *    is high.  Reads return 0; accesses wider than a byte are ignored;
  *  - 0xFF000000-0xFF00FFFF: 64 KiB of memory-mapped scratch space read back as written, with
- *    accesses of 1, 2, 4 or 8 bytes.
+ *    accesses of 1, 2, 4 or 8 bytes;
+ *  - 0xF4-0xF7: QEMU's isa-debug-exit, which FreeBSD's pc-testdev includes: writing V ends
+ *    bhyve with exit status (V << 1) | 1 (as a process status: its low 8 bits); reads 0.
  * Key: lpc.pc-testdev=true.  The device is created by a VM set-up step and needs no LPC bridge
  * (like com1-com4 here).
  */
@@ -88,6 +90,21 @@ static int pctestdev_flush_io(struct vcpu *vcpu, int in, uint16_t port, int byte
 	return 0;
 }
 
+/* 0xF4: the guest ends the VM with an exit status of its choice. */
+static int pctestdev_exit_io(struct vcpu *vcpu, int in, uint16_t port, int bytes,
+			     uint32_t *eax, void *arg)
+{
+	struct pctestdev *d = arg;
+
+	(void)vcpu;
+	if (in) {
+		*eax = 0;
+		return 0;
+	}
+	vm_suspend_debug_exit(d->vm, (int)(((*eax << 1) | 1) & 0xFF));
+	return 0;
+}
+
 /* 0x2000 + N: interrupt line N follows the byte written. */
 static int pctestdev_irq_io(struct vcpu *vcpu, int in, uint16_t port, int bytes,
 			    uint32_t *eax, void *arg)
@@ -157,6 +174,7 @@ static const struct pctestdev_ports pctestdev_ports[] = {
 	{ PORT_PCTESTDEV_FLUSH, 4, pctestdev_flush_io, "pc-testdev-flush-page" },
 	{ PORT_PCTESTDEV_BYTE, 4, pctestdev_data_io, "pc-testdev-ioport-byte" },
 	{ PORT_PCTESTDEV_IRQ, PCTESTDEV_LINES, pctestdev_irq_io, "pc-testdev-irq-line" },
+	{ PORT_DEBUG_EXIT, 4, pctestdev_exit_io, "isa-debug-exit" },
 };
 #define PCTESTDEV_NPORTS (sizeof(pctestdev_ports) / sizeof(pctestdev_ports[0]))
 
@@ -289,7 +307,7 @@ static int pctestdev_validate(char *err, size_t errlen)
 static const struct lpc_devemu lpc_de_pctestdev = {
 	.le_name = "pc-testdev",
 	.le_help = "test device of QEMU/kvm-unit-tests: ports 0xe0-0xeb, IRQ lines at 0x2000, "
-		   "scratch memory at 0xff000000",
+		   "scratch memory at 0xff000000, exit port 0xf4",
 	.le_legacy_config = pctestdev_legacy,
 	.le_validate = pctestdev_validate,
 };

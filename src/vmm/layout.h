@@ -83,6 +83,8 @@
 #define PORT_PCTESTDEV_FLUSH  0xE4
 #define PORT_PCTESTDEV_BYTE   0xE8
 #define PORT_PCTESTDEV_IRQ    0x2000
+/* isa-debug-exit (part of pc-testdev): 0xF4-0xF7, a write ends bhyve with status (v << 1) | 1. */
+#define PORT_DEBUG_EXIT       0xF4
 #define PORT_PIC2             0xA0    /* 8259 slave: 0xA0-0xA1 */
 #define PORT_COM2             0x2F8   /* 16550 COM2, IRQ 3 */
 #define PORT_COM1             0x3F8   /* 16550 COM1, IRQ 4 */
