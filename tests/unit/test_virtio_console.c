@@ -1,6 +1,6 @@
 /*
- * virtio-console with two UNIX-socket ports, driven through the legacy transport with a fake
- * guest RAM: the MULTIPORT control handshake (DEVICE_READY -> DEVICE_ADD, PORT_READY ->
+ * virtio-console with two UNIX-socket ports, made from its registration and config keys on a
+ * VM's PCI bus and driven through the legacy transport: the MULTIPORT control handshake (DEVICE_READY -> DEVICE_ADD, PORT_READY ->
  * PORT_NAME + PORT_OPEN), data both ways, one client at a time, reconnect after a disconnect,
  * sockets removed at the end.
  */
@@ -12,8 +12,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "pci/virtio_console.h"
 #include "unit.h"
+#include "vtdev_test.h"
+
+/* The MULTIPORT feature and control events (virtio 1.x 5.3), as a driver knows them. */
+#define VIRTIO_CONSOLE_F_MULTIPORT 1
+#define VTCON_DEVICE_READY  0
+#define VTCON_DEVICE_ADD    1
+#define VTCON_PORT_READY    3
+#define VTCON_PORT_OPEN     6
+#define VTCON_PORT_NAME     7
 
 #define RAM_SIZE (4u << 20)
 #define BUF_GPA  0x200000ULL
@@ -23,13 +31,6 @@ static struct vtpci_state *vs;
 
 struct dq { uint64_t desc, avail, used; uint16_t size, avail_idx, used_seen, next_desc; };
 static struct dq q[6];
-
-static void *fake_map(void *ctx, uint64_t gpa, size_t len)
-{
-	if (len > RAM_SIZE || gpa > RAM_SIZE - len)
-		return NULL;
-	return ram + gpa;
-}
 
 static void f_intx(void *c) { }
 static const struct vtpci_intr_ops intr = { .intx_assert = f_intx };
@@ -135,19 +136,18 @@ static bool readable_within(int fd, int ms)
 int main(void)
 {
 	char err[256], dir[] = "/tmp/test_vtcon.XXXXXX", pa[64], pb[64];
-	ram = calloc(1, RAM_SIZE);
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(pa, sizeof(pa), "%s/alpha.sock", dir);
 	snprintf(pb, sizeof(pb), "%s/beta.sock", dir);
-	struct vtcon_port_conf pc[2] = { { "alpha", pa }, { "beta", pb } };
-	struct vq_mem mem = { fake_map, NULL, NULL };
-	struct vtcon_softc *sc = vtcon_create(pc, 2, &intr, NULL, &mem, err, sizeof(err));
-	CHECK(sc != NULL);
-	if (!sc) {
+	config_set("pci.0.7.0.device", "virtio-console");
+	config_set("pci.0.7.0.port.alpha.path", pa);
+	config_set("pci.0.7.0.port.beta.path", pb);
+	vs = vtdev_open(7, RAM_SIZE, &intr, &ram, err, sizeof(err));
+	CHECK(vs != NULL);
+	if (!vs) {
 		fprintf(stderr, "%s\n", err);
 		return unit_report("virtio_console");
 	}
-	vs = vtcon_vtpci(sc);
 	struct stat st;
 	CHECK(stat(pb, &st) == 0 && S_ISSOCK(st.st_mode));
 	CHECK(vtpci_legacy_read(vs, VTPCI_L_HOST_FEATURES, 4) & (1u << VIRTIO_CONSOLE_F_MULTIPORT));
@@ -217,9 +217,8 @@ int main(void)
 	CHECK_EQ(vtpci_legacy_read(vs, VTPCI_L_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET, 0);
 
 	close(c3);
-	vtcon_destroy(sc);
+	vtdev_close();
 	CHECK(stat(pa, &st) < 0 && stat(pb, &st) < 0);              /* sockets removed */
 	rmdir(dir);
-	free(ram);
 	return unit_report("virtio_console");
 }
