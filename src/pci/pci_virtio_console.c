@@ -589,14 +589,14 @@ static int vtcon_validate(config_node_t *nvl, char *err, size_t errlen)
 
 /* port.NAME.path */
 
-struct vtpb_ports {
+struct vtcon_ports {
 	struct vtcon_port_conf pc[VTCON_MAXPORTS];
 	int n;
 };
 
-static int vtpb_port_visit(const char *name, config_node_t *child, const char *value, void *arg)
+static int vtcon_conf_visit(const char *name, config_node_t *child, const char *value, void *arg)
 {
-	struct vtpb_ports *p = arg;
+	struct vtcon_ports *p = arg;
 	if (!child || p->n >= VTCON_MAXPORTS)
 		return -1;
 	p->pc[p->n].name = name;
@@ -613,10 +613,10 @@ static void vtcon_deinit(struct pci_devinst *pi)
 
 static int vtcon_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
 {
-	struct vtpb_ports ports = { .n = 0 };
+	struct vtcon_ports ports = { .n = 0 };
 	config_node_t *pn = devconf_find_child(nvl, "port");
 
-	if (!pn || config_node_foreach(pn, vtpb_port_visit, &ports) || ports.n == 0) {
+	if (!pn || config_node_foreach(pn, vtcon_conf_visit, &ports) || ports.n == 0) {
 		snprintf(err, errlen, "virtio-console: expected 1 to %d ports name=/path.sock",
 			 VTCON_MAXPORTS);
 		return -1;
