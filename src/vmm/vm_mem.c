@@ -158,6 +158,7 @@ static struct vm *vm_alloc(void)
 	pthread_cond_init(&vm->done_cond, NULL);
 	atomic_store(&vm->suspend_how, VM_SUSPEND_NONE);
 	vm_exit_table_init(vm);
+	vm->disp_epoch = 1;
 	vm->io = inout_table_create();
 	vm->mmio = mmio_table_create();
 	vm->clk = vclock_create(vm);
