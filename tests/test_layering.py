@@ -194,13 +194,15 @@ def test_makefile_builds_a_new_device_file(tmp_path):
 
 DEVICE_SYMBOLS = re.compile(r" [TtDdBbRr] (pci_de_\w+|ahci_\w+|nvme_\w+|e1000_\w+|vtblk_\w+|"
                             r"vtnet_\w+|vlapic_\w+|vioapic_\w+|platform_create|pci_bus_init|"
-                            r"blockif_open|rfb_\w+)$", re.M)
+                            r"blockif_open|rfb_\w+|cpu_\w+|kvm_\w+|vm_setup_backend|"
+                            r"vcpu_handle_exit|vm_ctl_start)$", re.M)
 
 
 @pytest.mark.parametrize("name", ["bhyvectl", "bhyveload"])
 def test_tools_link_no_device(name):
     """The control and loader programs do not carry the device models, the platform, the
-    PCI bus or the backends: only bhyve does."""
+    PCI bus, the backends, the CPU or the vCPU run loop: only bhyve does.  They open a VM's
+    shared memory object; running it is bhyve's."""
     path = pathlib.Path(prog(name))
     if not path.exists():
         pytest.skip(f"{path} not built")
@@ -210,3 +212,4 @@ def test_tools_link_no_device(name):
     assert not found, f"{name} links devices: {found[:20]}"
     bhyve = subprocess.run(["nm", prog("bhyve")], capture_output=True, text=True).stdout
     assert DEVICE_SYMBOLS.search(bhyve), "bhyve itself should hold the devices"
+    assert re.search(r" [Tt] cpu_run$", bhyve, re.M), "bhyve itself should hold the CPU"
