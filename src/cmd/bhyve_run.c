@@ -224,7 +224,7 @@ static int run_create_and_load(const char *name, uint64_t memsize, struct vm **o
 	vm = vm_open(name);
 	vm_destroy(name);
 	if (vm == NULL)
-		return cmd_fail(RUN_EXIT_ERROR, "cannot open VM '%s': %s", name, strerror(errno));
+		return cmd_fail(RUN_EXIT_ERROR, "VM '%s' %s", name, vm_open_strerror(errno));
 	if (loader_load(vm, &a, &bs, NULL, err, sizeof(err)) < 0 ||
 	    vm_set_boot_state(vm, &bs) < 0) {
 		vm_close(vm);
@@ -254,7 +254,7 @@ static int run_open(const char *name, uint64_t memsize, bool create, bool *creat
 	if (vm == NULL)
 		return cmd_fail(RUN_EXIT_ERROR, "VM '%s' %s", name, errno == ENOENT ?
 				"does not exist: create and load it with bhyveload first" :
-				errno == EINVAL ? "is not a valid bhyve VM object" : strerror(errno));
+				vm_open_strerror(errno));
 	if (vm_mem_size(vm) != memsize) {
 		cmd_fail(RUN_EXIT_ERROR, "-m %llu MiB does not match the VM's memory (%llu MiB, "
 			 "given to bhyveload)", (unsigned long long)(memsize >> 20),

@@ -69,6 +69,13 @@ struct vtscsi_softc {
 	struct scsi_lun_info lun;
 	uint8_t cfg[VTSCSI_CFGSIZE];
 	struct vtreq_track rt;      /* the request queue */
+	/* Task-management requests waiting for the requests in flight (under rt.mtx): answered
+	 * by the completion that leaves nothing in flight, so no thread waits for the media. */
+	struct vtscsi_tmf {
+		uint16_t head;
+		struct iovec resp;      /* the response byte, or iov_len 0 */
+	} tmf[VTSCSI_QSIZE];
+	int ntmf;
 	struct vtscsi_req req[VTSCSI_QSIZE];
 };
 
@@ -108,6 +115,28 @@ static void vtscsi_finish(struct vtscsi_softc *sc, struct vtscsi_req *r, uint8_t
 	resp[11] = response;
 	vq_buf_to_iov(r->resp, r->nresp, 0, resp, sizeof(resp));
 	vtreq_complete(&sc->rt, r->head, (uint32_t)(VTSCSI_RESP_SIZE + din_done));
+}
+
+/* Answer a task-management request: FUNCTION COMPLETE (0) in its response byte. */
+static void vtscsi_tmf_answer(struct vtscsi_softc *sc, const struct vtscsi_tmf *t)
+{
+	uint8_t resp = 0;
+	size_t n = vq_buf_to_iov(&t->resp, t->resp.iov_len ? 1 : 0, 0, &resp, 1);
+	vq_push(vtpci_vq(&sc->vs, VTSCSI_CTLQ), t->head, (uint32_t)n);
+}
+
+/* Answer the waiting task-management requests; rt.on_idle, with rt.mtx held and nothing in
+ * flight. */
+static void vtscsi_tmf_flush(void *arg)
+{
+	struct vtscsi_softc *sc = arg;
+
+	if (sc->ntmf == 0)
+		return;
+	for (int i = 0; i < sc->ntmf; i++)
+		vtscsi_tmf_answer(sc, &sc->tmf[i]);
+	sc->ntmf = 0;
+	vtpci_queue_done(&sc->vs, VTSCSI_CTLQ);
 }
 
 static void vtscsi_io_done(struct blockif_req *br, int err)
@@ -212,7 +241,26 @@ static bool vtscsi_start(void *arg, const struct iovec *iov, const struct vq_cha
 	return true;
 }
 
-/* Control queue: task management completes once nothing is in flight; events are refused. */
+/* A task-management request completes once nothing is in flight: at once, or by the last
+ * completion (vtscsi_tmf_flush).  True if it was answered here. */
+static bool vtscsi_tmf(struct vtscsi_softc *sc, const struct iovec *iov, const struct vq_chain *c)
+{
+	struct vtscsi_tmf t = { .head = c->head };
+	struct iovec w[1];
+	if (vtscsi_slice(w, iov + c->nread, c->niov - c->nread, 0, 1) == 1)
+		t.resp = w[0];
+	pthread_mutex_lock(&sc->rt.mtx);
+	bool now = sc->rt.inflight == 0 || sc->ntmf >= VTSCSI_QSIZE;
+	if (!now)
+		sc->tmf[sc->ntmf++] = t;
+	pthread_mutex_unlock(&sc->rt.mtx);
+	if (now)
+		vtscsi_tmf_answer(sc, &t);
+	return now;
+}
+
+/* Control queue: task management (vtscsi_tmf); asynchronous-notification queries and
+ * subscriptions get an empty event mask. */
 static void vtscsi_control(struct vtscsi_softc *sc)
 {
 	struct virtqueue *vq = vtpci_vq(&sc->vs, VTSCSI_CTLQ);
@@ -231,8 +279,8 @@ static void vtscsi_control(struct vtscsi_softc *sc)
 		vq_iov_to_buf(iov, c.nread, 0, type, 4);
 		size_t n = 0;
 		if (type[0] == 0 && !type[1] && !type[2] && !type[3]) {  /* TMF */
-			vtreq_wait_idle(&sc->rt);
-			n = vq_buf_to_iov(iov + c.nread, c.niov - c.nread, 0, resp, 1);
+			any |= vtscsi_tmf(sc, iov, &c);
+			continue;
 		} else if ((type[0] == 1 || type[0] == 2) && !type[1] && !type[2] && !type[3]) {
 			n = vq_buf_to_iov(iov + c.nread, c.niov - c.nread, 0, resp, 5);
 		}
@@ -390,6 +438,8 @@ static struct vtscsi_softc *vtscsi_create(struct pci_devinst *pi, const struct b
 		return NULL;
 	}
 	vtreq_init(&sc->rt, &sc->vs, VTSCSI_REQQ);
+	sc->rt.on_idle = vtscsi_tmf_flush;
+	sc->rt.arg = sc;
 	vtscsi_setup(sc, o->path);
 	sc->dev = (struct vtpci_dev){
 		.name = "virtio-scsi", .nvq = 3, .qsize = VTSCSI_QSIZE,

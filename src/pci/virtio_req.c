@@ -46,8 +46,11 @@ void vtreq_complete(struct vtreq_track *t, uint16_t head, uint32_t len)
 	vq_push(vtpci_vq(t->vs, t->q), head, len);
 	vtpci_queue_done(t->vs, t->q);
 	pthread_mutex_lock(&t->mtx);
-	if (--t->inflight == 0)
+	if (--t->inflight == 0) {
+		if (t->on_idle)
+			t->on_idle(t->arg);
 		pthread_cond_broadcast(&t->idle);
+	}
 	pthread_mutex_unlock(&t->mtx);
 }
 

@@ -26,10 +26,14 @@ struct vtreq_track {
 	struct vtpci_state *vs;
 	int q;                      /* the request queue */
 	pthread_mutex_t intake;     /* request intake vs reset (both on vCPU threads) */
-	pthread_mutex_t mtx;        /* busy[], inflight */
+	pthread_mutex_t mtx;        /* busy[], inflight; a device may take it to look at
+				     * inflight and leave work for on_idle */
 	pthread_cond_t idle;        /* inflight dropped to 0 */
 	int inflight;
 	bool busy[VTREQ_MAXQSIZE];
+	/* Optional: called with mtx held by the completion that leaves nothing in flight. */
+	void (*on_idle)(void *arg);
+	void *arg;
 };
 
 void vtreq_init(struct vtreq_track *t, struct vtpci_state *vs, int q);

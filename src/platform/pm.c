@@ -56,6 +56,7 @@ static int vpm_sci_update(struct vpm *pm)
 	return on ? 1 : -1;
 }
 
+/* Lock held, so that SCI level changes land in the order the status changed. */
 static void vpm_sci_apply(struct vpm *pm, int change)
 {
 	if (change > 0)
@@ -88,8 +89,8 @@ static int vpm_evt_io(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint3
 			pm->en = (uint16_t)((pm->en & ~(mask >> 16)) | ((v & mask) >> 16)) & PM1_EN_MASK;
 	}
 	int change = vpm_sci_update(pm);
-	pthread_mutex_unlock(&pm->lock);
 	vpm_sci_apply(pm, change);
+	pthread_mutex_unlock(&pm->lock);
 	return 0;
 }
 
@@ -113,8 +114,8 @@ static int vpm_cnt_io(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint3
 		/* Other sleep states are not offered by the DSDT: SLP_EN for them is ignored. */
 	}
 	int change = vpm_sci_update(pm);
-	pthread_mutex_unlock(&pm->lock);
 	vpm_sci_apply(pm, change);
+	pthread_mutex_unlock(&pm->lock);
 	if (poweroff)
 		plat_suspend(pm->p, VM_SUSPEND_POWEROFF, "ACPI S5 (soft off)");
 	return 0;
@@ -135,8 +136,8 @@ static int vpm_smi_io(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint3
 	else if (v == ACPI_DISABLE_VALUE)
 		pm->cnt &= (uint16_t)~PM1_SCI_EN;
 	int change = vpm_sci_update(pm);
-	pthread_mutex_unlock(&pm->lock);
 	vpm_sci_apply(pm, change);
+	pthread_mutex_unlock(&pm->lock);
 	return 0;
 }
 
@@ -147,8 +148,8 @@ void vpm_power_button(struct vpm *pm)
 	pthread_mutex_lock(&pm->lock);
 	pm->sts |= PM1_PWRBTN_STS;
 	int change = vpm_sci_update(pm);
-	pthread_mutex_unlock(&pm->lock);
 	vpm_sci_apply(pm, change);
+	pthread_mutex_unlock(&pm->lock);
 }
 
 /* ---- reset paths and ignored ports ---- */

@@ -5,9 +5,11 @@
  *
  * Protocol, one request per connection: the client sends one line, "regs <vcpu>\n"; the
  * server answers "ok <n>\n" followed by n bytes (struct cpu_regs of this build), or
- * "err <message>\n".  Only a client of the same user (or root) is served.
+ * "err <message>\n".  Only a client of the same user (or root) is served, and a client only
+ * believes a server of its own user (or root): an abstract name can be bound by anyone, so
+ * another user could otherwise answer in the VM's place.
  *
- * This file is the server, in bhyve; the client and the wire helpers both ends use are
+ * This file is the server, in bhyve; the client and the pieces both ends use are
  * vm_ctl_client.c, so bhyvectl links no part of a running VM.
  */
 #include <errno.h>
@@ -41,17 +43,6 @@ static void ctl_reply_err(int fd, const char *msg)
 	vm_ctl_write_all(fd, buf, (size_t)n);
 }
 
-static bool ctl_peer_ok(int fd)
-{
-	struct ucred cr;
-	socklen_t len = sizeof(cr);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
-		return false;
-	return cr.uid == 0 || cr.uid == geteuid();
-}
-
-/* Read one request line (bounded, with a timeout: a silent client cannot hold the server). */
 static void ctl_serve_regs(struct vm_ctl *c, int fd, const char *arg)
 {
 	struct cpu_regs regs;
@@ -76,8 +67,9 @@ static void ctl_serve_regs(struct vm_ctl *c, int fd, const char *arg)
 static void ctl_serve(struct vm_ctl *c, int fd)
 {
 	char req[CTL_REQ_MAX];
+	uid_t uid;
 
-	if (!ctl_peer_ok(fd)) {
+	if (!vm_ctl_peer_ok(fd, &uid)) {
 		ctl_reply_err(fd, "permission denied");
 		return;
 	}

@@ -24,6 +24,18 @@ socklen_t vm_ctl_addr(const char *name, struct sockaddr_un *sa)
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 }
 
+/* The peer's user, from the kernel (SO_PEERCRED: who made the socket at connect/listen). */
+bool vm_ctl_peer_ok(int fd, uid_t *uid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || len != sizeof(cr))
+		return false;
+	*uid = cr.uid;
+	return cr.uid == 0 || cr.uid == geteuid();
+}
+
 int vm_ctl_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
@@ -40,6 +52,7 @@ int vm_ctl_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/* Read one line (bounded, with a timeout: a silent peer cannot hold the other end). */
 int vm_ctl_read_line(int fd, char *buf, size_t len)
 {
 	size_t n = 0;
@@ -66,12 +79,19 @@ static int ctl_connect(const char *name, char *err, size_t errlen)
 	struct sockaddr_un sa;
 	socklen_t len = vm_ctl_addr(name, &sa);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	uid_t uid = (uid_t)-1;
 
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, len) < 0) {
 		snprintf(err, errlen, "cannot reach the bhyve running VM '%s': %s", name,
 			 strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		return -1;
+	}
+	if (!vm_ctl_peer_ok(fd, &uid)) {
+		snprintf(err, errlen, "the control socket of VM '%s' belongs to another user "
+			 "(uid %ld), not to its bhyve: not trusted", name, (long)uid);
+		close(fd);
 		return -1;
 	}
 	return fd;

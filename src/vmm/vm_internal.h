@@ -137,11 +137,13 @@ bool vm_epoch_safe(struct vm *vm, uint64_t tag);
 /* vcpu.c: stop and free the vCPUs (also vm_close's vcpus_fini). */
 void vm_teardown_vcpus(struct vm *vm);
 /* The control channel's pieces both ends use (vm_ctl_client.c): the socket address of VM
- * `name`, a whole write, a line read with a time-out. */
+ * `name`, a whole write, a line read with a time-out, the peer's user. */
 #define VM_CTL_TIMEOUT_MS 2000
 socklen_t vm_ctl_addr(const char *name, struct sockaddr_un *sa);
 int vm_ctl_write_all(int fd, const void *buf, size_t len);
 int vm_ctl_read_line(int fd, char *buf, size_t len);
+/* The peer's user (SO_PEERCRED) in *uid; true if it is root or our own user. */
+bool vm_ctl_peer_ok(int fd, uid_t *uid);
 struct vm_shm_header *vm_header(struct vm *vm);
 /* Default exit handlers that need the vCPU internals (vcpu.c). */
 int vcpu_handle_hlt(struct vcpu *v, struct vm_exit *exit);

@@ -38,8 +38,12 @@ enum vm_suspend_how {
 
 /* Create the named VM with `memsize` bytes of RAM; fails with EEXIST if it exists. */
 int vm_create(const char *name, uint64_t memsize);
-/* Open an existing VM (maps its RAM).  NULL with errno on failure. */
+/* Open an existing VM (maps its RAM).  NULL with errno on failure: EPERM if another user owns
+ * it, EACCES if its object is open to other users (mode wider than 0600), EINVAL if it is not
+ * a whole VM object of this version. */
 struct vm *vm_open(const char *name);
+/* Why vm_open failed, as the end of "VM 'x' ...". */
+const char *vm_open_strerror(int err);
 /* Remove the named VM's shared memory; the mapping of processes that have it stays valid. */
 int vm_destroy(const char *name);
 void vm_close(struct vm *vm);

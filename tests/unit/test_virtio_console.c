@@ -4,6 +4,7 @@
  * PORT_NAME + PORT_OPEN), data both ways, one client at a time, reconnect after a disconnect,
  * sockets removed at the end.
  */
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,12 +134,64 @@ static bool readable_within(int fd, int ms)
 	return poll(&p, 1, ms) == 1;
 }
 
+/* A one-port device on `path`, alone on the bus: false with the error in err. */
+static bool one_port(const char *path, char *err, size_t errlen)
+{
+	uint8_t *r;
+	config_reset();
+	config_set("pci.0.8.0.device", "virtio-console");
+	config_set("pci.0.8.0.port.p.path", path);
+	return vtdev_open(8, RAM_SIZE, &intr, &r, err, errlen) != NULL;
+}
+
+/* What is at a port's path before bhyve starts: a stale socket is replaced, a file or a
+ * socket somebody listens on is left alone (and reported), and no temporary name stays. */
+static void test_socket_path(const char *dir)
+{
+	char path[96], tmp[112], err[256];
+	snprintf(path, sizeof(path), "%s/port.sock", dir);
+	snprintf(tmp, sizeof(tmp), "%s.bhyve~", path);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+
+	int f = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
+	CHECK(f >= 0 && write(f, "keep", 4) == 4);
+	close(f);
+	CHECK(!one_port(path, err, sizeof(err)));
+	CHECK(strstr(err, "not a socket") != NULL);
+	struct stat st;
+	CHECK(lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 4);
+	CHECK(access(tmp, F_OK) < 0);
+	unlink(path);
+
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);             /* somebody's live socket */
+	CHECK(bind(l, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(l, 1) == 0);
+	CHECK(!one_port(path, err, sizeof(err)));
+	CHECK(strstr(err, "listening") != NULL);
+	int c = client(path);
+	CHECK(c >= 0);                                       /* still theirs */
+	if (c >= 0)
+		close(c);
+	CHECK(access(tmp, F_OK) < 0);
+	close(l);                                            /* now a stale socket: replaced */
+	CHECK(one_port(path, err, sizeof(err)));
+	c = client(path);
+	CHECK(c >= 0);
+	if (c >= 0)
+		close(c);
+	CHECK(access(tmp, F_OK) < 0);
+	vtdev_close();
+	CHECK(access(path, F_OK) < 0);
+}
+
 int main(void)
 {
 	char err[256], dir[] = "/tmp/test_vtcon.XXXXXX", pa[64], pb[64];
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(pa, sizeof(pa), "%s/alpha.sock", dir);
 	snprintf(pb, sizeof(pb), "%s/beta.sock", dir);
+	test_socket_path(dir);
+	config_reset();
 	config_set("pci.0.7.0.device", "virtio-console");
 	config_set("pci.0.7.0.port.alpha.path", pa);
 	config_set("pci.0.7.0.port.beta.path", pb);
