@@ -10,9 +10,9 @@
  * (for debugging, e.g. under strace or gdb).  Root keeps its capabilities: slirp's ICMP needs
  * CAP_NET_RAW while the guest runs.
  *
- * The list comes from strace of the test suites on both backends (software CPU and KVM):
- * virtio-blk/net/console/rnd/scsi, AHCI, NVMe, e1000, xHCI, fbuf + VNC, tap and slirp,
- * UEFI boot ROMs.
+ * The list comes from strace of the test suites (virtio-blk/net/console/rnd/scsi, AHCI, NVMe,
+ * xHCI, fbuf + VNC), checked by the network (TAP, slirp, e1000), UEFI and KVM suites running
+ * under the filter.
  */
 #include <errno.h>
 #include <pthread.h>
