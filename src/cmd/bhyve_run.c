@@ -284,7 +284,7 @@ static enum vm_backend_kind run_backend(void)
 
 /* vCPUs, devices, the BSP's registers from the boot state (or, with a boot ROM, the
  * architectural reset state: the ROM's reset vector at 0xFFFFFFF0); then run. */
-static int run_vm(struct vm *vm, bool bootrom, bool *ran)
+static int run_vm(struct vm *vm, bool bootrom, bool *ran, int *debug_status)
 {
 	const struct vm_init_step *steps[RUN_MAXSTEPS];
 	size_t nsteps = run_steps_collect(steps), done = 0;
@@ -313,6 +313,8 @@ static int run_vm(struct vm *vm, bool bootrom, bool *ran)
 		rc = cmd_fail(RUN_EXIT_ERROR, "%s", err);
 	if (started && rc == 0) {
 		rc = (int)vm_run(vm);
+		if (rc == VM_SUSPEND_DEBUG_EXIT)
+			*debug_status = vm_debug_exit_status(vm);
 		*ran = true;
 	}
 	if (started) {
@@ -329,7 +331,7 @@ int bhyve_run(void)
 	bool bootrom = config_get("lpc.bootrom") != NULL, created = false, ran = false;
 	struct vm *vm = NULL;
 	uint64_t memsize;
-	int rc;
+	int rc, debug_status = 0;
 
 	if (name == NULL || !vm_name_valid(name))
 		return cmd_fail(RUN_EXIT_ERROR, "missing or invalid VM name");
@@ -343,12 +345,12 @@ int bhyve_run(void)
 		rc = run_open(name, memsize, bootrom, &created, &vm);
 	if (rc != 0)
 		return rc;
-	rc = run_vm(vm, bootrom && config_get("loader.kernel") == NULL, &ran);
+	rc = run_vm(vm, bootrom && config_get("loader.kernel") == NULL, &ran, &debug_status);
 	vm_close(vm);
 	if (!ran && created)
 		vm_destroy(name);   /* set-up failed: leave nothing we made behind */
 	/* bhyve_config(5): destroy_on_poweroff removes the VM when the guest powers off. */
 	if (rc == VM_SUSPEND_POWEROFF && config_get_bool("destroy_on_poweroff", false))
 		vm_destroy(name);
-	return rc;
+	return rc == VM_SUSPEND_DEBUG_EXIT ? debug_status : rc;
 }

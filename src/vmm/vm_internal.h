@@ -103,6 +103,7 @@ struct vm {
 	pthread_cond_t done_cond;   /* vCPU threads ending, register snapshots done */
 	void *ctl;                  /* control socket server (vm_ctl.c) */
 	_Atomic int suspend_how;    /* VM_SUSPEND_NONE while running */
+	_Atomic int debug_exit_status;  /* with VM_SUSPEND_DEBUG_EXIT */
 	uint32_t halted_noint;      /* vCPUs halted with IF=0 (bit per vCPU), under lock */
 	uint32_t active_mask;       /* under lock */
 	int running_threads;        /* under lock */

@@ -32,6 +32,9 @@ enum vm_suspend_how {
 	VM_SUSPEND_HALT = 2,       /* exit 2: halted */
 	VM_SUSPEND_TRIPLEFAULT = 3,/* exit 3: triple fault */
 	VM_SUSPEND_ERROR = 4,      /* exit 4: error */
+	/* A test device's exit port (pc-testdev's isa-debug-exit): bhyve exits with the status
+	 * the guest chose, vm_debug_exit_status(). */
+	VM_SUSPEND_DEBUG_EXIT = 5,
 };
 
 /* ---- Lifetime (shared memory object) ---- */
@@ -87,6 +90,9 @@ int vcpu_set_regs(struct vcpu *vcpu, const struct cpu_regs *regs);
 enum vm_suspend_how vm_run(struct vm *vm);
 /* Ask the VM to stop with `how` (first caller wins); wakes every vCPU. */
 void vm_suspend(struct vm *vm, enum vm_suspend_how how, const char *why);
+/* Stop the VM with VM_SUSPEND_DEBUG_EXIT and process exit status `status` (0-255). */
+void vm_suspend_debug_exit(struct vm *vm, int status);
+int vm_debug_exit_status(const struct vm *vm);
 
 /* ---- Events from devices to vCPUs (any thread) ---- */
 
