@@ -218,7 +218,8 @@ def test_protected_mode_exceptions_rings_paging_pae():
     r = run("prot")
     checks(r, [
         "p32-exc-de", "p32-exc-of-into", "p32-into-no-of", "p32-exc-br-bound",
-        "p32-bound-in-range", "p32-exc-ud", "p32-exc-np", "p32-exc-ss", "p32-exc-gp-selector",
+        "p32-bound-in-range", "p32-exc-ud", "p32-rf-in-fault-frame",
+        "p32-pop-ss-single-step-held", "p32-exc-np", "p32-exc-ss", "p32-exc-gp-selector",
         "p32-exc-gp-ss-code", "p32-exc-gp-limit", "p32-exc-gp-write-code",
         "p32-cs-limit-far-jmp", "p32-cs-limit-far-call", "p32-cs-limit-iret",
         "p32-cs-limit-far-ret", "p32-cs-limit-gate", "p32-cs-limit-cs-unchanged",
