@@ -306,8 +306,13 @@ static void step_one(struct cpu *c, struct cpu_block *b)
 {
 	uint64_t ints = c->int_count;
 	bool tf = c->r.rflags & CPU_TF, dbg = c->dbg_on;
-	if (dbg && cpu_dbg_before(c))
-		return;              /* instruction breakpoint (cpu_dbg.c) */
+	if (dbg && cpu_dbg_before(c)) {
+		/* instruction breakpoint (cpu_dbg.c): traps held by MOV SS are reported with it */
+		c->r.dr[6] |= c->db_pending;
+		c->db_pending = 0;
+		c->shadow &= (uint8_t)~CPU_SHADOW_DB;
+		return;
+	}
 	c->r.rflags &= ~(uint64_t)CPU_RF;
 	if (c->db_pending)
 		c->shadow |= CPU_SHADOW_DB;   /* if this faults, the next boundary delivers it */
