@@ -63,6 +63,15 @@ def test_lapic(vmname):
                      "lapic-self-ipi", "lapic-ipi"])
 
 
+def test_lapic_timer_modes(vmname):
+    """SDM 11.5.4: one-shot <-> periodic keeps the count, only TSC-deadline mode in or out
+    stops it; a passed TSC deadline interrupts right after the WRMSR; IA32_APIC_BASE moves the
+    xAPIC page."""
+    check_report(boot(vmname, "lapictimer"),
+                 ["lapic-mode-keep-count", "lapic-mode-to-oneshot", "lapic-mode-zero-stays",
+                  "lapic-mode-tscdl-stops", "lapic-tscdl-past", "lapic-move"])
+
+
 def test_x2apic(vmname):
     check_report(boot(vmname, "x2apic", extra=("-x",)), ["x2apic"])
 
@@ -81,10 +90,48 @@ def test_timers(vmname):
                   "hpet-oneshot", "rtc-periodic", "rtc-alarm", "rtc-update"])
 
 
+def test_pc_testdev(vmname):
+    """-l pc-testdev: QEMU's test device (scratch ports, page flush, scratch memory, interrupt
+    lines with edge and level semantics)."""
+    check_report(boot(vmname, "testdev", extra=("-l", "pc-testdev")),
+                 ["testdev-ioport", "testdev-flush", "testdev-iomem", "testdev-edge",
+                  "testdev-level", "testdev-isa"])
+
+
+def test_multiboot_low_load(vmname):
+    """bhyveload loads a Multiboot kernel at 0x8000 (below 1 MiB, clear of its own structures)
+    and it runs there."""
+    path = GUESTS / "mb_low.bin"
+    if not path.exists():
+        pytest.skip("make guests not run")
+    r = subprocess.run([prog("bhyveload"), "-m", "32M", "-k", str(path), vmname],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([prog("bhyve"), "-m", "32M", "-l", "com1,stdio", vmname],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert "mb_low: running at 0x8000" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 1, r.stdout + r.stderr
+
+
+def test_pc_testdev_debug_exit(vmname):
+    """pc-testdev's isa-debug-exit: the value V written to port 0xF4 ends bhyve with status
+    (V << 1) | 1."""
+    r = boot(vmname, "exit", cmdline="mode=d", extra=("-l", "pc-testdev"))
+    assert "plat: exit via port 0xF4" in r.stdout, r.stdout + r.stderr
+    assert "FAIL" not in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 65, r.stdout + r.stderr
+
+
+def test_pc_testdev_listed():
+    r = subprocess.run([prog("bhyve"), "-l", "help"], capture_output=True, text=True, timeout=30)
+    assert "pc-testdev" in r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("mode,status,text", [
     ("s", 1, "plat: S5"),
     ("r", 0, "reset via 0xCF9"),
     ("k", 0, "keyboard controller"),
+    ("a", 0, "reset via port 0x92"),
     ("t", 3, "triple fault"),
     ("h", 2, "plat: halting"),
     ("e", 1, "unclaimed port read 0xFF"),

@@ -224,7 +224,7 @@ static int run_create_and_load(const char *name, uint64_t memsize, struct vm **o
 	vm = vm_open(name);
 	vm_destroy(name);
 	if (vm == NULL)
-		return cmd_fail(RUN_EXIT_ERROR, "cannot open VM '%s': %s", name, strerror(errno));
+		return cmd_fail(RUN_EXIT_ERROR, "VM '%s' %s", name, vm_open_strerror(errno));
 	if (loader_load(vm, &a, &bs, NULL, err, sizeof(err)) < 0 ||
 	    vm_set_boot_state(vm, &bs) < 0) {
 		vm_close(vm);
@@ -254,7 +254,7 @@ static int run_open(const char *name, uint64_t memsize, bool create, bool *creat
 	if (vm == NULL)
 		return cmd_fail(RUN_EXIT_ERROR, "VM '%s' %s", name, errno == ENOENT ?
 				"does not exist: create and load it with bhyveload first" :
-				errno == EINVAL ? "is not a valid bhyve VM object" : strerror(errno));
+				vm_open_strerror(errno));
 	if (vm_mem_size(vm) != memsize) {
 		cmd_fail(RUN_EXIT_ERROR, "-m %llu MiB does not match the VM's memory (%llu MiB, "
 			 "given to bhyveload)", (unsigned long long)(memsize >> 20),
@@ -283,7 +283,7 @@ static enum vm_backend_kind run_backend(void)
 
 /* vCPUs, devices, the BSP's registers from the boot state (or, with a boot ROM, the
  * architectural reset state: the ROM's reset vector at 0xFFFFFFF0); then run. */
-static int run_vm(struct vm *vm, bool bootrom, bool *ran)
+static int run_vm(struct vm *vm, bool bootrom, bool *ran, int *debug_status)
 {
 	const struct vm_init_step *steps[RUN_MAXSTEPS];
 	size_t nsteps = run_steps_collect(steps), done = 0;
@@ -307,6 +307,8 @@ static int run_vm(struct vm *vm, bool bootrom, bool *ran)
 			fprintf(stderr, "bhyve: no control socket for bhyvectl: %s\n",
 				strerror(errno));
 		rc = (int)vm_run(vm);
+		if (rc == VM_SUSPEND_DEBUG_EXIT)
+			*debug_status = vm_debug_exit_status(vm);
 		*ran = true;
 		vm_ctl_stop(vm);
 		vm_ioevent_stop(vm);   /* its callbacks reach devices: stop it before they go */
@@ -321,7 +323,7 @@ int bhyve_run(void)
 	bool bootrom = config_get("lpc.bootrom") != NULL, created = false, ran = false;
 	struct vm *vm = NULL;
 	uint64_t memsize;
-	int rc;
+	int rc, debug_status = 0;
 
 	if (name == NULL || !vm_name_valid(name))
 		return cmd_fail(RUN_EXIT_ERROR, "missing or invalid VM name");
@@ -335,12 +337,12 @@ int bhyve_run(void)
 		rc = run_open(name, memsize, bootrom, &created, &vm);
 	if (rc != 0)
 		return rc;
-	rc = run_vm(vm, bootrom && config_get("loader.kernel") == NULL, &ran);
+	rc = run_vm(vm, bootrom && config_get("loader.kernel") == NULL, &ran, &debug_status);
 	vm_close(vm);
 	if (!ran && created)
 		vm_destroy(name);   /* set-up failed: leave nothing we made behind */
 	/* bhyve_config(5): destroy_on_poweroff removes the VM when the guest powers off. */
 	if (rc == VM_SUSPEND_POWEROFF && config_get_bool("destroy_on_poweroff", false))
 		vm_destroy(name);
-	return rc;
+	return rc == VM_SUSPEND_DEBUG_EXIT ? debug_status : rc;
 }

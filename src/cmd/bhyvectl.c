@@ -253,8 +253,8 @@ static int ctl_query(struct ctl *c)
 	int rc = 0;
 
 	if (vm == NULL)
-		return cmd_fail(1, "VM '%s' could not be opened: %s", c->vm,
-				errno == EINVAL ? "not a bhyve VM object" : strerror(errno));
+		return cmd_fail(1, "VM '%s' could not be opened: it %s", c->vm,
+				vm_open_strerror(errno));
 	ctl_print_mem(vm, c);
 	if (c->stats)
 		ctl_print_stats(vm, c);

@@ -159,6 +159,8 @@ static int bl_replace_vm(struct bl_opts *o)
 {
 	struct vm *old = vm_open(o->name);
 
+	if (old == NULL && (errno == EPERM || errno == EACCES))
+		return cmd_fail(1, "VM '%s' %s", o->name, vm_open_strerror(errno));
 	if (old != NULL) {
 		int pid = vm_running_pid(old);
 		vm_close(old);
@@ -189,7 +191,7 @@ static int bl_load(struct bl_opts *o)
 	vm = vm_open(o->name);
 	if (vm == NULL) {
 		vm_destroy(o->name);
-		return cmd_fail(1, "cannot open VM '%s': %s", o->name, strerror(errno));
+		return cmd_fail(1, "VM '%s' %s", o->name, vm_open_strerror(errno));
 	}
 	if (loader_load(vm, &a, &bs, NULL, err, sizeof(err)) < 0 ||
 	    vm_set_boot_state(vm, &bs) < 0) {

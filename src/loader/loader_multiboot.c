@@ -34,8 +34,22 @@
 #define MBI_OFF_NAME      0x500
 #define MBI_SIZE          0x1000
 
-/* Nothing of the kernel may go below 1 MiB, where the loader keeps its structures. */
-#define MB_LOAD_MIN       LAYOUT_KERNEL_BASE
+/* What a kernel segment may not overwrite: the loader's own structures and the areas the
+ * firmware tables and a PC's BIOS own.  Anything else inside guest RAM is the kernel's, below
+ * 1 MiB too, as the Multiboot specification allows. */
+struct mb_reserved {
+	uint64_t base, end;
+	const char *what;
+};
+
+static const struct mb_reserved mb_reserved[] = {
+	{ 0, LAYOUT_BOOT_GDT, "the real-mode IVT and BIOS data area" },
+	{ LAYOUT_BOOT_GDT, LAYOUT_BOOT_IDT + 8, "the loader's boot GDT and IDT" },
+	{ LAYOUT_CMDLINE, LAYOUT_CMDLINE + LAYOUT_CMDLINE_MAX, "the loader's command line" },
+	{ LAYOUT_MB_INFO, LAYOUT_MB_INFO + 0x1000, "the loader's multiboot_info" },
+	{ LAYOUT_EBDA_BASE, LAYOUT_BIOS_AREA_END,
+	  "the firmware areas (EBDA, VGA window, BIOS area with the ACPI/MP/SMBIOS tables)" },
+};
 
 struct mb_image {
 	const uint8_t *img;
@@ -43,6 +57,7 @@ struct mb_image {
 	size_t hdr_off;
 	uint32_t flags;
 	uint64_t entry;
+	uint64_t start;          /* lowest guest address used by the image */
 	uint64_t end;            /* highest guest address used by the image (+ bss) */
 };
 
@@ -68,6 +83,21 @@ static int mb_find_header(struct mb_image *mb, char *err, size_t errlen)
 	return -1;
 }
 
+static int mb_check_reserved(uint64_t gpa, uint64_t memsz, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof(mb_reserved) / sizeof(mb_reserved[0]); i++) {
+		const struct mb_reserved *r = &mb_reserved[i];
+		if (memsz && gpa < r->end && gpa + memsz > r->base) {
+			snprintf(err, errlen, "Multiboot image: segment at 0x%llx (+0x%llx) overlaps "
+				 "%s (0x%llx-0x%llx)", (unsigned long long)gpa,
+				 (unsigned long long)memsz, r->what, (unsigned long long)r->base,
+				 (unsigned long long)(r->end - 1));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Copy file [off, off+filesz) to gpa and zero up to memsz; all checked. */
 static int mb_load_segment(struct vm *vm, struct mb_image *mb, uint64_t off, uint64_t filesz,
 			   uint64_t gpa, uint64_t memsz, char *err, size_t errlen)
@@ -76,17 +106,21 @@ static int mb_load_segment(struct vm *vm, struct mb_image *mb, uint64_t off, uin
 		snprintf(err, errlen, "Multiboot image: segment lies outside the file");
 		return -1;
 	}
-	if (gpa < MB_LOAD_MIN || memsz > vm_lowmem_size(vm) || gpa > vm_lowmem_size(vm) - memsz) {
+	if (memsz > vm_lowmem_size(vm) || gpa > vm_lowmem_size(vm) - memsz) {
 		snprintf(err, errlen, "Multiboot image: segment at 0x%llx (+0x%llx) is outside "
-			 "guest RAM above 1 MiB", (unsigned long long)gpa,
-			 (unsigned long long)memsz);
+			 "guest RAM below %llu MiB", (unsigned long long)gpa,
+			 (unsigned long long)memsz, (unsigned long long)(vm_lowmem_size(vm) >> 20));
 		return -1;
 	}
+	if (mb_check_reserved(gpa, memsz, err, errlen) < 0)
+		return -1;
 	if (loader_copy_in(vm, gpa, mb->img + off, filesz, err, errlen) < 0 ||
 	    loader_zero(vm, gpa + filesz, memsz - filesz, err, errlen) < 0)
 		return -1;
 	if (gpa + memsz > mb->end)
 		mb->end = gpa + memsz;
+	if (gpa < mb->start)
+		mb->start = gpa;
 	return 0;
 }
 
@@ -164,11 +198,14 @@ static int mb_load_elf(struct vm *vm, struct mb_image *mb, char *err, size_t err
 	return 0;
 }
 
-/* The initrd as module 0, page-aligned after the kernel. */
+/* The initrd as module 0, page-aligned after the kernel, and at 1 MiB or above, clear of the
+ * loader's structures and the firmware areas when the kernel itself lies below 1 MiB. */
 static int mb_module(struct vm *vm, struct mb_image *mb, const struct loader_args *a,
 		     uint8_t *mbi, char *err, size_t errlen)
 {
 	uint64_t start = (mb->end + 0xfff) & ~0xfffULL;
+	if (start < LAYOUT_KERNEL_BASE)
+		start = LAYOUT_KERNEL_BASE;
 	int64_t size;
 	size_t n;
 
@@ -270,14 +307,14 @@ static void mb_entry_state(const struct mb_image *mb, struct cpu_regs *r)
 int loader_multiboot(struct vm *vm, const uint8_t *img, size_t len, const struct loader_args *a,
 		     struct vm_boot_state *bs, char *err, size_t errlen)
 {
-	struct mb_image mb = { .img = img, .len = len };
+	struct mb_image mb = { .img = img, .len = len, .start = UINT64_MAX };
 
 	if (mb_find_header(&mb, err, errlen) < 0)
 		return -1;
 	if ((mb.flags & MB_F_AOUT) ? mb_load_aout(vm, &mb, err, errlen) :
 				     mb_load_elf(vm, &mb, err, errlen))
 		return -1;
-	if (mb.entry < MB_LOAD_MIN || mb.entry >= mb.end) {
+	if (mb.entry < mb.start || mb.entry >= mb.end) {
 		snprintf(err, errlen, "Multiboot entry point 0x%llx is outside the loaded image",
 			 (unsigned long long)mb.entry);
 		return -1;

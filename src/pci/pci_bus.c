@@ -635,7 +635,10 @@ int pci_bus_init(struct vm *vm, char *err, size_t errlen)
 	pthread_mutex_init(&st->lock, &ma);
 	pthread_mutexattr_destroy(&ma);
 	st->vm = vm;
-	st->io_next = PORT_PCI_IO_BASE;
+	/* pc-testdev's interrupt-line ports sit at the start of the I/O window (as in QEMU and
+	 * FreeBSD): BARs then start after them. */
+	st->io_next = config_get_bool("lpc.pc-testdev", false) ? PORT_PCI_IO_BASE_TESTDEV
+								: PORT_PCI_IO_BASE;
 	st->mem32_next = LAYOUT_PCI_MMIO32_BASE;
 	st->mem64_next = LAYOUT_PCI_MMIO64_BASE(vm_highmem_size(vm));
 	st->mem64_end = st->mem64_next + LAYOUT_PCI_MMIO64_SIZE;

@@ -36,6 +36,9 @@ struct vtcon_port {
 	char name[VTCON_NAME_MAX + 1];
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int lfd;                      /* listening socket */
+	bool installed;               /* our socket is at `path` (dev/ino): removed at the end */
+	dev_t dev;
+	ino_t ino;
 	int cfd;                      /* the connected client, or -1 */
 	bool ready;                   /* driver sent PORT_READY */
 	bool guest_open;              /* driver sent PORT_OPEN 1 */
@@ -358,23 +361,81 @@ static void vtcon_cfgread(void *arg, uint32_t off, int size, uint8_t *out)
 
 /* ---- Life ---- */
 
+/* The suffix of the temporary name a port's socket is bound to before it takes its place. */
+#define VTCON_TMP_SUFFIX ".bhyve~"
+
+/* Is someone listening on the socket at `path`? */
+static bool vtcon_sock_live(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	bool live = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return live;
+}
+
+/* Put the socket bound at `tmp` in place of `path`.  The swap is atomic (RENAME_EXCHANGE), and
+ * what was at `path` is then judged by the very file that was swapped out: a socket nobody
+ * listens on (left by an earlier run) is removed; anything else goes back where it was. */
+static int vtcon_install(const char *tmp, const char *path, char *err, size_t errlen)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) < 0) {
+			if (errno == ENOENT)
+				continue;       /* gone meanwhile: try to create it again */
+			break;
+		}
+		struct stat st;
+		const char *why = lstat(tmp, &st) < 0 ? strerror(errno) :
+				  !S_ISSOCK(st.st_mode) ? "exists and is not a socket" :
+				  vtcon_sock_live(tmp) ? "a program is listening on it" : NULL;
+		if (why == NULL)
+			return unlink(tmp) < 0 && errno != ENOENT ? -1 : 0;
+		snprintf(err, errlen, "%s: %s", path, why);
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) == 0)
+			unlink(tmp);    /* our socket again */
+		return -1;
+	}
+	snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	unlink(tmp);
+	return -1;
+}
+
+/* Remove our socket from its path, and nothing that has taken its place since. */
+static void vtcon_uninstall(struct vtcon_port *pt)
+{
+	struct stat st;
+	if (pt->installed && lstat(pt->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == pt->dev && st.st_ino == pt->ino)
+		unlink(pt->path);
+	pt->installed = false;
+}
+
 static int vtcon_listen(struct vtcon_port *pt, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", pt->path);
-	/* A socket left by an earlier run is replaced; any other file is not touched. */
-	if (lstat(pt->path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "%s: exists and is not a socket", pt->path);
-			return -1;
-		}
-		unlink(pt->path);
-	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s%s", pt->path, VTCON_TMP_SUFFIX);
 	pt->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (pt->lfd < 0 || bind(pt->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(pt->lfd, 4) < 0) {
+	if (pt->lfd < 0 || bind(pt->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		snprintf(err, errlen, "%s: %s", pt->path, strerror(errno));
+		return -1;
+	}
+	if (vtcon_install(sa.sun_path, pt->path, err, errlen) < 0)
+		return -1;
+	struct stat st;
+	if (lstat(pt->path, &st) == 0) {
+		pt->installed = true;
+		pt->dev = st.st_dev;
+		pt->ino = st.st_ino;
+	}
+	if (listen(pt->lfd, 4) < 0) {
 		snprintf(err, errlen, "%s: %s", pt->path, strerror(errno));
 		return -1;
 	}
@@ -389,7 +450,8 @@ static int vtcon_setup_ports(struct vtcon_softc *sc, const struct vtcon_port_con
 	sc->nports = n;
 	for (int p = 0; p < n; p++) {
 		struct vtcon_port *pt = &sc->port[p];
-		if (!pc[p].path || strlen(pc[p].path) >= sizeof(pt->path)) {
+		if (!pc[p].path ||
+		    strlen(pc[p].path) + strlen(VTCON_TMP_SUFFIX) >= sizeof(pt->path)) {
 			snprintf(err, errlen, "port %s: socket path too long", pc[p].name);
 			return -1;
 		}
@@ -448,10 +510,9 @@ void vtcon_destroy(struct vtcon_softc *sc)
 	for (int p = 0; p < sc->nports; p++) {
 		if (sc->port[p].cfd >= 0)
 			close(sc->port[p].cfd);
-		if (sc->port[p].lfd >= 0) {
+		if (sc->port[p].lfd >= 0)
 			close(sc->port[p].lfd);
-			unlink(sc->port[p].path);
-		}
+		vtcon_uninstall(&sc->port[p]);
 	}
 	if (sc->evfd >= 0)
 		close(sc->evfd);

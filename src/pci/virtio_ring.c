@@ -147,7 +147,16 @@ struct vq_walk {
 	struct vq_chain *c;
 	bool seen_write;
 	uint64_t left;              /* vq_note_buf: written bytes not yet reported */
+	uint32_t ndesc;             /* descriptors read so far, zero-length ones too */
 };
+
+/* A chain may not be longer than the queue (2.7.4.2/2.7.5.3), counting the descriptors of an
+ * indirect table and empty descriptors: one chain then costs at most `size` reads, whatever
+ * the guest puts in it.  The indirect descriptor itself is not counted. */
+static bool vq_walk_budget(const struct virtqueue *vq, struct vq_walk *w)
+{
+	return ++w->ndesc <= vq->size;
+}
 
 #define VQ_WALK_STOP 0x100
 
@@ -186,14 +195,16 @@ static unsigned int vq_add_buf(struct virtqueue *vq, struct vq_walk *w, const st
 	return 0;
 }
 
-/* Walk an indirect table described by `ind` (2.7.5.3): no nesting, NEXT inside the table. */
+/* Walk an indirect table described by `ind` (2.7.5.3): no nesting, NEXT inside the table, at
+ * most the queue size of entries ("the number of descriptors in the table is defined by the
+ * queue size for this virtqueue"). */
 static unsigned int vq_walk_indirect(struct virtqueue *vq, struct vq_walk *w,
 				     const struct vring_desc *ind)
 {
 	if (!vq->indirect || (ind->flags & VRING_DESC_F_NEXT))
 		return VQ_BAD_INDIRECT;
 	if (ind->len == 0 || (ind->len % sizeof(struct vring_desc)) ||
-	    ind->len / sizeof(struct vring_desc) > VQ_MAX_SIZE)
+	    ind->len / sizeof(struct vring_desc) > vq->size)
 		return VQ_BAD_INDIRECT;
 	uint32_t n = ind->len / sizeof(struct vring_desc);
 	const uint8_t *table = vq_map(vq, ind->addr, ind->len);
@@ -202,7 +213,7 @@ static unsigned int vq_walk_indirect(struct virtqueue *vq, struct vq_walk *w,
 	uint32_t idx = 0, count = 0;
 	for (;;) {
 		struct vring_desc d;
-		if (++count > n)
+		if (++count > n || !vq_walk_budget(vq, w))
 			return VQ_BAD_LOOP;
 		vq_copy_desc(&d, table + idx * sizeof(d));
 		if (d.flags & VRING_DESC_F_INDIRECT)
@@ -232,6 +243,8 @@ static unsigned int vq_walk(struct virtqueue *vq, struct vq_walk *w, uint16_t he
 		vq_copy_desc(&d, &vq->desc[idx]);
 		if (d.flags & VRING_DESC_F_INDIRECT)
 			return vq_walk_indirect(vq, w, &d);
+		if (!vq_walk_budget(vq, w))
+			return VQ_BAD_LOOP;
 		unsigned int r = w->buf(vq, w, &d);
 		if (r)
 			return r;

@@ -45,6 +45,13 @@ struct vtscsi_softc {
 	int inflight;
 	bool busy[VTSCSI_QSIZE];
 	struct vtscsi_req req[VTSCSI_QSIZE];
+	/* Task-management requests waiting for the requests in flight (under mtx): answered by
+	 * the completion that leaves nothing in flight, so no thread waits for the media. */
+	struct vtscsi_tmf {
+		uint16_t head;
+		struct iovec resp;      /* the response byte, or iov_len 0 */
+	} tmf[VTSCSI_QSIZE];
+	int ntmf;
 };
 
 struct vtpci_state *vtscsi_vtpci(struct vtscsi_softc *sc) { return &sc->vs; }
@@ -89,6 +96,25 @@ static void vtscsi_finish(struct vtscsi_softc *sc, struct vtscsi_req *r, uint8_t
 	vtscsi_complete(sc, r->head, (uint32_t)(VTSCSI_RESP_SIZE + din_done));
 }
 
+/* Answer a task-management request: FUNCTION COMPLETE (0) in its response byte. */
+static void vtscsi_tmf_answer(struct vtscsi_softc *sc, const struct vtscsi_tmf *t)
+{
+	uint8_t resp = 0;
+	size_t n = vq_buf_to_iov(&t->resp, t->resp.iov_len ? 1 : 0, 0, &resp, 1);
+	vq_push(vtpci_vq(&sc->vs, VTSCSI_CTLQ), t->head, (uint32_t)n);
+}
+
+/* Answer the waiting task-management requests; with sc->mtx held and nothing in flight. */
+static void vtscsi_tmf_flush(struct vtscsi_softc *sc)
+{
+	if (sc->ntmf == 0)
+		return;
+	for (int i = 0; i < sc->ntmf; i++)
+		vtscsi_tmf_answer(sc, &sc->tmf[i]);
+	sc->ntmf = 0;
+	vtpci_queue_done(&sc->vs, VTSCSI_CTLQ);
+}
+
 /* Hand the chain back with `len` bytes written. */
 static void vtscsi_complete(struct vtscsi_softc *sc, uint16_t head, uint32_t len)
 {
@@ -98,8 +124,10 @@ static void vtscsi_complete(struct vtscsi_softc *sc, uint16_t head, uint32_t len
 	vq_push(vtpci_vq(&sc->vs, VTSCSI_REQQ), head, len);
 	vtpci_queue_done(&sc->vs, VTSCSI_REQQ);
 	pthread_mutex_lock(&sc->mtx);
-	if (--sc->inflight == 0)
+	if (--sc->inflight == 0) {
+		vtscsi_tmf_flush(sc);
 		pthread_cond_broadcast(&sc->idle);
+	}
 	pthread_mutex_unlock(&sc->mtx);
 }
 
@@ -217,7 +245,26 @@ static void vtscsi_wait_idle(struct vtscsi_softc *sc)
 	pthread_mutex_unlock(&sc->mtx);
 }
 
-/* Control queue: task management completes once nothing is in flight; events are refused. */
+/* A task-management request completes once nothing is in flight: at once, or by the last
+ * completion (vtscsi_complete).  True if it was answered here. */
+static bool vtscsi_tmf(struct vtscsi_softc *sc, const struct iovec *iov, const struct vq_chain *c)
+{
+	struct vtscsi_tmf t = { .head = c->head };
+	struct iovec w[1];
+	if (vtscsi_slice(w, iov + c->nread, c->niov - c->nread, 0, 1) == 1)
+		t.resp = w[0];
+	pthread_mutex_lock(&sc->mtx);
+	bool now = sc->inflight == 0 || sc->ntmf >= VTSCSI_QSIZE;
+	if (!now)
+		sc->tmf[sc->ntmf++] = t;
+	pthread_mutex_unlock(&sc->mtx);
+	if (now)
+		vtscsi_tmf_answer(sc, &t);
+	return now;
+}
+
+/* Control queue: task management (vtscsi_tmf); asynchronous-notification queries and
+ * subscriptions get an empty event mask. */
 static void vtscsi_control(struct vtscsi_softc *sc)
 {
 	struct virtqueue *vq = vtpci_vq(&sc->vs, VTSCSI_CTLQ);
@@ -236,8 +283,8 @@ static void vtscsi_control(struct vtscsi_softc *sc)
 		vq_iov_to_buf(iov, c.nread, 0, type, 4);
 		size_t n = 0;
 		if (type[0] == 0 && !type[1] && !type[2] && !type[3]) {  /* TMF */
-			vtscsi_wait_idle(sc);
-			n = vq_buf_to_iov(iov + c.nread, c.niov - c.nread, 0, resp, 1);
+			any |= vtscsi_tmf(sc, iov, &c);
+			continue;
 		} else if ((type[0] == 1 || type[0] == 2) && !type[1] && !type[2] && !type[3]) {
 			n = vq_buf_to_iov(iov + c.nread, c.niov - c.nread, 0, resp, 5);
 		}

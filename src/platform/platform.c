@@ -74,6 +74,55 @@ static const struct mem_range plat_lapic_range = {
 	.base = LAYOUT_LAPIC_BASE, .size = 0x1000,
 };
 
+/* The LAPIC pages, for every vCPU: each vCPU's handler decodes only its own base. */
+static int plat_lapic_register(struct platform *p, uint64_t base)
+{
+	struct mem_range mr = plat_lapic_range;
+	mr.arg1 = p;
+	mr.base = base;
+	if (register_mem(p->vm, &mr) < 0)
+		return -1;
+	p->lapic_page[p->nlapic_pages++] = base;
+	return 0;
+}
+
+static void plat_lapic_map_warn(struct platform *p, uint64_t base, const char *why)
+{
+	if (p->lapic_map_warned)
+		return;
+	p->lapic_map_warned = true;
+	fprintf(stderr, "bhyve: local APIC moved to 0x%llx: %s; its registers are not decoded "
+		"there (logged once)\n", (unsigned long long)base, why);
+}
+
+void plat_lapic_map(struct platform *p, uint64_t base)
+{
+	pthread_mutex_lock(&p->lapic_map_lock);
+	for (int i = 0; i < p->nlapic_pages; i++) {
+		if (p->lapic_page[i] == base) {
+			pthread_mutex_unlock(&p->lapic_map_lock);
+			return;
+		}
+	}
+	if (vm_map_gpa(p->vm, base, 0x1000))
+		plat_lapic_map_warn(p, base, "that is guest RAM");
+	else if (p->nlapic_pages == PLAT_LAPIC_PAGES)
+		plat_lapic_map_warn(p, base, "too many APIC addresses in this VM's life");
+	else if (plat_lapic_register(p, base) < 0)
+		plat_lapic_map_warn(p, base, "another device is there");
+	pthread_mutex_unlock(&p->lapic_map_lock);
+}
+
+static void plat_lapic_unmap_all(struct platform *p)
+{
+	for (int i = 0; i < p->nlapic_pages; i++) {
+		struct mem_range mr = plat_lapic_range;
+		mr.base = p->lapic_page[i];
+		unregister_mem(p->vm, &mr);
+	}
+	p->nlapic_pages = 0;
+}
+
 static void plat_free(struct platform *p)
 {
 	plat_uarts_destroy(p);
@@ -86,6 +135,7 @@ static void plat_free(struct platform *p)
 		vlapic_destroy(p->lapic[i]);
 	vioapic_destroy(p->ioapic);
 	vatpic_destroy(p->atpic);
+	pthread_mutex_destroy(&p->lapic_map_lock);
 	free(p);
 }
 
@@ -110,9 +160,9 @@ static int plat_build(struct platform *p, char *err, size_t errlen)
 	for (int i = 0; i < p->ncpus; i++)
 		if (!(p->lapic[i] = vlapic_create(p, i)))
 			return plat_fail(p, err, errlen, "a local APIC");
-	struct mem_range mr = plat_lapic_range;
-	mr.arg1 = p;
-	if (register_mem(p->vm, &mr) < 0)
+	/* With KVM's in-kernel LAPICs the page is the kernel's (and moves with IA32_APIC_BASE
+	 * there): an access that reaches user space hits nothing. */
+	if (!vm_irq_in_kernel(p->vm) && plat_lapic_register(p, LAYOUT_LAPIC_BASE) < 0)
 		return plat_fail(p, err, errlen, "the local APIC page");
 	if (!(p->pit = vatpit_create(p)))
 		return plat_fail(p, err, errlen, "the 8254 PIT");
@@ -148,6 +198,7 @@ int platform_create(struct vm *vm, char *err, size_t errlen)
 		return -1;
 	}
 	p->vm = vm;
+	pthread_mutex_init(&p->lapic_map_lock, NULL);
 	p->ncpus = vm_ncpus(vm);
 	if (p->ncpus < 1 || p->ncpus > VM_MAXCPU)
 		p->ncpus = 1;
@@ -158,6 +209,7 @@ int platform_create(struct vm *vm, char *err, size_t errlen)
 	errno = 0;
 	if (plat_build(p, err, errlen) < 0) {
 		vm_set_platform_ops(vm, NULL);
+		plat_lapic_unmap_all(p);
 		vm_set_platform(vm, NULL);
 		plat_free(p);
 		return -1;
@@ -171,8 +223,7 @@ void platform_destroy(struct vm *vm)
 	if (!p)
 		return;
 	vm_set_platform_ops(vm, NULL);
-	struct mem_range mr = plat_lapic_range;
-	unregister_mem(vm, &mr);
+	plat_lapic_unmap_all(p);
 	vm_set_platform(vm, NULL);
 	plat_free(p);
 }

@@ -7,6 +7,7 @@
 #ifndef BHYVE_PLATFORM_INT_H
 #define BHYVE_PLATFORM_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -23,6 +24,8 @@ struct vpm;
 struct lpc_uart;
 struct atkbdc;
 
+#define PLAT_LAPIC_PAGES 8
+
 struct platform {
 	struct vm *vm;
 	int ncpus;
@@ -37,6 +40,12 @@ struct platform {
 	struct lpc_uart *com[4];
 	struct atkbdc *kbd;           /* i8042 with PS/2 keyboard and mouse */
 	struct platform_observer obs;
+	/* Pages where an xAPIC is decoded: the default one, then those a guest moved its APICs
+	 * to (IA32_APIC_BASE), at most PLAT_LAPIC_PAGES in a VM's life. */
+	pthread_mutex_t lapic_map_lock;
+	uint64_t lapic_page[PLAT_LAPIC_PAGES];
+	int nlapic_pages;
+	bool lapic_map_warned;
 };
 
 /* NULL if the VM has no platform (not created, or the KVM backend's own irqchip). */
@@ -48,6 +57,9 @@ void plat_inject_nmi(struct platform *p, int vcpuid);
 void plat_send_init(struct platform *p, int vcpuid);
 void plat_send_sipi(struct platform *p, int vcpuid, uint8_t vector);
 void plat_suspend(struct platform *p, enum vm_suspend_how how, const char *why);
+/* Decode an xAPIC page at `base` (a guest moved an APIC there).  Over guest RAM or another
+ * device, or beyond PLAT_LAPIC_PAGES pages, the page stays undecoded (logged once). */
+void plat_lapic_map(struct platform *p, uint64_t base);
 
 /* Periodic timers (LAPIC, PIT, HPET) interrupt at most this often: a guest that programs a
  * shorter period still sees exact counters, but missed periods are skipped rather than the

@@ -6,6 +6,8 @@
  *  - the SCI, a level interrupt on IRQ_SCI while an enabled status bit is set and SCI_EN is on;
  *  - port 0x80 (POST codes, Linux's I/O delay): ignored;
  *  - 0xCF9 reset control: RST_CPU (bit 2) resets the VM;
+ *  - 0x92 system control port A: bit 0 (fast reset) resets the VM as 0xCF9 does, bit 1 (the
+ *    A20 gate, always on in a VM) and the other bits read back what was written;
  *  (the i8042 ports 0x60/0x64 are the keyboard controller, atkbdc.c).
  */
 #include <pthread.h>
@@ -31,6 +33,7 @@
 #define PM1_CNT_WMASK  0x1C07          /* SCI_EN, BM_RLD, GBL_RLS, SLP_TYP */
 
 #define CF9_RST_CPU    0x04
+#define PORTA_RESET    0x01
 
 struct vpm {
 	struct platform *p;
@@ -39,6 +42,7 @@ struct vpm {
 	uint64_t tmr_epoch;            /* PM timer bit-23 period at the last TMR_STS clear */
 	bool sci;                      /* the SCI line is asserted */
 	uint8_t cf9;
+	uint8_t porta;                 /* system control port A, as written (bit 0 reads 0) */
 };
 
 static uint64_t vpm_tmr_period(struct vpm *pm)
@@ -56,6 +60,7 @@ static int vpm_sci_update(struct vpm *pm)
 	return on ? 1 : -1;
 }
 
+/* Lock held, so that SCI level changes land in the order the status changed. */
 static void vpm_sci_apply(struct vpm *pm, int change)
 {
 	if (change > 0)
@@ -88,8 +93,8 @@ static int vpm_evt_io(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint3
 			pm->en = (uint16_t)((pm->en & ~(mask >> 16)) | ((v & mask) >> 16)) & PM1_EN_MASK;
 	}
 	int change = vpm_sci_update(pm);
-	pthread_mutex_unlock(&pm->lock);
 	vpm_sci_apply(pm, change);
+	pthread_mutex_unlock(&pm->lock);
 	return 0;
 }
 
@@ -113,8 +118,8 @@ static int vpm_cnt_io(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint3
 		/* Other sleep states are not offered by the DSDT: SLP_EN for them is ignored. */
 	}
 	int change = vpm_sci_update(pm);
-	pthread_mutex_unlock(&pm->lock);
 	vpm_sci_apply(pm, change);
+	pthread_mutex_unlock(&pm->lock);
 	if (poweroff)
 		plat_suspend(pm->p, VM_SUSPEND_POWEROFF, "ACPI S5 (soft off)");
 	return 0;
@@ -135,8 +140,8 @@ static int vpm_smi_io(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint3
 	else if (v == ACPI_DISABLE_VALUE)
 		pm->cnt &= (uint16_t)~PM1_SCI_EN;
 	int change = vpm_sci_update(pm);
-	pthread_mutex_unlock(&pm->lock);
 	vpm_sci_apply(pm, change);
+	pthread_mutex_unlock(&pm->lock);
 	return 0;
 }
 
@@ -147,8 +152,8 @@ void vpm_power_button(struct vpm *pm)
 	pthread_mutex_lock(&pm->lock);
 	pm->sts |= PM1_PWRBTN_STS;
 	int change = vpm_sci_update(pm);
-	pthread_mutex_unlock(&pm->lock);
 	vpm_sci_apply(pm, change);
+	pthread_mutex_unlock(&pm->lock);
 }
 
 /* ---- reset paths and ignored ports ---- */
@@ -164,6 +169,20 @@ static int vpm_cf9_io(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint3
 	pm->cf9 = (uint8_t)*eax & (uint8_t)~CF9_RST_CPU;
 	if (*eax & CF9_RST_CPU)
 		plat_suspend(pm->p, VM_SUSPEND_RESET, "reset through port 0xCF9");
+	return 0;
+}
+
+static int vpm_porta_io(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint32_t *eax,
+			void *arg)
+{
+	struct vpm *pm = arg;
+	if (in) {
+		*eax = pm->porta;
+		return 0;
+	}
+	pm->porta = (uint8_t)*eax & (uint8_t)~PORTA_RESET;
+	if (*eax & PORTA_RESET)
+		plat_suspend(pm->p, VM_SUSPEND_RESET, "reset through port 0x92 (system control port A)");
 	return 0;
 }
 
@@ -186,6 +205,7 @@ static const struct vpm_port vpm_ports[] = {
 	{ PORT_PM1A_CNT, PM1_CNT_LEN, vpm_cnt_io, "pm1a-cnt" },
 	{ PORT_SMI_CMD, 1, vpm_smi_io, "smi-cmd" },
 	{ PORT_RESET_CF9, 1, vpm_cf9_io, "reset-cf9" },
+	{ PORT_SYSCTL_A, 1, vpm_porta_io, "sysctl-port-a" },
 	{ PORT_POST, 1, vpm_post_io, "post" },
 };
 #define VPM_NPORTS (sizeof(vpm_ports) / sizeof(vpm_ports[0]))

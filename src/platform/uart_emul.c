@@ -10,6 +10,12 @@
  * (FCR bit 1, or a FIFO mode change), switches FIFOs on (1 -> 16 bytes) or leaves loopback;
  * Linux's 8250 driver does all of these while it probes and starts the port, so a byte typed
  * before that must not leave the reader waiting for good.
+ *
+ * The interrupt line is driven while the lock is held.  The backend's reader (uart_rx_push)
+ * and a vCPU (RBR/IIR/IER access) change the interrupt state concurrently; if each applied
+ * its new level after unlocking, a drain by the vCPU could deassert before the reader's
+ * assert lands, leaving the ISA line high while the UART believes it low.  An edge-triggered
+ * IRQ then never sees another rising edge and the console stops reading input for good.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -121,7 +127,8 @@ static int uart_iir_id(const struct uart_softc *sc)
 	return IIR_NONE;
 }
 
-/* Lock held: the new level of the interrupt output, or -1 if unchanged. */
+/* Lock held: the new level of the interrupt output, or -1 if unchanged.  The caller applies
+ * it before unlocking, so line changes reach the interrupt controller in state order. */
 static int uart_intr_level(struct uart_softc *sc)
 {
 	bool on = uart_iir_id(sc) != IIR_NONE;
@@ -168,9 +175,8 @@ size_t uart_rx_push(struct uart_softc *sc, const uint8_t *buf, size_t len)
 	}
 	if (n < len)
 		sc->rx_waiting = true;
-	int lvl = uart_intr_level(sc);
+	uart_intr_apply(sc, uart_intr_level(sc));
 	pthread_mutex_unlock(&sc->lock);
-	uart_intr_apply(sc, lvl);
 	return n;
 }
 
@@ -214,11 +220,10 @@ uint8_t uart_read(struct uart_softc *sc, int offset)
 		break;
 	default: v = sc->scr; break;
 	}
-	int lvl = uart_intr_level(sc);
+	uart_intr_apply(sc, uart_intr_level(sc));
 	bool space = uart_rx_room(sc);
 	struct tty_backend *tty = sc->tty;
 	pthread_mutex_unlock(&sc->lock);
-	uart_intr_apply(sc, lvl);
 	if (space && tty)
 		tty_rx_space(tty);
 	return v;
@@ -269,7 +274,7 @@ void uart_write(struct uart_softc *sc, int offset, uint8_t value)
 	case REG_LSR: case REG_MSR: break;     /* read-only (factory test) */
 	default: sc->scr = value; break;
 	}
-	int lvl = uart_intr_level(sc);
+	uart_intr_apply(sc, uart_intr_level(sc));
 	bool space = uart_rx_room(sc);     /* FIFO reset or enabled, loopback left */
 	struct tty_backend *tty = sc->tty;
 	void (*hook)(void *, uint8_t) = sc->tx_hook;
@@ -281,7 +286,6 @@ void uart_write(struct uart_softc *sc, int offset, uint8_t value)
 		if (tty)
 			tty_write(tty, &value, 1);
 	}
-	uart_intr_apply(sc, lvl);
 	if (space && tty)
 		tty_rx_space(tty);
 }

@@ -131,6 +131,8 @@ static void hpet_irq_add(struct hpet_irqs *qs, int pin, int isa, int how)
 		qs->e[qs->n++] = (struct hpet_irq){ pin, isa, how };
 }
 
+/* Lock held, so that line changes reach the interrupt controllers in the order the timers'
+ * state changed (a timer thread and a vCPU clearing status race otherwise). */
 static void hpet_irqs_apply(struct vhpet *h, const struct hpet_irqs *qs)
 {
 	for (int i = 0; i < qs->n; i++) {
@@ -211,8 +213,8 @@ static void hpet_timer_cb(void *arg)
 			hpet_advance(t, hpet_counter(h, now));
 		hpet_schedule(h, t->idx, now);   /* one-shot: next match after a wrap */
 	}
-	pthread_mutex_unlock(&h->lock);
 	hpet_irqs_apply(h, &qs);
+	pthread_mutex_unlock(&h->lock);
 }
 
 /* ---- registers ---- */
@@ -320,8 +322,8 @@ static int hpet_mmio(struct vcpu *vcpu, int dir, uint64_t addr, int size, uint64
 		*val = (hpet_read(h, off & ~7ULL, now) & mask) >> shift;
 	else
 		hpet_write(h, off, *val << shift, mask, now, &qs);
-	pthread_mutex_unlock(&h->lock);
 	hpet_irqs_apply(h, &qs);
+	pthread_mutex_unlock(&h->lock);
 	return 0;
 }
 

@@ -4,8 +4,13 @@
  * crystal clock, IPIs through the ICR, EOI (broadcast to the IOAPIC for level-triggered
  * vectors), TPR/PPR, IRR/ISR/TMR, the LVTs and ESR.
  *
- * The IA32_APIC_BASE address field is stored but the registers stay at the default address
- * (no guest we run relocates them).
+ * Timer modes (SDM Vol. 3A 11.5.4): switching the LVT timer between one-shot and periodic
+ * leaves the count running (the mode only decides what happens when it reaches zero); only a
+ * switch into or out of TSC-deadline mode disarms it.  A TSC deadline written in the past
+ * fires at once, before the instruction after the WRMSR completes.
+ *
+ * Writing a new address to IA32_APIC_BASE moves that vCPU's xAPIC page there (platform.c maps
+ * the new page; the handler decodes an access only at its own vCPU's base).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -55,6 +60,7 @@ enum { LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1, LVT_ERROR, LVT_CO
 #define APICBASE_BSP    0x100ULL
 #define APICBASE_EXTD   0x400ULL
 #define APICBASE_EN     0x800ULL
+#define APICBASE_ADDR   0xFFFFFF000ULL
 
 #define ESR_SEND_ILLEGAL 0x20u
 #define ESR_RECV_ILLEGAL 0x40u
@@ -341,17 +347,24 @@ static void vlapic_timer_start(struct vlapic *l)
 	vlapic_timer_arm(l, l->tmr_start_ns + l->tmr_period_ns);
 }
 
+/* The current count: what is left until the armed expiry, in timer ticks (rounded up, so it
+ * reads 0 only once the count has run out).  A periodic count whose expiry is overdue (the
+ * timer thread has not run yet) is already into its next period. */
 static uint32_t vlapic_timer_ccr(struct vlapic *l)
 {
-	if (!l->tmr_active || LVT_TMR_MODE(l->lvt[LVT_TIMER]) == TMR_TSCDEADLINE || !l->tmr_icr)
+	uint32_t mode = LVT_TMR_MODE(l->lvt[LVT_TIMER]);
+	if (!l->tmr_active || mode == TMR_TSCDEADLINE || !l->tmr_icr || !l->tmr_period_ns)
 		return 0;
-	uint64_t now = vclock_ns(l->p->vm);
-	uint64_t el = now > l->tmr_start_ns ? now - l->tmr_start_ns : 0;
-	uint64_t ticks = vclock_ns_to_ticks(el, vclock_crystal_hz(l->p->vm)) /
-			 vlapic_divisor(l->tmr_dcr);
-	if (LVT_TMR_MODE(l->lvt[LVT_TIMER]) == TMR_PERIODIC)
-		return l->tmr_icr - (uint32_t)(ticks % l->tmr_icr);
-	return ticks >= l->tmr_icr ? 0 : l->tmr_icr - (uint32_t)ticks;
+	uint64_t now = vclock_ns(l->p->vm), left;
+	if (now < l->tmr_deadline_ns)
+		left = l->tmr_deadline_ns - now;
+	else if (mode == TMR_PERIODIC)
+		left = l->tmr_period_ns - (now - l->tmr_deadline_ns) % l->tmr_period_ns;
+	else
+		return 0;
+	uint64_t div = vlapic_divisor(l->tmr_dcr);
+	uint64_t ticks = (vclock_ns_to_ticks(left, vclock_crystal_hz(l->p->vm)) + div - 1) / div;
+	return ticks > l->tmr_icr ? l->tmr_icr : (uint32_t)ticks;
 }
 
 static void vlapic_set_tsc_deadline(struct vlapic *l, uint64_t tsc)
@@ -363,7 +376,18 @@ static void vlapic_set_tsc_deadline(struct vlapic *l, uint64_t tsc)
 		vlapic_timer_stop(l);
 		return;
 	}
-	vlapic_timer_arm(l, vclock_tsc_to_ns(l->p->vm, tsc));
+	uint64_t when = vclock_tsc_to_ns(l->p->vm, tsc);
+	if (when <= vclock_ns(l->p->vm)) {
+		/* Already passed: the interrupt is pending before the next instruction (the
+		 * caller notifies the vCPU after dropping the lock). */
+		vlapic_timer_stop(l);
+		l->tsc_deadline = 0;
+		uint32_t lvt = l->lvt[LVT_TIMER];
+		if (!(lvt & LVT_MASKED))
+			(void)vlapic_set_irr(l, lvt & 0xFF, false);
+		return;
+	}
+	vlapic_timer_arm(l, when);
 }
 
 /* Timer thread: the count reached zero (or the TSC passed the deadline). */
@@ -458,8 +482,11 @@ static void vlapic_write_lvt(struct vlapic *l, int idx, uint32_t v)
 	if (idx == LVT_TIMER && LVT_TMR_MODE(v) == 3)
 		v &= ~(3u << 17);
 	l->lvt[idx] = v;
-	if (idx == LVT_TIMER && LVT_TMR_MODE(old) != LVT_TMR_MODE(v)) {
-		vlapic_timer_stop(l);     /* a mode change disarms the timer */
+	/* Into or out of TSC-deadline mode disarms the timer; one-shot <-> periodic keeps the
+	 * count running. */
+	if (idx == LVT_TIMER && (LVT_TMR_MODE(old) == TMR_TSCDEADLINE) !=
+				(LVT_TMR_MODE(v) == TMR_TSCDEADLINE)) {
+		vlapic_timer_stop(l);
 		l->tsc_deadline = 0;
 	}
 }
@@ -547,9 +574,12 @@ int vlapic_mmio(struct vcpu *vcpu, int dir, uint64_t addr, int size, uint64_t *v
 	if (id < 0 || id >= p->ncpus || !p->lapic[id])
 		return 0;
 	struct vlapic *l = p->lapic[id];
-	uint32_t off = (uint32_t)(addr - LAYOUT_LAPIC_BASE) & 0xFFF;
+	uint32_t off = (uint32_t)addr & 0xFFF;
 	uint32_t reg = off & ~0xFu, shift = (off & 3) * 8;
-	if (!vlapic_hw_enabled(l) || vlapic_x2(l)) {
+	pthread_mutex_lock(&l->lock);
+	uint64_t base = l->apicbase & APICBASE_ADDR;
+	pthread_mutex_unlock(&l->lock);
+	if (!vlapic_hw_enabled(l) || vlapic_x2(l) || (addr & ~0xFFFULL) != base) {
 		if (dir == MEM_F_READ)
 			*val = ~0ULL;        /* the xAPIC page is not decoded */
 		return 0;
@@ -582,7 +612,7 @@ int vlapic_mmio(struct vcpu *vcpu, int dir, uint64_t addr, int size, uint64_t *v
 static int vlapic_write_apicbase(struct vlapic *l, uint64_t val)
 {
 	uint64_t old = l->apicbase;
-	uint64_t allowed = 0xFFFFFF000ULL | APICBASE_EN | (l->p->x2apic_allowed ? APICBASE_EXTD : 0);
+	uint64_t allowed = APICBASE_ADDR | APICBASE_EN | (l->p->x2apic_allowed ? APICBASE_EXTD : 0);
 	if ((val & ~(allowed | APICBASE_BSP)) != 0)
 		return -1;
 	bool en = val & APICBASE_EN, x2 = val & APICBASE_EXTD;
@@ -628,11 +658,17 @@ int vlapic_wrmsr(struct vlapic *l, uint32_t msr, uint64_t val)
 	if (msr == MSR_APICBASE || msr == MSR_TSC_DEADLINE) {
 		pthread_mutex_lock(&l->lock);
 		int rc = 0;
+		uint64_t old = l->apicbase;
 		if (msr == MSR_APICBASE)
 			rc = vlapic_write_apicbase(l, val);
 		else
 			vlapic_set_tsc_deadline(l, val);
+		uint64_t now = l->apicbase;
 		pthread_mutex_unlock(&l->lock);
+		/* A moved xAPIC page: make sure something decodes the new address. */
+		if (rc == 0 && (now & APICBASE_EN) && !(now & APICBASE_EXTD) &&
+		    (now & APICBASE_ADDR) != (old & APICBASE_ADDR))
+			plat_lapic_map(l->p, now & APICBASE_ADDR);
 		plat_notify_intr(l->p, l->vcpuid);
 		return rc;
 	}

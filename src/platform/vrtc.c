@@ -157,6 +157,8 @@ static int rtc_irq_update(struct vrtc *r)
 	return on ? 1 : -1;
 }
 
+/* Lock held, so that line changes reach the interrupt controllers in the order the state
+ * changed (a timer thread and a vCPU reading register C race otherwise). */
 static void rtc_irq_apply(struct vrtc *r, int change)
 {
 	if (change > 0)
@@ -206,8 +208,8 @@ static void rtc_per_cb(void *arg)
 		change = rtc_irq_update(r);
 		rtc_per_schedule(r, now, false);
 	}
-	pthread_mutex_unlock(&r->lock);
 	rtc_irq_apply(r, change);
+	pthread_mutex_unlock(&r->lock);
 }
 
 static bool rtc_alarm_match(struct vrtc *r, uint8_t alarm, uint8_t cur)
@@ -243,8 +245,8 @@ static void rtc_upd_cb(void *arg)
 		change = rtc_irq_update(r);
 	}
 	rtc_upd_schedule(r, now);
-	pthread_mutex_unlock(&r->lock);
 	rtc_irq_apply(r, change);
+	pthread_mutex_unlock(&r->lock);
 }
 
 /* ---- registers ---- */
@@ -328,8 +330,8 @@ static int rtc_io(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint32_t 
 		else
 			rtc_write(r, r->index, (uint8_t)*eax, now, &change);
 	}
-	pthread_mutex_unlock(&r->lock);
 	rtc_irq_apply(r, change);
+	pthread_mutex_unlock(&r->lock);
 	return 0;
 }
 

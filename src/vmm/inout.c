@@ -1,8 +1,9 @@
 /*
  * Port I/O registry and dispatch.  A direct table of 65536 entry pointers gives O(1) lookup
- * without a lock on the hot path: entries are immutable once published and are only freed when
- * the VM's table is destroyed (unregistering just clears the slots), so a vCPU that read a
- * pointer a moment before an unregister still calls a valid handler.
+ * without a lock on the hot path: entries are immutable once published; unregistering clears
+ * the slots and retires the entry with a grace-period tag (vm_epoch.c), and a later change
+ * frees it once no vCPU can still be calling its handler.  A guest re-registers a BAR on
+ * every decode toggle, so entries must not pile up.
  *
  * An access is dispatched by its first port: a 4-byte IN at 0xCF8 goes to whoever registered
  * 0xCF8, while a byte access at 0xCF9 goes to the owner of 0xCF9 (the reset register).
@@ -22,13 +23,15 @@
 
 struct inout_entry {
 	struct inout_port iop;
-	struct inout_entry *next_all;     /* every entry ever made, freed at destroy */
+	struct inout_entry *next_retired; /* retired list, newest first */
+	uint64_t tag;                     /* grace-period tag once retired */
 };
 
 struct inout_table {
 	pthread_mutex_t lock;             /* registration only */
 	struct inout_entry *slot[INOUT_NPORTS];
-	struct inout_entry *all;
+	struct inout_entry *retired;      /* under lock */
+	size_t nretired;
 };
 
 struct inout_table *inout_table_create(void)
@@ -39,14 +42,22 @@ struct inout_table *inout_table_create(void)
 	return t;
 }
 
-void inout_table_destroy(struct inout_table *t)
+static void inout_free_list(struct inout_entry *e)
 {
-	struct inout_entry *e = t->all;
 	while (e) {
-		struct inout_entry *n = e->next_all;
+		struct inout_entry *n = e->next_retired;
 		free(e);
 		e = n;
 	}
+}
+
+void inout_table_destroy(struct inout_table *t)
+{
+	/* A live entry fills the slots of its consecutive ports: free it at its first. */
+	for (uint32_t p = 0; p < INOUT_NPORTS; p++)
+		if (t->slot[p] && t->slot[p]->iop.port == p)
+			free(t->slot[p]);
+	inout_free_list(t->retired);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -54,6 +65,30 @@ void inout_table_destroy(struct inout_table *t)
 static struct inout_table *inout_table_of(struct vm *vm)
 {
 	return vm ? vm->io : NULL;
+}
+
+/* Free the retired entries no vCPU can still be using; tags fall along the list. */
+static void inout_reclaim(struct vm *vm, struct inout_table *t)
+{
+	struct inout_entry **pp = &t->retired;
+	while (*pp && !vm_epoch_safe(vm, (*pp)->tag))
+		pp = &(*pp)->next_retired;
+	struct inout_entry *e = *pp;
+	*pp = NULL;
+	for (struct inout_entry *x = e; x; x = x->next_retired)
+		t->nretired--;
+	inout_free_list(e);
+}
+
+size_t inout_retired_count(struct vm *vm)
+{
+	struct inout_table *t = inout_table_of(vm);
+	if (!t)
+		return 0;
+	pthread_mutex_lock(&t->lock);
+	size_t n = t->nretired;
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }
 
 int register_inout(struct vm *vm, const struct inout_port *iop)
@@ -77,8 +112,6 @@ int register_inout(struct vm *vm, const struct inout_port *iop)
 			return -1;
 		}
 	}
-	e->next_all = t->all;
-	t->all = e;
 	for (uint32_t p = iop->port; p < (uint32_t)iop->port + iop->size; p++)
 		__atomic_store_n(&t->slot[p], e, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&t->lock);
@@ -97,7 +130,12 @@ int unregister_inout(struct vm *vm, const struct inout_port *iop)
 	int rc = -1;
 	if (e && e->iop.port == iop->port && e->iop.size == iop->size) {
 		for (uint32_t p = iop->port; p < (uint32_t)iop->port + iop->size; p++)
-			__atomic_store_n(&t->slot[p], NULL, __ATOMIC_RELEASE);
+			__atomic_store_n(&t->slot[p], NULL, __ATOMIC_SEQ_CST);
+		e->tag = vm_epoch_retire(vm);
+		e->next_retired = t->retired;
+		t->retired = e;
+		t->nretired++;
+		inout_reclaim(vm, t);
 		rc = 0;
 	} else {
 		errno = ENOENT;
@@ -125,14 +163,21 @@ int inout_dispatch(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint32_t
 	if (bytes != 1 && bytes != 2 && bytes != 4)
 		return -1;
 	struct inout_table *t = inout_table_of(vcpu_vm(vcpu));
-	struct inout_entry *e = t ? __atomic_load_n(&t->slot[port], __ATOMIC_ACQUIRE) : NULL;
-	int dirflag = in ? IOPORT_F_IN : IOPORT_F_OUT;
-	if (!e || !(e->iop.flags & dirflag))
+	if (!t)
 		return inout_unclaimed(in, port, bytes, eax);
-	uint32_t mask = bytes == 4 ? 0xffffffffu : (1u << (bytes * 8)) - 1;
-	uint32_t val = in ? 0 : (*eax & mask);
-	int rc = e->iop.handler(vcpu, in, port, bytes, &val, e->iop.arg);
-	if (in)
-		*eax = val & mask;
+	vm_epoch_enter(vcpu);
+	struct inout_entry *e = __atomic_load_n(&t->slot[port], __ATOMIC_SEQ_CST);
+	int dirflag = in ? IOPORT_F_IN : IOPORT_F_OUT;
+	int rc;
+	if (!e || !(e->iop.flags & dirflag)) {
+		rc = inout_unclaimed(in, port, bytes, eax);
+	} else {
+		uint32_t mask = bytes == 4 ? 0xffffffffu : (1u << (bytes * 8)) - 1;
+		uint32_t val = in ? 0 : (*eax & mask);
+		rc = e->iop.handler(vcpu, in, port, bytes, &val, e->iop.arg);
+		if (in)
+			*eax = val & mask;
+	}
+	vm_epoch_exit(vcpu);
 	return rc;
 }

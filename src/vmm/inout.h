@@ -6,6 +6,7 @@
 #ifndef BHYVE_INOUT_H
 #define BHYVE_INOUT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct vm;
@@ -31,6 +32,8 @@ struct inout_port {
 
 int register_inout(struct vm *vm, const struct inout_port *iop);   /* -1, EEXIST on overlap */
 int unregister_inout(struct vm *vm, const struct inout_port *iop);
+/* Unregistered entries not yet freed (bounded while vCPUs keep leaving their dispatches). */
+size_t inout_retired_count(struct vm *vm);
 /* Dispatch one access (called by the backends). */
 int inout_dispatch(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint32_t *eax);
 

@@ -6,6 +6,7 @@
 #ifndef BHYVE_IRQ_H
 #define BHYVE_IRQ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct vm;
@@ -14,6 +15,10 @@ struct vm;
 #define VM_IRQ_DEASSERT 0
 #define VM_IRQ_ASSERT   1
 #define VM_IRQ_PULSE    2
+
+/* True when the VM's 8259s, IOAPIC and local APICs are KVM's in-kernel models (the platform's
+ * own then stay unused: their MMIO pages are not registered). */
+bool vm_irq_in_kernel(const struct vm *vm);
 
 /* atpic_irq: 8259 input 0-15 or -1; ioapic_irq: IOAPIC pin 0-23 or -1. */
 int vm_isa_assert_irq(struct vm *vm, int atpic_irq, int ioapic_irq);

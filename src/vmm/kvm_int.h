@@ -79,6 +79,18 @@ struct vm_ioevent_spec;
 int kvm_ioevent_add(struct vm *vm, const struct vm_ioevent_spec *spec);
 void kvm_ioevent_del(struct vm *vm, int handle);
 void kvm_ioevent_stop(struct vm *vm);
+/* The slot bookkeeping behind them, kept apart from KVM so that it can be tested alone:
+ * `passes` is the number of event batches the ioevent thread has finished. */
+#define KVM_IOEVENT_MAX 512
+enum { KVM_IOEV_UNUSED, KVM_IOEV_LIVE, KVM_IOEV_RETIRED };
+struct kvm_ioev_slots {
+	int n;                              /* slots ever handed out */
+	uint8_t state[KVM_IOEVENT_MAX];
+	uint64_t tag[KVM_IOEVENT_MAX];      /* `passes` when retired */
+};
+void kvm_ioev_slots_init(struct kvm_ioev_slots *b);
+int kvm_ioev_slot_get(struct kvm_ioev_slots *b, uint64_t passes);   /* -1 if none free */
+void kvm_ioev_slot_put(struct kvm_ioev_slots *b, int h, uint64_t passes);
 
 /* ioctl that retries when a signal interrupted it. */
 int kvm_ioctl(int fd, unsigned long req, void *arg);

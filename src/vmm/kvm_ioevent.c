@@ -3,8 +3,12 @@
  * signals from the vCPU's own exit path in the kernel, so the vCPU goes straight back into the
  * guest; one thread per VM waits on all of them with epoll and calls the device's callback.
  *
- * Slots are never reused while the VM lives, and callbacks only run on the thread, which stops
- * (vm_ioevent_stop) before devices are torn down: a callback never meets freed device state.
+ * Callbacks only run on the thread, which stops (vm_ioevent_stop) before devices are torn
+ * down: a callback never meets freed device state.  A deleted slot is taken out of the epoll
+ * set at once but reused only after the thread has finished the batch of events it may have
+ * been handling then (its pass count moved on); every delete kicks the thread so that this
+ * happens soon.  A guest that moves a BAR in a loop so reuses a handful of slots instead of
+ * using them all up.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,7 +19,6 @@
 
 #include "vmm/kvm_int.h"
 
-#define KVM_IOEVENT_MAX 512
 
 struct kvm_ioev {
 	int fd;
@@ -27,12 +30,43 @@ struct kvm_ioev {
 struct kvm_ioevents {
 	int epfd;
 	int stopfd;
+	int kickfd;                 /* a delete wakes the thread: its pass count moves on */
 	pthread_t thread;
 	bool started;
+	_Atomic uint64_t passes;    /* batches of events the thread has finished */
 	pthread_mutex_t lock;       /* slot allocation and the thread's start */
-	int n;
+	struct kvm_ioev_slots book;
 	struct kvm_ioev slot[KVM_IOEVENT_MAX];
 };
+
+void kvm_ioev_slots_init(struct kvm_ioev_slots *b)
+{
+	memset(b, 0, sizeof(*b));
+}
+
+/* A free slot: a retired one the thread can no longer be using (retired before the pass it
+ * has since finished), else one never used; -1 when all are live or still in grace. */
+int kvm_ioev_slot_get(struct kvm_ioev_slots *b, uint64_t passes)
+{
+	for (int i = 0; i < b->n; i++) {
+		if (b->state[i] == KVM_IOEV_RETIRED && b->tag[i] < passes) {
+			b->state[i] = KVM_IOEV_LIVE;
+			return i;
+		}
+	}
+	if (b->n >= KVM_IOEVENT_MAX)
+		return -1;
+	b->state[b->n] = KVM_IOEV_LIVE;
+	return b->n++;
+}
+
+void kvm_ioev_slot_put(struct kvm_ioev_slots *b, int h, uint64_t passes)
+{
+	if (h >= 0 && h < b->n && b->state[h] == KVM_IOEV_LIVE) {
+		b->state[h] = KVM_IOEV_RETIRED;
+		b->tag[h] = passes;
+	}
+}
 
 static void *kvm_ioevent_thread(void *arg)
 {
@@ -48,9 +82,15 @@ static void *kvm_ioevent_thread(void *arg)
 			uint64_t cnt;
 			if (s == NULL)
 				return NULL;            /* the stop eventfd */
+			if ((void *)s == (void *)e) {   /* a kick: only the pass count matters */
+				ssize_t r = read(e->kickfd, &cnt, sizeof(cnt));
+				(void)r;
+				continue;
+			}
 			if (read(s->fd, &cnt, sizeof(cnt)) == sizeof(cnt) && atomic_load(&s->active))
 				s->spec.fn(s->spec.arg, s->spec.id);
 		}
+		atomic_fetch_add(&e->passes, 1);
 	}
 }
 
@@ -58,20 +98,28 @@ static struct kvm_ioevents *kvm_ioevents_get(struct kvm_vmstate *st)
 {
 	struct kvm_ioevents *e = st->ioev;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct epoll_event kick = { .events = EPOLLIN };
 
 	if (e != NULL)
 		return e;
 	e = calloc(1, sizeof(*e));
 	if (e == NULL)
 		return NULL;
+	kvm_ioev_slots_init(&e->book);
+	kick.data.ptr = e;
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	e->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (e->epfd < 0 || e->stopfd < 0 || epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->stopfd, &ev) < 0 ||
+	e->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (e->epfd < 0 || e->stopfd < 0 || e->kickfd < 0 ||
+	    epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->stopfd, &ev) < 0 ||
+	    epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->kickfd, &kick) < 0 ||
 	    pthread_create(&e->thread, NULL, kvm_ioevent_thread, e) != 0) {
 		if (e->epfd >= 0)
 			close(e->epfd);
 		if (e->stopfd >= 0)
 			close(e->stopfd);
+		if (e->kickfd >= 0)
+			close(e->kickfd);
 		free(e);
 		return NULL;
 	}
@@ -92,11 +140,13 @@ int kvm_ioevent_add(struct vm *vm, const struct vm_ioevent_spec *spec)
 	if (st == NULL || (e = kvm_ioevents_get(st)) == NULL)
 		return -1;
 	pthread_mutex_lock(&e->lock);
-	h = e->n < KVM_IOEVENT_MAX ? e->n++ : -1;
+	h = kvm_ioev_slot_get(&e->book, atomic_load(&e->passes));
 	pthread_mutex_unlock(&e->lock);
 	if (h < 0)
 		return -1;
 	s = &e->slot[h];
+	if (s->fd > 0)
+		close(s->fd);   /* a reused slot: its old eventfd left the epoll set at delete */
 	s->spec = *spec;
 	s->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->io = (struct kvm_ioeventfd){
@@ -119,6 +169,9 @@ fail:
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
+	pthread_mutex_lock(&e->lock);
+	kvm_ioev_slot_put(&e->book, h, atomic_load(&e->passes));
+	pthread_mutex_unlock(&e->lock);
 	return -1;
 }
 
@@ -128,14 +181,22 @@ void kvm_ioevent_del(struct vm *vm, int h)
 	struct kvm_ioevents *e = st ? st->ioev : NULL;
 	struct kvm_ioev *s;
 
-	if (e == NULL || h < 0 || h >= e->n || !atomic_load(&e->slot[h].active))
+	uint64_t one = 1;
+
+	if (e == NULL || h < 0 || h >= e->book.n || !atomic_load(&e->slot[h].active))
 		return;
 	s = &e->slot[h];
 	atomic_store(&s->active, false);
 	s->io.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
 	(void)kvm_ioctl(st->vm_fd, KVM_IOEVENTFD, &s->io);
-	/* The fd stays open (and in the epoll set) until the thread is gone: closing it here
-	 * could hand its number to a new eventfd while the thread still reads the old one. */
+	/* Out of the epoll set now; the fd stays open until the slot is reused (after the
+	 * thread's current batch, which may still name it) or the thread is gone. */
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	pthread_mutex_lock(&e->lock);
+	kvm_ioev_slot_put(&e->book, h, atomic_load(&e->passes));
+	pthread_mutex_unlock(&e->lock);
+	if (e->started && write(e->kickfd, &one, sizeof(one)) < 0)
+		return;   /* the counter is saturated: the thread has a kick pending anyway */
 }
 
 void kvm_ioevent_stop(struct vm *vm)
@@ -152,13 +213,14 @@ void kvm_ioevent_stop(struct vm *vm)
 			pthread_join(e->thread, NULL);
 		e->started = false;
 	}
-	for (i = 0; i < e->n; i++) {
+	for (i = 0; i < e->book.n; i++) {
 		kvm_ioevent_del(vm, i);
 		if (e->slot[i].fd >= 0)
 			close(e->slot[i].fd);
 	}
 	close(e->epfd);
 	close(e->stopfd);
+	close(e->kickfd);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
 	st->ioev = NULL;

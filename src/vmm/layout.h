@@ -59,6 +59,10 @@
 #define LAYOUT_IOAPIC_BASE    0xFEC00000ULL    /* IOAPIC (MADT) */
 #define LAYOUT_HPET_BASE      0xFED00000ULL    /* HPET (ACPI HPET table) */
 #define LAYOUT_LAPIC_BASE     0xFEE00000ULL    /* local APIC default base (IA32_APIC_BASE) */
+/* pc-testdev (-l pc-testdev): 64 KiB of scratch memory where QEMU's pc-testdev has it, inside
+ * the top 16 MiB that a boot ROM of at most 16 MiB - 64 KiB leaves free. */
+#define LAYOUT_PCTESTDEV_IOMEM 0xFF000000ULL
+#define PCTESTDEV_IOMEM_SIZE  0x10000
 #define LAYOUT_BOOTROM_END    0x100000000ULL   /* boot ROM (-l bootrom) is mapped to end here */
 #define LAYOUT_BOOTROM_MAX    GPA_MiB(16)
 
@@ -70,6 +74,17 @@
 #define PORT_KBD_CMD          0x64    /* i8042 command; 0xFE pulses reset */
 #define PORT_RTC              0x70    /* CMOS index/data 0x70-0x71 */
 #define PORT_POST             0x80    /* POST code, used by Linux for I/O delays */
+#define PORT_SYSCTL_A         0x92    /* system control port A: bit 0 fast reset, bit 1 A20 gate */
+/* pc-testdev (-l pc-testdev), QEMU's ports: scratch register 0xE0-0xE3, page flush 0xE4
+ * (32-bit write of a guest-physical address), the register again byte-wise at 0xE8-0xEB, and
+ * one port per interrupt line 0x2000-0x2017 (inside the PCI I/O window: BARs are allocated
+ * around it when the device is configured). */
+#define PORT_PCTESTDEV_DATA   0xE0
+#define PORT_PCTESTDEV_FLUSH  0xE4
+#define PORT_PCTESTDEV_BYTE   0xE8
+#define PORT_PCTESTDEV_IRQ    0x2000
+/* isa-debug-exit (part of pc-testdev): 0xF4-0xF7, a write ends bhyve with status (v << 1) | 1. */
+#define PORT_DEBUG_EXIT       0xF4
 #define PORT_PIC2             0xA0    /* 8259 slave: 0xA0-0xA1 */
 #define PORT_COM2             0x2F8   /* 16550 COM2, IRQ 3 */
 #define PORT_COM1             0x3F8   /* 16550 COM1, IRQ 4 */
@@ -102,6 +117,7 @@
 #define RTC_CENTURY_REG       0x32
 /* The SCI is ISA IRQ 9 / GSI 9, level triggered, active high (MADT override, MP table). */
 #define PORT_PCI_IO_BASE      0x2000  /* I/O BARs are allocated from here */
+#define PORT_PCI_IO_BASE_TESTDEV 0x2100 /* ... or from here, above pc-testdev's IRQ ports */
 #define PORT_PCI_IO_END       0x10000
 
 /* ---- Interrupts ---- */

@@ -1,8 +1,10 @@
 /*
  * MMIO registry and dispatch.  The ranges live in a sorted array that is replaced as a whole
  * on every change (copy on write) and published with one atomic pointer store, so a lookup is
- * a lock-free binary search.  Old arrays are kept until the VM's table is destroyed: a vCPU
- * may still be reading one, and registrations are rare (set-up and BAR moves).
+ * a lock-free binary search.  A replaced array is retired with a grace-period tag
+ * (vm_epoch.c) and freed by a later change once no vCPU can still be reading it: a guest that
+ * toggles a BAR's decode bit in a loop re-registers on every write, so keeping old arrays
+ * would grow without bound.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -13,7 +15,8 @@
 #include "vmm/vm_internal.h"
 
 struct mmio_snap {
-	struct mmio_snap *older;          /* retired snapshots, freed at destroy */
+	struct mmio_snap *older;          /* retired list, newest first */
+	uint64_t tag;                     /* grace-period tag once retired */
 	size_t n;
 	struct mem_range r[];
 };
@@ -21,6 +24,8 @@ struct mmio_snap {
 struct mmio_table {
 	pthread_mutex_t lock;             /* registration only */
 	struct mmio_snap *cur;
+	struct mmio_snap *retired;        /* under lock */
+	size_t nretired;
 };
 
 static struct mmio_snap *mmio_snap_alloc(size_t n)
@@ -47,7 +52,8 @@ struct mmio_table *mmio_table_create(void)
 
 void mmio_table_destroy(struct mmio_table *t)
 {
-	struct mmio_snap *s = t->cur;
+	free(t->cur);
+	struct mmio_snap *s = t->retired;
 	while (s) {
 		struct mmio_snap *o = s->older;
 		free(s);
@@ -62,10 +68,43 @@ static struct mmio_table *mmio_table_of(struct vm *vm)
 	return vm ? vm->mmio : NULL;
 }
 
-static void mmio_publish(struct mmio_table *t, struct mmio_snap *s)
+/* Free the retired arrays no vCPU can still hold; tags only grow along the list towards
+ * the older end, so once one is safe every older one is too. */
+static void mmio_reclaim(struct vm *vm, struct mmio_table *t)
 {
-	s->older = t->cur;
-	__atomic_store_n(&t->cur, s, __ATOMIC_RELEASE);
+	struct mmio_snap **pp = &t->retired;
+	while (*pp && !vm_epoch_safe(vm, (*pp)->tag))
+		pp = &(*pp)->older;
+	struct mmio_snap *s = *pp;
+	*pp = NULL;
+	while (s) {
+		struct mmio_snap *o = s->older;
+		free(s);
+		t->nretired--;
+		s = o;
+	}
+}
+
+static void mmio_publish(struct vm *vm, struct mmio_table *t, struct mmio_snap *s)
+{
+	struct mmio_snap *old = t->cur;
+	__atomic_store_n(&t->cur, s, __ATOMIC_SEQ_CST);
+	old->tag = vm_epoch_retire(vm);
+	old->older = t->retired;
+	t->retired = old;
+	t->nretired++;
+	mmio_reclaim(vm, t);
+}
+
+size_t mmio_retired_count(struct vm *vm)
+{
+	struct mmio_table *t = vm ? vm->mmio : NULL;
+	if (!t)
+		return 0;
+	pthread_mutex_lock(&t->lock);
+	size_t n = t->nretired;
+	pthread_mutex_unlock(&t->lock);
+	return n;
 }
 
 int register_mem(struct vm *vm, const struct mem_range *mr)
@@ -91,7 +130,7 @@ int register_mem(struct vm *vm, const struct mem_range *mr)
 	memcpy(s->r, c->r, pos * sizeof(s->r[0]));
 	s->r[pos] = *mr;
 	memcpy(s->r + pos + 1, c->r + pos, (c->n - pos) * sizeof(s->r[0]));
-	mmio_publish(t, s);
+	mmio_publish(vm, t, s);
 	pthread_mutex_unlock(&t->lock);
 	return 0;
 }
@@ -116,7 +155,7 @@ int unregister_mem(struct vm *vm, const struct mem_range *mr)
 	}
 	memcpy(s->r, c->r, pos * sizeof(s->r[0]));
 	memcpy(s->r + pos, c->r + pos + 1, (c->n - pos - 1) * sizeof(s->r[0]));
-	mmio_publish(t, s);
+	mmio_publish(vm, t, s);
 	pthread_mutex_unlock(&t->lock);
 	return 0;
 }
@@ -142,21 +181,28 @@ int mmio_dispatch(struct vcpu *vcpu, int dir, uint64_t gpa, int size, uint64_t *
 	if (size != 1 && size != 2 && size != 4 && size != 8)
 		return -1;
 	struct mmio_table *t = mmio_table_of(vcpu_vm(vcpu));
-	const struct mmio_snap *s = t ? __atomic_load_n(&t->cur, __ATOMIC_ACQUIRE) : NULL;
-	const struct mem_range *r = s ? mmio_lookup(s, gpa) : NULL;
+	uint64_t mask = size == 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
+	if (!t) {
+		if (dir == MEM_F_READ)
+			*val = mask;
+		return 0;
+	}
+	vm_epoch_enter(vcpu);
+	const struct mmio_snap *s = __atomic_load_n(&t->cur, __ATOMIC_SEQ_CST);
+	const struct mem_range *r = mmio_lookup(s, gpa);
+	int rc = 0;
 	if (!r || !(r->flags & dir)) {
 		/* Nothing decodes the address: reads float to all ones, writes vanish. */
 		if (dir == MEM_F_READ)
-			*val = size == 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
-		return 0;
-	}
-	uint64_t mask = size == 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
-	if (dir == MEM_F_WRITE) {
+			*val = mask;
+	} else if (dir == MEM_F_WRITE) {
 		uint64_t v = *val & mask;
-		return r->handler(vcpu, dir, gpa, size, &v, r->arg1, r->arg2);
+		rc = r->handler(vcpu, dir, gpa, size, &v, r->arg1, r->arg2);
+	} else {
+		uint64_t v = 0;
+		rc = r->handler(vcpu, dir, gpa, size, &v, r->arg1, r->arg2);
+		*val = v & mask;
 	}
-	uint64_t v = 0;
-	int rc = r->handler(vcpu, dir, gpa, size, &v, r->arg1, r->arg2);
-	*val = v & mask;
+	vm_epoch_exit(vcpu);
 	return rc;
 }

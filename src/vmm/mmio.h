@@ -5,6 +5,7 @@
 #ifndef BHYVE_MMIO_H
 #define BHYVE_MMIO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct vm;
@@ -32,6 +33,8 @@ struct mem_range {
 
 int register_mem(struct vm *vm, const struct mem_range *mr);    /* -1, EEXIST on overlap */
 int unregister_mem(struct vm *vm, const struct mem_range *mr);
+/* Replaced range arrays not yet freed (bounded while vCPUs keep leaving their dispatches). */
+size_t mmio_retired_count(struct vm *vm);
 /* Dispatch; an access to nothing reads all ones and drops writes. */
 int mmio_dispatch(struct vcpu *vcpu, int dir, uint64_t gpa, int size, uint64_t *val);
 

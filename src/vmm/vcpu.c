@@ -228,6 +228,7 @@ const char *vm_suspend_name(enum vm_suspend_how how)
 	case VM_SUSPEND_HALT: return "halt";
 	case VM_SUSPEND_TRIPLEFAULT: return "triple fault";
 	case VM_SUSPEND_ERROR: return "error";
+	case VM_SUSPEND_DEBUG_EXIT: return "debug exit";
 	}
 	return "?";
 }
@@ -258,6 +259,19 @@ void vm_suspend(struct vm *vm, enum vm_suspend_how how, const char *why)
 		fprintf(stderr, "bhyve: VM stopped (%s): %s\n", vm_suspend_name(how), why);
 	if (vm->ncpus > 0)
 		vm_wake_all(vm);
+}
+
+void vm_suspend_debug_exit(struct vm *vm, int status)
+{
+	/* Stored first: whoever sees the suspend reason reads the status after it. */
+	if (vm_suspended(vm) == VM_SUSPEND_NONE)
+		atomic_store(&vm->debug_exit_status, status & 0xFF);
+	vm_suspend(vm, VM_SUSPEND_DEBUG_EXIT, "debug exit port");
+}
+
+int vm_debug_exit_status(const struct vm *vm)
+{
+	return atomic_load(&vm->debug_exit_status);
 }
 
 static void vcpu_set_active(struct vcpu *v, bool on)

@@ -5,7 +5,9 @@
  *
  * Protocol, one request per connection: the client sends one line, "regs <vcpu>\n"; the
  * server answers "ok <n>\n" followed by n bytes (struct cpu_regs of this build), or
- * "err <message>\n".  Only a client of the same user (or root) is served.
+ * "err <message>\n".  Only a client of the same user (or root) is served, and a client only
+ * believes a server of its own user (or root): an abstract name can be bound by anyone, so
+ * another user could otherwise answer in the VM's place.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -66,13 +68,15 @@ static void ctl_reply_err(int fd, const char *msg)
 	ctl_write_all(fd, buf, (size_t)n);
 }
 
-static bool ctl_peer_ok(int fd)
+/* The peer's user, from the kernel (SO_PEERCRED: who made the socket at connect/listen). */
+static bool ctl_peer_ok(int fd, uid_t *uid)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || len != sizeof(cr))
 		return false;
+	*uid = cr.uid;
 	return cr.uid == 0 || cr.uid == geteuid();
 }
 
@@ -122,8 +126,9 @@ static void ctl_serve_regs(struct vm_ctl *c, int fd, const char *arg)
 static void ctl_serve(struct vm_ctl *c, int fd)
 {
 	char req[CTL_REQ_MAX];
+	uid_t uid;
 
-	if (!ctl_peer_ok(fd)) {
+	if (!ctl_peer_ok(fd, &uid)) {
 		ctl_reply_err(fd, "permission denied");
 		return;
 	}
@@ -211,12 +216,19 @@ static int ctl_connect(const char *name, char *err, size_t errlen)
 	struct sockaddr_un sa;
 	socklen_t len = ctl_addr(name, &sa);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	uid_t uid = (uid_t)-1;
 
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, len) < 0) {
 		snprintf(err, errlen, "cannot reach the bhyve running VM '%s': %s", name,
 			 strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		return -1;
+	}
+	if (!ctl_peer_ok(fd, &uid)) {
+		snprintf(err, errlen, "the control socket of VM '%s' belongs to another user "
+			 "(uid %ld), not to its bhyve: not trusted", name, (long)uid);
+		close(fd);
 		return -1;
 	}
 	return fd;

@@ -53,6 +53,8 @@ struct vcpu {
 	void *backend_data;
 	struct cpu_model model;
 	struct vcpu_stats stats;
+	uint64_t disp_active;       /* epoch announced while dispatching, 0 outside (vm_epoch.c) */
+	int disp_depth;             /* nesting of dispatches on this vCPU's thread */
 };
 
 #define VM_DEVMEM_MAX 4
@@ -72,6 +74,7 @@ struct vm {
 	struct inout_table *io;
 	struct mmio_table *mmio;
 	struct vclock *clk;
+	uint64_t disp_epoch;        /* registry grace-period clock, starts at 1 (vm_epoch.c) */
 	vm_exit_handler_t exit_handlers[VM_EXITCODE_MAX];
 	/* Set by the parts that own them (vm_set_platform, vm_set_pci_bus); NULL until then. */
 	struct platform *_Atomic plat;
@@ -100,6 +103,7 @@ struct vm {
 	pthread_cond_t done_cond;   /* vCPU threads ending, register snapshots done */
 	void *ctl;                  /* control socket server (vm_ctl.c) */
 	_Atomic int suspend_how;    /* VM_SUSPEND_NONE while running */
+	_Atomic int debug_exit_status;  /* with VM_SUSPEND_DEBUG_EXIT */
 	uint32_t halted_noint;      /* vCPUs halted with IF=0 (bit per vCPU), under lock */
 	uint32_t active_mask;       /* under lock */
 	int running_threads;        /* under lock */
@@ -114,6 +118,15 @@ void mmio_table_destroy(struct mmio_table *t);
 struct vclock *vclock_create(struct vm *vm);
 void vclock_destroy(struct vclock *c);
 void vm_exit_table_init(struct vm *vm);
+
+/* Registry grace periods (vm_epoch.c).  Dispatchers bracket their use of a registry with
+ * enter/exit; a writer tags an unpublished entry with vm_epoch_retire() and frees it once
+ * vm_epoch_safe(tag) holds.  vm_epoch_safe reads vm->vcpus: registration is not concurrent
+ * with vCPU creation or teardown. */
+void vm_epoch_enter(struct vcpu *v);
+void vm_epoch_exit(struct vcpu *v);
+uint64_t vm_epoch_retire(struct vm *vm);
+bool vm_epoch_safe(struct vm *vm, uint64_t tag);
 
 /* vcpu.c, for vm_mem.c's vm_close. */
 void vm_teardown_vcpus(struct vm *vm);

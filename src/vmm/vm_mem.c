@@ -158,6 +158,7 @@ static struct vm *vm_alloc(void)
 	pthread_cond_init(&vm->done_cond, NULL);
 	atomic_store(&vm->suspend_how, VM_SUSPEND_NONE);
 	vm_exit_table_init(vm);
+	vm->disp_epoch = 1;
 	vm->io = inout_table_create();
 	vm->mmio = mmio_table_create();
 	vm->clk = vclock_create(vm);
@@ -169,13 +170,46 @@ static struct vm *vm_alloc(void)
 	return vm;
 }
 
+/* Only the caller's own VM is opened, and only one no other user can reach: an object another
+ * user made, or may read or write, could run that user's guest with the caller's disks and
+ * network, or give away the caller's guest RAM.  Root is held to the same rule. */
+static int vm_object_private(const struct stat *st)
+{
+	if (st->st_uid != geteuid()) {
+		errno = EPERM;
+		return -1;
+	}
+	if ((st->st_mode & 077) != 0 || !S_ISREG(st->st_mode)) {
+		errno = EACCES;
+		return -1;
+	}
+	return 0;
+}
+
+const char *vm_open_strerror(int err)
+{
+	switch (err) {
+	case EPERM:
+		return "belongs to another user (a VM is opened only by its owner)";
+	case EACCES:
+		return "is accessible to other users (its object in /dev/shm must have mode 0600)";
+	case EINVAL:
+		return "is not a valid bhyve VM object";
+	case ENOENT:
+		return "does not exist";
+	default:
+		return strerror(err);
+	}
+}
+
 static int vm_map_object(struct vm *vm, int fd)
 {
 	struct vm_shm_header h;
 	struct stat st;
 
-	if (fstat(fd, &st) < 0)
+	if (fstat(fd, &st) < 0 || vm_object_private(&st) < 0)
 		return -1;
+	/* The size is checked before mapping: a page beyond the end would be SIGBUS. */
 	if ((uint64_t)st.st_size < VM_SHM_HDR_SIZE ||
 	    pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
 	    vm_header_check(&h, (uint64_t)st.st_size) < 0) {
@@ -205,9 +239,12 @@ struct vm *vm_open(const char *name)
 
 	if (vm_shm_path(name, path, sizeof(path)) < 0)
 		return NULL;
-	fd = shm_open(path, O_RDWR, 0);
-	if (fd < 0)
+	fd = shm_open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK, 0);
+	if (fd < 0) {
+		if (errno == EACCES)
+			errno = EPERM;   /* another user's object, closed to us */
 		return NULL;
+	}
 	vm = vm_alloc();
 	if (vm == NULL || vm_map_object(vm, fd) < 0) {
 		saved = errno;

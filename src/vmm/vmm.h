@@ -32,14 +32,21 @@ enum vm_suspend_how {
 	VM_SUSPEND_HALT = 2,       /* exit 2: halted */
 	VM_SUSPEND_TRIPLEFAULT = 3,/* exit 3: triple fault */
 	VM_SUSPEND_ERROR = 4,      /* exit 4: error */
+	/* A test device's exit port (pc-testdev's isa-debug-exit): bhyve exits with the status
+	 * the guest chose, vm_debug_exit_status(). */
+	VM_SUSPEND_DEBUG_EXIT = 5,
 };
 
 /* ---- Lifetime (shared memory object) ---- */
 
 /* Create the named VM with `memsize` bytes of RAM; fails with EEXIST if it exists. */
 int vm_create(const char *name, uint64_t memsize);
-/* Open an existing VM (maps its RAM).  NULL with errno on failure. */
+/* Open an existing VM (maps its RAM).  NULL with errno on failure: EPERM if another user owns
+ * it, EACCES if its object is open to other users (mode wider than 0600), EINVAL if it is not
+ * a whole VM object of this version. */
 struct vm *vm_open(const char *name);
+/* Why vm_open failed, as the end of "VM 'x' ...". */
+const char *vm_open_strerror(int err);
 /* Remove the named VM's shared memory; the mapping of processes that have it stays valid. */
 int vm_destroy(const char *name);
 void vm_close(struct vm *vm);
@@ -83,6 +90,9 @@ int vcpu_set_regs(struct vcpu *vcpu, const struct cpu_regs *regs);
 enum vm_suspend_how vm_run(struct vm *vm);
 /* Ask the VM to stop with `how` (first caller wins); wakes every vCPU. */
 void vm_suspend(struct vm *vm, enum vm_suspend_how how, const char *why);
+/* Stop the VM with VM_SUSPEND_DEBUG_EXIT and process exit status `status` (0-255). */
+void vm_suspend_debug_exit(struct vm *vm, int status);
+int vm_debug_exit_status(const struct vm *vm);
 
 /* ---- Events from devices to vCPUs (any thread) ---- */
 

@@ -2,6 +2,8 @@
 ;   s  ACPI S5 through PM1a control             -> bhyve exits 1 (powered off)
 ;   r  reset through port 0xCF9 (6)              -> 0 (reset)
 ;   k  reset through the keyboard controller     -> 0
+;   a  system control port A (0x92): A20 (bit 1) reads back, then bit 0 resets -> 0
+;   d  pc-testdev's exit port: 0x20 to port 0xF4 (bhyve -l pc-testdev) -> (0x20 << 1) | 1 = 65
 ;   t  triple fault (empty IDT, then int3)       -> 3
 ;   e  IN from port 0x1234: with -e the VM stops -> 4; without, it reads 0xFF, then S5 -> 1
 ;   h  halt with interrupts off                  -> 2
@@ -34,6 +36,10 @@ main:
         je m_cf9
         cmp al, 'k'
         je m_kbd
+        cmp al, 'a'
+        je m_porta
+        cmp al, 'd'
+        je m_debugexit
         cmp al, 't'
         je m_triple
         cmp al, 'e'
@@ -63,6 +69,28 @@ m_kbd:
         SAY "plat: reset via the keyboard controller"
         mov al, 0xFE
         out 0x64, al
+        jmp m_stuck
+
+m_porta:
+        mov al, 0x02                            ; A20 on
+        out 0x92, al
+        in al, 0x92
+        test al, 0x02
+        FAILIF z, "porta-a20-set"
+        xor al, al                              ; A20 off reads back off
+        out 0x92, al
+        in al, 0x92
+        test al, 0x02
+        FAILIF nz, "porta-a20-clear"
+        SAY "plat: reset via port 0x92"
+        mov al, 0x03                            ; A20 on, fast reset
+        out 0x92, al
+        jmp m_stuck
+
+m_debugexit:
+        SAY "plat: exit via port 0xF4"
+        mov al, 0x20
+        out 0xF4, al
         jmp m_stuck
 
 m_triple:

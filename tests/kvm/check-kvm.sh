@@ -42,7 +42,9 @@ for lib in $(ldd "$PROGS/bhyve" "$PROGS/bhyveload" "$PROGS/bhyvectl" |
 	cp -L "$lib" "$OUT/root$lib"
 done
 cp "$GUEST/vmlinuz" "$GUEST/initrd.img" build/tests/guests/mb_exit.bin \
-   build/tests/guests/mb_smp.bin build/tests/guests/rom_hello.bin "$OUT/root/guest/"
+   build/tests/guests/mb_smp.bin build/tests/guests/rom_hello.bin build/tests/guests/mb_low.bin \
+   build/tests/guests/plat_exit.bin build/tests/guests/plat_testdev.bin \
+   build/tests/guests/plat_lapictimer.bin "$OUT/root/guest/"
 (cd "$OUT/root" && find . | cpio -o -H newc 2>/dev/null) | gzip -1 > "$OUT/initrd.img"
 echo "check-kvm: booting the test VM under QEMU TCG (log: $OUT/console.log)"
 timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 1 -nographic \

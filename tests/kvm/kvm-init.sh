@@ -17,7 +17,7 @@ while [ ! -e /dev/kvm ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -e /dev/kvm ] && echo "KVMTEST dev-kvm: pass" || echo "KVMTEST dev-kvm: fail"
 B=/bhyve
 # kvm.only=a,b on the test VM's command line (KVM_ONLY on the host) runs only those groups:
-# mb, linux, sigterm, blk, bench.
+# mb, plat, linux, sigterm, blk, bench.
 ONLY=$(sed -n 's/.*kvm\.only=\([^ ]*\).*/\1/p' /proc/cmdline)
 want() { [ -z "$ONLY" ] || case ",$ONLY," in *",$1,"*) true ;; *) false ;; esac; }
 MIB=1048576
@@ -64,6 +64,38 @@ fi
 want mb && run smp 60 -c 2 -m 32M -H -l com1,stdio -o vmm.backend=kvm -o loader.kernel=/guest/mb_smp.bin
 want mb && { grep -q "mb_smp: BSP saw the AP" /tmp/out && [ "$rc" = 1 ]
 	result "mb_smp (exit $rc)" $?; }
+
+# The platform on KVM: system control port A, pc-testdev, the LAPIC timer's mode rules (the
+# in-kernel LAPIC's), a Multiboot kernel loaded below 1 MiB.  Each plat_* guest prints
+# "plat: <test> ok|FAIL" and powers off (exit 1) after "plat: done".
+plat_ok() {   # the guest reported no failure and finished; exit status $1
+	! grep -q "FAIL" /tmp/out && grep -q "plat: done" /tmp/out && [ "$rc" = "$1" ]
+}
+if want plat; then
+	run porta 60 -m 32M -l com1,stdio -o vmm.backend=kvm -o loader.kernel=/guest/plat_exit.bin \
+		-o loader.cmdline=mode=a
+	grep -q "plat: reset via port 0x92" /tmp/out && ! grep -q "FAIL" /tmp/out && [ "$rc" = 0 ]
+	result "plat-port92-reset (exit $rc, want 0)" $?
+	run testdev 120 -m 32M -l com1,stdio -l pc-testdev -o vmm.backend=kvm \
+		-o loader.kernel=/guest/plat_testdev.bin
+	plat_ok 1; result "plat-pc-testdev (exit $rc)" $?
+	run dbgexit 60 -m 32M -l com1,stdio -l pc-testdev -o vmm.backend=kvm \
+		-o loader.kernel=/guest/plat_exit.bin -o loader.cmdline=mode=d
+	grep -q "plat: exit via port 0xF4" /tmp/out && [ "$rc" = 65 ]
+	result "plat-pc-testdev-exit-port (exit $rc, want 65)" $?
+	run lapictimer 300 -m 32M -l com1,stdio -o vmm.backend=kvm \
+		-o loader.kernel=/guest/plat_lapictimer.bin -o loader.cmdline=nomove
+	plat_ok 1; result "plat-lapic-timer-modes (exit $rc)" $?
+	# KVM's in-kernel LAPIC follows IA32_APIC_BASE too; nothing answers at the old page.
+	run lapicmove 300 -m 32M -l com1,stdio -o vmm.backend=kvm \
+		-o loader.kernel=/guest/plat_lapictimer.bin
+	plat_ok 1; result "plat-lapic-move (exit $rc)" $?
+	$B/bhyveload -m 32M -k /guest/mb_low.bin mblow > /dev/null
+	run mblow 60 -m 32M -l com1,stdio -o vmm.backend=kvm
+	$B/bhyvectl --vm=mblow --destroy > /dev/null 2>&1
+	grep -q "mb_low: running at 0x8000" /tmp/out && [ "$rc" = 1 ]
+	result "multiboot-below-1mib (exit $rc)" $?
+fi
 
 # linux NAME AFTER NCPU: bhyveload + bhyve of the default guest; bhyve.after= picks what the
 # guest does after its init marker.  One retry: nested KVM under TCG stalls now and then.

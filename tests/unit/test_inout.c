@@ -165,6 +165,68 @@ static void test_random_accesses(void)
 	pt_vm_free(vm);
 }
 
+/* A handler that re-registers another range while its own dispatch runs, as a PCI config
+ * write that toggles a BAR's decode bit does. */
+struct toggler {
+	struct vm *vm;
+	struct inout_port iop;
+	struct mem_range mr;
+	int rounds;
+	size_t io_held, mem_held;           /* retired counts seen inside the dispatch */
+};
+
+static int toggle_handler(struct vcpu *vcpu, int in, uint16_t port, int bytes, uint32_t *eax,
+			  void *arg)
+{
+	struct toggler *t = arg;
+	for (int i = 0; i < t->rounds; i++) {
+		CHECK_EQ(unregister_inout(t->vm, &t->iop), 0);
+		CHECK_EQ(register_inout(t->vm, &t->iop), 0);
+		CHECK_EQ(unregister_mem(t->vm, &t->mr), 0);
+		CHECK_EQ(register_mem(t->vm, &t->mr), 0);
+	}
+	t->io_held = inout_retired_count(t->vm);
+	t->mem_held = mmio_retired_count(t->vm);
+	return 0;
+}
+
+/* Re-registration frees what it replaces once no vCPU can hold it: outside any dispatch at
+ * once, and entries retired during a dispatch after that dispatch has ended. */
+static void test_reclaim(void)
+{
+	struct vm *vm = pt_vm_create(2);
+	CHECK(vm != NULL);
+	if (!vm)
+		return;
+	struct rec r = { 0 };
+	struct toggler t = { vm, { "bar", 0x700, 0x40, IOPORT_F_INOUT, io_handler, &r },
+			     { "bar", MEM_F_RW, mem_handler, &r, 0, 0xD8000000ULL, 0x4000 }, 50,
+			     0, 0 };
+	CHECK_EQ(register_inout(vm, &t.iop), 0);
+	CHECK_EQ(register_mem(vm, &t.mr), 0);
+	for (int i = 0; i < 100000; i++) {
+		CHECK_EQ(unregister_inout(vm, &t.iop), 0);
+		CHECK_EQ(register_inout(vm, &t.iop), 0);
+		CHECK_EQ(unregister_mem(vm, &t.mr), 0);
+		CHECK_EQ(register_mem(vm, &t.mr), 0);
+	}
+	CHECK_EQ(inout_retired_count(vm), 0);
+	CHECK_EQ(mmio_retired_count(vm), 0);
+	struct inout_port trig = { "trig", 0x7F0, 1, IOPORT_F_INOUT, toggle_handler, &t };
+	CHECK_EQ(register_inout(vm, &trig), 0);
+	pt_out(vm, 0x7F0, 1, 0);
+	/* The dispatching vCPU may still be inside the old entries: all of them are kept... */
+	CHECK_EQ(t.io_held, 50);
+	CHECK_EQ(t.mem_held, 100);
+	/* ...and the first change after the dispatch frees them. */
+	CHECK_EQ(unregister_inout(vm, &t.iop), 0);
+	CHECK_EQ(unregister_mem(vm, &t.mr), 0);
+	CHECK_EQ(inout_retired_count(vm), 0);
+	CHECK_EQ(mmio_retired_count(vm), 0);
+	CHECK_EQ(pt_in(vm, 0x700, 1), 0xFF);      /* unregistered: floats high */
+	pt_vm_free(vm);
+}
+
 int main(void)
 {
 	config_reset();
@@ -176,5 +238,6 @@ int main(void)
 		pt_vm_free(vm);
 	}
 	test_random_accesses();
+	test_reclaim();
 	return unit_report("inout");
 }

@@ -305,8 +305,9 @@ static void test_multiboot_elf(void)
 	w32(ph + 4, 4096);
 	w32(ph + 12, 0xfffff000u);                      /* beyond RAM, wraps */
 	CHECK(loader_multiboot(vm, img, 8192, &a, &bs, err, sizeof(err)) < 0);
-	w32(ph + 12, 0x1000);                           /* below 1 MiB: over the loader's data */
+	w32(ph + 12, LAYOUT_CMDLINE - 0x1000);          /* over the loader's command line */
 	CHECK(loader_multiboot(vm, img, 8192, &a, &bs, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "command line") != NULL);
 	w32(ph + 12, 0x100000);
 	w16(img + 44, 0xffff);                          /* phnum beyond the file */
 	CHECK(loader_multiboot(vm, img, 8192, &a, &bs, err, sizeof(err)) < 0);
@@ -331,8 +332,17 @@ static void test_multiboot_bad(void)
 	img = make_aout(&len, 0x10000, 0x200000, 0, 0x900000);    /* entry outside */
 	CHECK(loader_multiboot(vm, img, len, &a, &bs, err, sizeof(err)) < 0);
 	free(img);
-	img = make_aout(&len, 0x10000, 0x80000, 0, 0x81000);      /* below 1 MiB */
+	img = make_aout(&len, 0x10000, 0x9f000, 0, 0x9f100);      /* into the EBDA */
 	CHECK(loader_multiboot(vm, img, len, &a, &bs, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "EBDA") != NULL);
+	free(img);
+	img = make_aout(&len, 0x10000, 0, 0, 0x100);              /* over the IVT */
+	CHECK(loader_multiboot(vm, img, len, &a, &bs, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "IVT") != NULL);
+	free(img);
+	img = make_aout(&len, 0x10000, LAYOUT_MB_INFO + 0x800, 0, LAYOUT_MB_INFO + 0x900);
+	CHECK(loader_multiboot(vm, img, len, &a, &bs, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "multiboot_info") != NULL);
 	free(img);
 	img = make_aout(&len, 0x10000, MEM - 4096, 0, MEM - 4000); /* runs past RAM */
 	CHECK(loader_multiboot(vm, img, len, &a, &bs, err, sizeof(err)) < 0);
@@ -344,6 +354,37 @@ static void test_multiboot_bad(void)
 	img = calloc(1, 16384);
 	CHECK_EQ(loader_probe(img, 16384), LOADER_NONE);
 	CHECK(loader_multiboot(vm, img, 16384, &a, &bs, err, sizeof(err)) < 0);
+	free(img);
+	vm_close(vm);
+}
+
+/* Multiboot lets a kernel load anywhere in RAM: below 1 MiB too, where it does not cover the
+ * loader's structures or the firmware areas.  The module then goes to 1 MiB. */
+static void test_multiboot_low(void)
+{
+	struct vm *vm = vm_create_anon(MEM);
+	struct loader_args a = { .kernel = "k", .initrd = initrd_path };
+	struct vm_boot_state bs;
+	size_t len;
+	uint8_t *img = make_aout(&len, 0x10000, 0x8000, 0x8000 + 8192 + 4096, 0x9000);
+
+	memset(gp(vm, 0x8000 + 8192, 4096), 0xee, 4096);
+	CHECK_EQ(loader_multiboot(vm, img, len, &a, &bs, err, sizeof(err)), 0);
+	CHECK(memcmp(gp(vm, 0x8000, 8192), img, 8192) == 0);
+	CHECK_EQ(*gp(vm, 0x8000 + 8192 + 100, 1), 0);
+	CHECK_EQ(bs.regs.rip, 0x9000);
+	{
+		uint8_t *mbi = gp(vm, LAYOUT_MB_INFO, 4096);
+		uint8_t *mod = gp(vm, r32(mbi + 24), 16);
+		CHECK_EQ(r32(mod), LAYOUT_KERNEL_BASE);
+		CHECK_STR((char *)gp(vm, r32(mbi + 16), 8), "k");
+	}
+	free(img);
+	img = make_aout(&len, 0x10000, 0x80000, 0, 0x81000);      /* up to the EBDA: fine */
+	CHECK_EQ(loader_multiboot(vm, img, len, &a, &bs, err, sizeof(err)), 0);
+	free(img);
+	img = make_aout(&len, 0x10000, 0x8000, 0, 0x7000);        /* entry below the image */
+	CHECK(loader_multiboot(vm, img, len, &a, &bs, err, sizeof(err)) < 0);
 	free(img);
 	vm_close(vm);
 }
@@ -384,6 +425,7 @@ int main(void)
 	test_multiboot_aout();
 	test_multiboot_elf();
 	test_multiboot_bad();
+	test_multiboot_low();
 	test_e820_high();
 	unlink(initrd_path);
 	return unit_report("test_loader");

@@ -3,6 +3,8 @@
  * FIFO resets, FIFO enable and loopback of Linux's probe; COM1 on the LPC ports with IRQ 4. */
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -190,6 +192,74 @@ static void test_rx_flow_across_probe(void)
 	rmdir(path);
 }
 
+/* The interrupt line must follow the UART's state in the order the state changed.  The
+ * backend's reader pushes a byte (interrupt on) while a vCPU drains RBR (interrupt off); here
+ * the vCPU's read is started from inside the reader's interrupt callback, i.e. exactly between
+ * the reader's state change and the moment its line level lands.  If the level were applied
+ * after the UART's lock is released, the read's "off" would land first and the line would
+ * stay high with nothing pending: an edge-triggered ISA IRQ never fires again and the
+ * console stops reading.  With the level applied under the lock the read waits for it (the
+ * callback gives up waiting after a bounded time, which only slows the correct case). */
+static struct {
+	struct uart_softc *sc;
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	bool armed, done;
+	atomic_int line;
+} race;
+
+static void *race_vcpu_read(void *arg)
+{
+	(void)arg;
+	uart_read(race.sc, 0);                           /* RBR: FIFO empty, interrupt off */
+	pthread_mutex_lock(&race.m);
+	race.done = true;
+	pthread_cond_signal(&race.c);
+	pthread_mutex_unlock(&race.m);
+	return NULL;
+}
+
+static pthread_t race_thread;
+
+static void race_intr(void *arg, bool on)
+{
+	(void)arg;
+	if (on && race.armed) {
+		race.armed = false;
+		CHECK_EQ(pthread_create(&race_thread, NULL, race_vcpu_read, NULL), 0);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 200 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&race.m);
+		while (!race.done &&
+		       pthread_cond_timedwait(&race.c, &race.m, &ts) == 0)
+			;
+		pthread_mutex_unlock(&race.m);
+	}
+	race.line = on;
+}
+
+static void test_intr_order(void)
+{
+	pthread_mutex_init(&race.m, NULL);
+	pthread_cond_init(&race.c, NULL);
+	race.sc = uart_init(race_intr, NULL);
+	uart_write(race.sc, 1, 0x01);                    /* IER: received data */
+	race.armed = true;
+	CHECK_EQ(uart_rx_push(race.sc, (const uint8_t *)"x", 1), 1);
+	pthread_join(race_thread, NULL);
+	CHECK_EQ(uart_read(race.sc, 2) & 0x0F, 0x01);      /* nothing pending ... */
+	CHECK_EQ(race.line, 0);                          /* ... and the line is low */
+	/* The next byte must raise the line again. */
+	CHECK_EQ(uart_rx_push(race.sc, (const uint8_t *)"y", 1), 1);
+	CHECK_EQ(race.line, 1);
+	uart_deinit(race.sc);
+}
+
 static void test_com1(void)
 {
 	config_set("lpc.com1.path", "pty");
@@ -241,6 +311,7 @@ int main(void)
 	uart_deinit(sc);
 	test_pty();
 	test_rx_flow_across_probe();
+	test_intr_order();
 	test_com1();
 	return unit_report("uart");
 }

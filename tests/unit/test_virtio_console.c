@@ -4,6 +4,7 @@
  * PORT_NAME + PORT_OPEN), data both ways, one client at a time, reconnect after a disconnect,
  * sockets removed at the end.
  */
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,55 @@ static bool readable_within(int fd, int ms)
 	return poll(&p, 1, ms) == 1;
 }
 
+/* A one-port device on `path`: NULL with the error in err. */
+static struct vtcon_softc *one_port(const char *path, char *err, size_t errlen)
+{
+	struct vtcon_port_conf pc[1] = { { "p", path } };
+	struct vq_mem mem = { fake_map, NULL, NULL };
+	return vtcon_create(pc, 1, &intr, NULL, &mem, err, errlen);
+}
+
+/* What is at a port's path before bhyve starts: a stale socket is replaced, a file or a
+ * socket somebody listens on is left alone (and reported), and no temporary name stays. */
+static void test_socket_path(const char *dir)
+{
+	char path[96], tmp[112], err[256];
+	snprintf(path, sizeof(path), "%s/port.sock", dir);
+	snprintf(tmp, sizeof(tmp), "%s.bhyve~", path);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+
+	int f = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
+	CHECK(f >= 0 && write(f, "keep", 4) == 4);
+	close(f);
+	CHECK(one_port(path, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "not a socket") != NULL);
+	struct stat st;
+	CHECK(lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 4);
+	CHECK(access(tmp, F_OK) < 0);
+	unlink(path);
+
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);             /* somebody's live socket */
+	CHECK(bind(l, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(l, 1) == 0);
+	CHECK(one_port(path, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "listening") != NULL);
+	int c = client(path);
+	CHECK(c >= 0);                                       /* still theirs */
+	if (c >= 0)
+		close(c);
+	CHECK(access(tmp, F_OK) < 0);
+	close(l);                                            /* now a stale socket: replaced */
+	struct vtcon_softc *sc = one_port(path, err, sizeof(err));
+	CHECK(sc != NULL);
+	c = client(path);
+	CHECK(c >= 0);
+	if (c >= 0)
+		close(c);
+	CHECK(access(tmp, F_OK) < 0);
+	vtcon_destroy(sc);
+	CHECK(access(path, F_OK) < 0);
+}
+
 int main(void)
 {
 	char err[256], dir[] = "/tmp/test_vtcon.XXXXXX", pa[64], pb[64];
@@ -147,6 +197,7 @@ int main(void)
 		fprintf(stderr, "%s\n", err);
 		return unit_report("virtio_console");
 	}
+	test_socket_path(dir);
 	vs = vtcon_vtpci(sc);
 	struct stat st;
 	CHECK(stat(pb, &st) == 0 && S_ISSOCK(st.st_mode));

@@ -316,6 +316,44 @@ static void test_indirect(void)
 	done();
 }
 
+/* A chain costs at most the queue size of descriptor reads: an indirect table longer than
+ * the queue, or direct and indirect descriptors (empty ones too) adding up to more, break the
+ * queue; a table of exactly the queue size of empty descriptors is a valid (empty) chain. */
+static void test_chain_budget(void)
+{
+	const uint64_t tbl = RAM_BASE + 0x8000;
+	struct iovec iov[8];
+	struct vq_chain c;
+
+	fixture(1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	for (int i = 0; i < QSZ + 1; i++)
+		set_desc(tbl, i, BUF_GPA, 0, i < QSZ ? VRING_DESC_F_NEXT : 0, (uint16_t)(i + 1));
+	set_desc(DESC_GPA, 0, tbl, (QSZ + 1) * 16, VRING_DESC_F_INDIRECT, 0);
+	make_avail(0);
+	expect_broken(VQ_BAD_INDIRECT, __LINE__);
+	done();
+
+	fixture(1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	for (int i = 0; i < QSZ; i++)
+		set_desc(tbl, i, BUF_GPA, 0, i < QSZ - 1 ? VRING_DESC_F_NEXT : 0, (uint16_t)(i + 1));
+	set_desc(DESC_GPA, 0, tbl, QSZ * 16, VRING_DESC_F_INDIRECT, 0);
+	make_avail(0);
+	CHECK_EQ(vq_pop(&vq, iov, 8, &c), 1);
+	CHECK_EQ(c.niov, 0);
+	done();
+
+	/* Four empty direct descriptors, then a full-size table: QSZ + 4 in all. */
+	fixture(1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	for (int i = 0; i < QSZ; i++)
+		set_desc(tbl, i, BUF_GPA, 0, i < QSZ - 1 ? VRING_DESC_F_NEXT : 0, (uint16_t)(i + 1));
+	for (int i = 0; i < 4; i++)
+		set_desc(DESC_GPA, i, BUF_GPA, 0, VRING_DESC_F_NEXT, (uint16_t)(i + 1));
+	set_desc(DESC_GPA, 4, tbl, QSZ * 16, VRING_DESC_F_INDIRECT, 0);
+	make_avail(0);
+	expect_broken(VQ_BAD_LOOP, __LINE__);
+	done();
+}
+
 static void test_hostile_direct(void)
 {
 	struct iovec iov[8];
@@ -646,6 +684,7 @@ int main(void)
 	test_event_idx();
 	test_notify_flag();
 	test_indirect();
+	test_chain_budget();
 	test_hostile_direct();
 	test_full_length_chain();
 	test_iov_copy();

@@ -5,9 +5,15 @@
  * other LUNs and targets, task management, a read-only LUN.
  */
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "pci/virtio_scsi.h"
@@ -19,6 +25,7 @@
 #define DOUT_GPA 0x110000ULL
 #define RESP_GPA 0x120000ULL
 #define DIN_GPA  0x130000ULL
+#define HOLD_GPA 0x200000ULL      /* a page whose first touch blocks (userfaultfd) */
 #define DISK     (1u << 20)
 
 static uint8_t *ram;
@@ -57,12 +64,11 @@ static void set_desc(int qi, int d, uint64_t a, uint32_t len, uint16_t flags, ui
 	memcpy(ram + q[qi].desc + 16ULL * d, &desc, 16);
 }
 
-static bool run_chain(int qi, uint16_t head, uint32_t *ulen)
+static void post(int qi, uint16_t head);
+
+/* Wait (a generous last guard) for the next used entry of queue qi; its length in *ulen. */
+static bool wait_used(int qi, uint32_t *ulen)
 {
-	uint16_t *av = (uint16_t *)(ram + q[qi].avail);
-	av[2 + q[qi].avail_idx % q[qi].size] = head;
-	__atomic_store_n(&av[1], ++q[qi].avail_idx, __ATOMIC_RELEASE);
-	vtpci_legacy_write(vs, VTPCI_L_QUEUE_NOTIFY, 2, qi);
 	uint16_t *u = (uint16_t *)(ram + q[qi].used);
 	for (int t = 0; t < 60000 && __atomic_load_n(&u[1], __ATOMIC_ACQUIRE) == q[qi].used_seen; t++)
 		usleep(1000);
@@ -71,6 +77,12 @@ static bool run_chain(int qi, uint16_t head, uint32_t *ulen)
 	uint32_t *e = (uint32_t *)(ram + q[qi].used + 4 + 8ULL * (q[qi].used_seen++ % q[qi].size));
 	*ulen = e[1];
 	return true;
+}
+
+static bool run_chain(int qi, uint16_t head, uint32_t *ulen)
+{
+	post(qi, head);
+	return wait_used(qi, ulen);
 }
 
 struct resp { uint32_t sense_len, resid, ulen; uint8_t status, response; uint8_t *sense; };
@@ -295,15 +307,104 @@ static void test_control(void)
 	CHECK_EQ(vtpci_legacy_read(vs, VTPCI_L_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET, 0);
 }
 
+/* Post chain `head` on queue qi and notify, without waiting for it. */
+static void post(int qi, uint16_t head)
+{
+	uint16_t *av = (uint16_t *)(ram + q[qi].avail);
+	av[2 + q[qi].avail_idx % q[qi].size] = head;
+	__atomic_store_n(&av[1], ++q[qi].avail_idx, __ATOMIC_RELEASE);
+	vtpci_legacy_write(vs, VTPCI_L_QUEUE_NOTIFY, 2, qi);
+}
+
+static bool answered(int qi)
+{
+	uint16_t *u = (uint16_t *)(ram + q[qi].used);
+	return __atomic_load_n(&u[1], __ATOMIC_ACQUIRE) != q[qi].used_seen;
+}
+
+static _Atomic bool tmf_returned;
+
+static void *tmf_thread(void *a)
+{
+	post(0, 0);
+	tmf_returned = true;
+	return NULL;
+}
+
+/* A page of `ram` whose first access blocks until the test fills it: the fd, or -1. */
+static int hold_page(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { (uintptr_t)(ram + HOLD_GPA), 4096 }, .mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	madvise(ram + HOLD_GPA, 4096, MADV_DONTNEED);
+	if (fd < 0 || ioctl(fd, UFFDIO_API, &api) < 0 || ioctl(fd, UFFDIO_REGISTER, &reg) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Task management while a READ is stuck in the backend (its data-in page faults until we
+ * fill it): the notify returns at once, the TMF is answered when the READ completes. */
+static void test_tmf_does_not_block(void)
+{
+	int uf = hold_page();
+	if (uf < 0) {
+		printf("virtio_scsi: no userfaultfd (not root?), TMF-while-busy test skipped\n");
+		return;
+	}
+	uint8_t *req = ram + REQ_GPA;
+	memset(req, 0, VTSCSI_REQ_SIZE);
+	req[0] = 1;
+	req[2] = 0x40;
+	uint8_t r10[10] = { 0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	memcpy(req + 19, r10, 10);
+	set_desc(2, 0, REQ_GPA, VTSCSI_REQ_SIZE, VRING_DESC_F_NEXT, 1);
+	set_desc(2, 1, RESP_GPA, VTSCSI_RESP_SIZE, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
+	set_desc(2, 2, HOLD_GPA, 512, VRING_DESC_F_WRITE, 0);
+	post(2, 0);
+	struct pollfd pfd = { .fd = uf, .events = POLLIN };
+	struct uffd_msg msg;
+	CHECK_EQ(poll(&pfd, 1, 60000), 1);                  /* the backend is stuck on the page */
+	CHECK_EQ(read(uf, &msg, sizeof(msg)), (ssize_t)sizeof(msg));
+	uint8_t tmf[24] = { 0 };
+	memcpy(ram + REQ_GPA + 0x1000, tmf, 24);
+	ram[RESP_GPA + 0x1000] = 0xEE;
+	set_desc(0, 0, REQ_GPA + 0x1000, 24, VRING_DESC_F_NEXT, 1);
+	set_desc(0, 1, RESP_GPA + 0x1000, 1, VRING_DESC_F_WRITE, 0);
+	pthread_t t;
+	tmf_returned = false;
+	pthread_create(&t, NULL, tmf_thread, NULL);
+	for (int i = 0; i < 30000 && !tmf_returned; i++)     /* a last guard, not a timing */
+		usleep(1000);
+	CHECK(tmf_returned);
+	CHECK(!answered(0));                                 /* the READ is still in flight */
+	struct uffdio_zeropage zp = { .range = { (uintptr_t)(ram + HOLD_GPA), 4096 } };
+	CHECK_EQ(ioctl(uf, UFFDIO_ZEROPAGE, &zp), 0);
+	pthread_join(t, NULL);
+	uint32_t ulen = 0;
+	CHECK(wait_used(2, &ulen));                          /* the READ, then the TMF */
+	CHECK_EQ(ram[RESP_GPA + 11], VIRTIO_SCSI_S_OK);
+	CHECK(wait_used(0, &ulen));
+	CHECK_EQ(ulen, 1);
+	CHECK_EQ(ram[RESP_GPA + 0x1000], 0);                 /* FUNCTION COMPLETE */
+	close(uf);
+}
+
 int main(void)
 {
-	ram = calloc(1, RAM_SIZE);
+	ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	make_disk(0x5C);
 	struct vtscsi_softc *sc = start(false);
 	if (sc) {
 		test_identify();
 		test_io();
 		test_control();
+		test_tmf_does_not_block();
 		vtscsi_destroy(sc);
 	}
 	/* Read-only LUN: WRITE PROTECT in MODE SENSE, writes refused with DATA PROTECT. */
@@ -320,6 +421,6 @@ int main(void)
 		vtscsi_destroy(sc);
 	}
 	unlink(path);
-	free(ram);
+	munmap(ram, RAM_SIZE);
 	return unit_report("virtio_scsi");
 }

@@ -258,6 +258,87 @@ static void test_timer_tsc_deadline(struct vm *vm)
 	pt_lapic_wr(vm, 0, LVTT, 0x10000);
 }
 
+/* SDM 11.5.4.1: one-shot <-> periodic leaves the count running; only TSC-deadline mode in or
+ * out stops it. */
+static void test_timer_mode_change(struct vm *vm)
+{
+	pt_lapic_wr(vm, 0, TDCR, 0xB);
+	pt_lapic_wr(vm, 0, LVTT, 0x53);                  /* one-shot */
+	pt_lapic_wr(vm, 0, TICR, 10 * MS);
+	pt_sleep_ms(6);
+	pt_lapic_wr(vm, 0, LVTT, 0x20053);               /* -> periodic mid-count */
+	uint32_t c = pt_lapic_rd(vm, 0, TCCR);
+	CHECK(c > 0 && c <= 4 * MS);                     /* not reloaded: still 4 ms to go */
+	CHECK_EQ(pt_lapic_rd(vm, 0, TICR), 10 * MS);
+	pt_sleep_ms(3);
+	CHECK_EQ(platform_intr_ack(vm, 0), -1);
+	pt_sleep_ms(1);                                  /* 10 ms: the first expiry */
+	CHECK_EQ(platform_intr_ack(vm, 0), 0x53);
+	pt_lapic_eoi(vm, 0);
+	pt_sleep_ms(2);
+	c = pt_lapic_rd(vm, 0, TCCR);
+	CHECK(c > 7 * MS && c <= 8 * MS);                /* periodic: reloaded at expiry */
+	pt_lapic_wr(vm, 0, LVTT, 0x53);                  /* -> one-shot: runs out, no reload */
+	CHECK(pt_lapic_rd(vm, 0, TCCR) <= 8 * MS);
+	pt_sleep_ms(8);
+	CHECK_EQ(platform_intr_ack(vm, 0), 0x53);
+	pt_lapic_eoi(vm, 0);
+	CHECK_EQ(pt_lapic_rd(vm, 0, TCCR), 0);
+	pt_sleep_ms(12);
+	CHECK_EQ(platform_intr_ack(vm, 0), -1);
+	pt_lapic_wr(vm, 0, LVTT, 0x20053);               /* run out: periodic does not restart */
+	CHECK_EQ(pt_lapic_rd(vm, 0, TCCR), 0);
+	pt_sleep_ms(12);
+	CHECK_EQ(platform_intr_ack(vm, 0), -1);
+	/* Into TSC-deadline mode: the running count stops. */
+	pt_lapic_wr(vm, 0, TICR, 5 * MS);
+	pt_lapic_wr(vm, 0, LVTT, 0x40053);
+	pt_sleep_ms(10);
+	CHECK_EQ(platform_intr_ack(vm, 0), -1);
+	pt_lapic_wr(vm, 0, LVTT, 0x10000);
+}
+
+/* A TSC deadline already passed is pending when the WRMSR returns: no time has to pass. */
+static void test_tsc_deadline_past(struct vm *vm)
+{
+	pt_lapic_wr(vm, 0, LVTT, 0x40054);
+	int before = pt_ev.intr[0];
+	CHECK_EQ(platform_wrmsr(vm, 0, 0x6E0, vclock_tsc(vm)), 0);
+	CHECK(pt_ev.intr[0] > before);
+	CHECK_EQ(platform_intr_ack(vm, 0), 0x54);
+	pt_lapic_eoi(vm, 0);
+	uint64_t v = 1;
+	CHECK_EQ(platform_rdmsr(vm, 0, 0x6E0, &v), 0);
+	CHECK_EQ(v, 0);
+	pt_lapic_wr(vm, 0, LVTT, 0x10000);
+}
+
+/* IA32_APIC_BASE moves one vCPU's xAPIC page; the others stay where they are. */
+static void test_apic_move(struct vm *vm)
+{
+	const uint64_t alt = 0xFED40000ULL;
+	uint32_t ver = pt_lapic_rd(vm, 1, VER);
+	CHECK_EQ(platform_wrmsr(vm, 1, 0x1B, alt | 0x800), 0);
+	CHECK_EQ((uint32_t)pt_mr(vm, 1, alt + VER, 4), ver);
+	CHECK_EQ(pt_lapic_rd(vm, 1, VER), 0xFFFFFFFFu);  /* the old page is not its APIC now */
+	CHECK_EQ(pt_lapic_rd(vm, 0, VER), ver);           /* vCPU 0's APIC has not moved */
+	CHECK_EQ((uint32_t)pt_mr(vm, 0, alt + VER, 4), 0xFFFFFFFFu);
+	pt_mw(vm, 1, alt + TPR, 4, 0x20);
+	CHECK_EQ((uint32_t)pt_mr(vm, 1, alt + TPR, 4), 0x20);
+	pt_mw(vm, 1, alt + TPR, 4, 0);
+	/* Over guest RAM: accepted, not decoded. */
+	CHECK_EQ(platform_wrmsr(vm, 1, 0x1B, 0x100000ULL | 0x800), 0);
+	CHECK_EQ(platform_wrmsr(vm, 1, 0x1B, LAYOUT_LAPIC_BASE | 0x800), 0);
+	CHECK_EQ(pt_lapic_rd(vm, 1, VER), ver);
+	CHECK_EQ((uint32_t)pt_mr(vm, 1, alt + VER, 4), 0xFFFFFFFFu);
+	/* A hostile guest moving it again and again: a bounded number of pages. */
+	for (uint64_t i = 0; i < 64; i++)
+		CHECK_EQ(platform_wrmsr(vm, 1, 0x1B, (0xF0000000ULL + (i << 12)) | 0x800), 0);
+	CHECK(vm_platform(vm)->nlapic_pages <= PLAT_LAPIC_PAGES);
+	CHECK_EQ(platform_wrmsr(vm, 1, 0x1B, LAYOUT_LAPIC_BASE | 0x800), 0);
+	CHECK_EQ(pt_lapic_rd(vm, 1, VER), ver);
+}
+
 static void test_x2apic(void)
 {
 	config_set("x86.x2apic", "true");
@@ -308,6 +389,9 @@ int main(void)
 		test_timer_oneshot(vm);
 		test_timer_periodic(vm);
 		test_timer_tsc_deadline(vm);
+		test_timer_mode_change(vm);
+		test_tsc_deadline_past(vm);
+		test_apic_move(vm);
 		pt_vm_free(vm);
 	}
 	test_x2apic();
