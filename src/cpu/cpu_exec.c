@@ -95,6 +95,15 @@ static void mark_code_page(struct cpu *c, uint64_t pg)
 
 void cpu_flush_blocks(struct cpu *c);
 
+/* Puts back the handler cpu_stop_after swapped out (see there). */
+static inline void block_unstop(struct cpu *c)
+{
+	if (CPU_UNLIKELY(c->stop_insn != NULL)) {
+		c->stop_insn->h = c->stop_h;
+		c->stop_insn = NULL;
+	}
+}
+
 /* 64-bit mode Jcc handlers fall through to the next insn when not taken, so a block goes on
  * past them (a taken Jcc ends it). */
 static inline bool jcc_continues(const struct cpu *c, const struct insn *i)
@@ -173,6 +182,7 @@ static struct cpu_block *block_get(struct cpu *c, uint64_t *glob)
  * generation are ignored, and the jump cache is keyed by xlat_gen. */
 void cpu_flush_blocks(struct cpu *c)
 {
+	block_unstop(c);   /* before the arena is reused */
 	c->blk_fgen++;
 	c->arena_used = 0;
 	cpu_xlat_bump(c, true);
@@ -207,16 +217,11 @@ void cpu_block_cut(struct cpu *c, uint64_t page)
 
 /* Ending a block early: cpu_stop_after swaps the next insn's handler for h_stop, which puts it
  * back, leaves the block at that insn and does not count it.  Blocks belong to one CPU (its
- * arena, or tmpblk), so no other thread can meet the swapped handler; every way out of a block
- * (h_stop, a branch, a fault, exec_one) restores it. */
-static inline void block_unstop(struct cpu *c)
-{
-	if (CPU_UNLIKELY(c->stop_insn != NULL)) {
-		c->stop_insn->h = c->stop_h;
-		c->stop_insn = NULL;
-	}
-}
-
+ * arena, or tmpblk), so no other thread can meet the swapped handler.  When the instruction
+ * branches instead (a REP restart, a jump through MMIO), the swap stays until h_stop runs on a
+ * later pass, a fault, exec_one, the next swap or an arena flush undoes it: h_stop only ends a
+ * block early with the right RIP, so a late one is harmless, and the hot path of exec_block
+ * carries no check. */
 static int h_stop(struct cpu *c, const struct insn *i)
 {
 	block_unstop(c);
@@ -229,8 +234,9 @@ static int h_stop(struct cpu *c, const struct insn *i)
 static void cpu_stop_after(struct cpu *c)
 {
 	c->stop = 1;       /* REP string loops stop between iterations too */
-	if (!c->cur || c->stop_insn)
+	if (!c->cur)
 		return;
+	block_unstop(c);
 	struct insn *n = (struct insn *)c->cur + 1;
 	c->stop_insn = n;
 	c->stop_h = n->h;
@@ -263,7 +269,6 @@ static void exec_block(struct cpu *c, struct cpu_block *b)
 	c->icount += (uint64_t)(i - b->insns) + (i->len != 0);
 	c->cur = NULL;
 	c->stop = 0;
-	block_unstop(c);
 }
 
 /* Execute exactly one instruction of b (interrupt shadow, budget end). */
