@@ -3,7 +3,11 @@
 # Sources are picked up by wildcard: adding a device, a CPU file or a test touches no list here.
 #   src/cmd/<prog>.c and src/cmd/<prog>_*.c  -> build/<prog>
 #   src/cmd/cmd_*.c                           -> linked into all three programs
-#   every other src/**/*.c                    -> linked into all three programs (the "core")
+#   every other src/**/*.c                    -> the "core": bhyve links all of it (devices
+#                                                register through linker sets, so nothing
+#                                                names them); bhyvectl and bhyveload link the
+#                                                archive build/libcore.a, which gives each only
+#                                                the objects it references (no device)
 #   tests/unit/test_*.c                       -> build/tests/test_* (each links the core)
 #   tests/guests/*.asm                        -> build/tests/guests/*.bin (nasm -f bin)
 #
@@ -54,12 +58,19 @@ all: $(PROGS:%=$(BUILD)/%)
 # Keep objects that are only prerequisites of tests.
 .SECONDARY:
 
+# The programs that link only what they reference from the core.
+LEAN_PROGS := bhyvectl bhyveload
+
 define prog_rule
-$(BUILD)/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(filter src/cmd/$(1).c src/cmd/$(1)_%.c src/cmd/cmd_%.c,$(CMD_SRCS))) $(CORE_OBJS)
+$(BUILD)/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(filter src/cmd/$(1).c src/cmd/$(1)_%.c src/cmd/cmd_%.c,$(CMD_SRCS))) $(if $(filter $(1),$(LEAN_PROGS)),$(BUILD)/libcore.a,$(CORE_OBJS))
 	@mkdir -p $$(@D)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
+
+$(BUILD)/libcore.a: $(CORE_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)

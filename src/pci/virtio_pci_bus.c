@@ -14,12 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "backends/block_if.h"
-#include "common/devconf.h"
-#include "common/netmac.h"
-#include "common/parse.h"
 #include "pci/pci_devinst.h"
-#include "pci/virtio_net.h"
 #include "pci/virtio_pci_bus.h"
 #include "vmm/ioevent.h"
 #include "vmm/vmm.h"
@@ -155,48 +150,4 @@ void vtpci_barwrite(struct vcpu *vcpu, struct pci_devinst *pi, int baridx, uint6
 		vtpci_legacy_write(vs, off, size, (uint32_t)val);
 	else if (baridx == VTPCI_MODERN_BAR)
 		vtpci_modern_write(vs, off, size, val);
-}
-
-/* ---- Device set-up from the config tree ---- */
-
-int vtnet_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen)
-{
-	const char *macs = config_node_get(nvl, "mac");
-	const char *mtus = config_node_get(nvl, "mtu");
-	uint8_t mac[6];
-	uint64_t mtu = 0;
-
-	if (macs) {
-		if (parse_mac(macs, mac) < 0) {
-			snprintf(err, errlen, "mac=%s: malformed MAC address", macs);
-			return -1;
-		}
-	} else {
-		const char *vmname = config_get("name");
-		netmac_default(pi->pi_bus, pi->pi_slot, pi->pi_func, vmname ? vmname : "", mac);
-	}
-	if (mtus && parse_num(mtus, 10, DEVCONF_MTU_MIN, DEVCONF_MTU_MAX, &mtu) < 0) {
-		snprintf(err, errlen, "mtu=%s: expected %d..%d", mtus, DEVCONF_MTU_MIN,
-			 DEVCONF_MTU_MAX);
-		return -1;
-	}
-	struct vq_mem mem;
-	vtpci_pci_mem(pi, &mem);
-	struct vtnet_softc *sc = vtnet_create(nvl, mac, (unsigned)mtu, &vtpci_pci_intr, pi, &mem,
-					      err, errlen);
-	if (!sc)
-		return -1;
-	pi->pi_arg = sc;
-	if (vtpci_pci_setup(vtnet_vtpci(sc), pi, VIRTIO_DEV_NET, VIRTIO_TYPE_NET, PCIC_NETWORK,
-			    PCIS_NETWORK_ETHERNET, err, errlen) < 0) {
-		vtnet_deinit(pi);
-		return -1;
-	}
-	return 0;
-}
-
-void vtnet_deinit(struct pci_devinst *pi)
-{
-	vtnet_destroy(pi->pi_arg);
-	pi->pi_arg = NULL;
 }

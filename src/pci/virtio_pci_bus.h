@@ -29,7 +29,4 @@ void vtpci_barwrite(struct vcpu *vcpu, struct pci_devinst *pi, int baridx, uint6
 		    int size, uint64_t val);
 
 
-int vtnet_init(struct pci_devinst *pi, config_node_t *nvl, char *err, size_t errlen);
-void vtnet_deinit(struct pci_devinst *pi);
-
 #endif

@@ -658,16 +658,15 @@ int vlapic_wrmsr(struct vlapic *l, uint32_t msr, uint64_t val)
 	if (msr == MSR_APICBASE || msr == MSR_TSC_DEADLINE) {
 		pthread_mutex_lock(&l->lock);
 		int rc = 0;
-		uint64_t old = l->apicbase;
 		if (msr == MSR_APICBASE)
 			rc = vlapic_write_apicbase(l, val);
 		else
 			vlapic_set_tsc_deadline(l, val);
 		uint64_t now = l->apicbase;
 		pthread_mutex_unlock(&l->lock);
-		/* A moved xAPIC page: make sure something decodes the new address. */
-		if (rc == 0 && (now & APICBASE_EN) && !(now & APICBASE_EXTD) &&
-		    (now & APICBASE_ADDR) != (old & APICBASE_ADDR))
+		/* An enabled xAPIC, perhaps at a new address (set while it was disabled, too):
+		 * make sure something decodes its page. */
+		if (msr == MSR_APICBASE && rc == 0 && (now & APICBASE_EN) && !(now & APICBASE_EXTD))
 			plat_lapic_map(l->p, now & APICBASE_ADDR);
 		plat_notify_intr(l->p, l->vcpuid);
 		return rc;

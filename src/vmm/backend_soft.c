@@ -68,17 +68,13 @@ static int soft_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size)
 	return cvm ? cpu_vm_add_rom(cvm, gpa, host, size) : -1;
 }
 
-void vm_notify_write(struct vm *vm, uint64_t gpa, uint64_t len)
+/* Decoded code cached for the written pages is dropped. */
+static void soft_notify_write(struct vm *vm, uint64_t gpa, uint64_t len)
 {
-	struct cpu_vm *cvm = vm_soft_cpu_vm(vm);
+	struct cpu_vm *cvm = vm_backend_data(vm);
 
 	if (cvm)
 		cpu_vm_notify_write(cvm, gpa, len);
-}
-
-bool vm_tracks_dma_writes(struct vm *vm)
-{
-	return vm != NULL && vm_soft_cpu_vm(vm) != NULL;
 }
 
 /* ---- Callbacks from the CPU ---- */
@@ -327,6 +323,7 @@ const struct vm_backend_ops vm_backend_soft = {
 	.vm_init = soft_vm_init,
 	.vm_fini = soft_vm_fini,
 	.map_rom = soft_map_rom,
+	.notify_write = soft_notify_write,
 	.vcpu_init = soft_vcpu_init,
 	.vcpu_fini = soft_vcpu_fini,
 	.vcpu_run = soft_vcpu_run,

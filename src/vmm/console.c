@@ -1,6 +1,6 @@
 /*
  * Console input hub (console.h): a small table of sinks per VM, made on first use and freed
- * with the VM (console_free, from vm_close).
+ * with the VM (console_free, which it registers for vm_close).
  */
 #include "vmm/console.h"
 
@@ -26,6 +26,8 @@ struct console {
 
 static pthread_mutex_t console_create_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static void console_free(struct vm *vm);
+
 static struct console *console_of(struct vm *vm)
 {
 	struct console *c;
@@ -37,6 +39,7 @@ static struct console *console_of(struct vm *vm)
 		if (c == NULL)
 			abort();
 		pthread_mutex_init(&c->lock, NULL);
+		vm->console_fini = console_free;
 		vm->console = c;
 	}
 	pthread_mutex_unlock(&console_create_lock);
@@ -124,7 +127,7 @@ void console_ptr_event(struct vm *vm, int buttons, int x, int y, int width, int 
 	pthread_mutex_unlock(&c->lock);
 }
 
-void console_free(struct vm *vm)
+static void console_free(struct vm *vm)
 {
 	struct console *c = vm->console;
 

@@ -84,6 +84,7 @@ int vm_setup_backend(struct vm *vm, const struct vm_backend_ops *ops, int ncpus,
 	if (ops->vm_init && ops->vm_init(vm, err, errlen) < 0)
 		return -1;
 	vm->ops = ops;
+	vm->vcpus_fini = vm_teardown_vcpus;
 	for (i = 0; i < ncpus; i++) {
 		struct vcpu *v = calloc(1, sizeof(*v));
 		if (v == NULL) {
@@ -158,16 +159,6 @@ struct vcpu *vm_vcpu(struct vm *vm, int id)
 	if (id < 0 || id >= vm->ncpus)
 		return NULL;
 	return vm->vcpus[id];
-}
-
-int vcpu_id(const struct vcpu *vcpu)
-{
-	return vcpu->id;
-}
-
-struct vm *vcpu_vm(const struct vcpu *vcpu)
-{
-	return vcpu->vm;
 }
 
 void *vm_backend_data(const struct vm *vm)

@@ -48,6 +48,9 @@ struct vm_backend_ops {
 	/* Optional (vm_map_devmem): slot `idx` of device memory now maps [gpa, gpa + size) to
 	 * `host`, or is removed (size 0).  The software CPU needs none: it reads vm->devmem. */
 	int (*map_devmem)(struct vm *vm, int idx, uint64_t gpa, void *host, uint64_t size);
+	/* Optional (vm_notify_write): a device or loader wrote [gpa, gpa + len) of guest RAM.
+	 * A backend that has it tracks such writes (vm_tracks_dma_writes). */
+	void (*notify_write)(struct vm *vm, uint64_t gpa, uint64_t len);
 	/* Optional (ioevent.h): writes completed without stopping the vCPU. */
 	int (*ioevent_add)(struct vm *vm, const struct vm_ioevent_spec *spec);
 	void (*ioevent_del)(struct vm *vm, int handle);

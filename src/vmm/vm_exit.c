@@ -129,22 +129,6 @@ static const vm_exit_handler_t vm_exit_defaults[VM_EXITCODE_MAX] = {
 	[VM_EXITCODE_INVALID] = vmexit_invalid,
 };
 
-static const char *const vm_exit_names[VM_EXITCODE_MAX] = {
-	[VM_EXITCODE_NONE] = "none", [VM_EXITCODE_INOUT] = "inout", [VM_EXITCODE_MMIO] = "mmio",
-	[VM_EXITCODE_HLT] = "hlt", [VM_EXITCODE_PAUSE] = "pause", [VM_EXITCODE_RDMSR] = "rdmsr",
-	[VM_EXITCODE_WRMSR] = "wrmsr", [VM_EXITCODE_SHUTDOWN] = "shutdown",
-	[VM_EXITCODE_WAIT_SIPI] = "wait-sipi", [VM_EXITCODE_DEBUG] = "debug",
-	[VM_EXITCODE_KICK] = "kick", [VM_EXITCODE_INTR_ACK] = "intr-ack",
-	[VM_EXITCODE_INVALID] = "invalid",
-};
-
-const char *vm_exit_name(enum vm_exitcode code)
-{
-	if ((unsigned)code >= VM_EXITCODE_MAX || vm_exit_names[code] == NULL)
-		return "unknown";
-	return vm_exit_names[code];
-}
-
 int vm_exit_dispatch(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	vm_exit_handler_t fn;
@@ -152,13 +136,9 @@ int vm_exit_dispatch(struct vcpu *vcpu, struct vm_exit *exit)
 	if ((unsigned)exit->code >= VM_EXITCODE_MAX)
 		return VMEXIT_ABORT;
 	fn = __atomic_load_n(&vcpu_vm(vcpu)->exit_handlers[exit->code], __ATOMIC_ACQUIRE);
+	if (!fn)
+		fn = vm_exit_defaults[exit->code];
 	return fn ? fn(vcpu, exit) : VMEXIT_ABORT;
-}
-
-void vm_exit_table_init(struct vm *vm)
-{
-	for (int i = 0; i < VM_EXITCODE_MAX; i++)
-		vm->exit_handlers[i] = vm_exit_defaults[i];
 }
 
 vm_exit_handler_t vm_exit_set_handler(struct vm *vm, enum vm_exitcode code,
@@ -166,7 +146,8 @@ vm_exit_handler_t vm_exit_set_handler(struct vm *vm, enum vm_exitcode code,
 {
 	if ((unsigned)code >= VM_EXITCODE_MAX)
 		return NULL;
-	return __atomic_exchange_n(&vm->exit_handlers[code], fn, __ATOMIC_ACQ_REL);
+	vm_exit_handler_t old = __atomic_exchange_n(&vm->exit_handlers[code], fn, __ATOMIC_ACQ_REL);
+	return old ? old : vm_exit_defaults[code];
 }
 
 void vm_set_platform_ops(struct vm *vm, const struct vm_platform_ops *ops)

@@ -10,6 +10,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include "vmm/vm_backend.h"
 #include "vmm/vmm.h"
@@ -75,12 +77,18 @@ struct vm {
 	struct mmio_table *mmio;
 	struct vclock *clk;
 	uint64_t disp_epoch;        /* registry grace-period clock, starts at 1 (vm_epoch.c) */
-	vm_exit_handler_t exit_handlers[VM_EXITCODE_MAX];
+	vm_exit_handler_t exit_handlers[VM_EXITCODE_MAX];   /* NULL: the default (vm_exit.c) */
 	/* Set by the parts that own them (vm_set_platform, vm_set_pci_bus); NULL until then. */
 	struct platform *_Atomic plat;
 	struct pci_bus *_Atomic pci;
 	const struct vm_platform_ops *_Atomic plat_ops;   /* registered by the platform */
 	struct console *_Atomic console;    /* console input hub (console.c), made on first use */
+	/* What vm_close() undoes, registered by the part that made it: the control socket
+	 * (vm_ctl_start), the vCPUs (vm_setup_backend), the console hub (console.c).  A VM that
+	 * was only opened (bhyvectl, bhyveload) has none, so those programs link none of them. */
+	void (*ctl_stop)(struct vm *vm);
+	void (*vcpus_fini)(struct vm *vm);
+	void (*console_fini)(struct vm *vm);
 
 	/* Device memory the guest reaches as plain memory (a framebuffer BAR): vm_map_devmem.
 	 * Entries are written by the vCPU that moves the BAR and read by every vCPU's page
@@ -109,15 +117,14 @@ struct vm {
 	int running_threads;        /* under lock */
 };
 
-/* Constructors and destructors of the per-VM parts (inout.c, mmio.c, vclock.c, vm_exit.c),
- * called by vm_alloc()/vm_free() only. */
+/* Constructors and destructors of the per-VM parts (inout.c, mmio.c, vclock.c), called by
+ * vm_alloc()/vm_free() only. */
 struct inout_table *inout_table_create(void);
 void inout_table_destroy(struct inout_table *t);
 struct mmio_table *mmio_table_create(void);
 void mmio_table_destroy(struct mmio_table *t);
 struct vclock *vclock_create(struct vm *vm);
 void vclock_destroy(struct vclock *c);
-void vm_exit_table_init(struct vm *vm);
 
 /* Registry grace periods (vm_epoch.c).  Dispatchers bracket their use of a registry with
  * enter/exit; a writer tags an unpublished entry with vm_epoch_retire() and frees it once
@@ -128,10 +135,16 @@ void vm_epoch_exit(struct vcpu *v);
 uint64_t vm_epoch_retire(struct vm *vm);
 bool vm_epoch_safe(struct vm *vm, uint64_t tag);
 
-/* vcpu.c, for vm_mem.c's vm_close. */
+/* vcpu.c: stop and free the vCPUs (also vm_close's vcpus_fini). */
 void vm_teardown_vcpus(struct vm *vm);
-/* console.c, for vm_close: free the console input hub. */
-void console_free(struct vm *vm);
+/* The control channel's pieces both ends use (vm_ctl_client.c): the socket address of VM
+ * `name`, a whole write, a line read with a time-out, the peer's user. */
+#define VM_CTL_TIMEOUT_MS 2000
+socklen_t vm_ctl_addr(const char *name, struct sockaddr_un *sa);
+int vm_ctl_write_all(int fd, const void *buf, size_t len);
+int vm_ctl_read_line(int fd, char *buf, size_t len);
+/* The peer's user (SO_PEERCRED) in *uid; true if it is root or our own user. */
+bool vm_ctl_peer_ok(int fd, uid_t *uid);
 struct vm_shm_header *vm_header(struct vm *vm);
 /* Default exit handlers that need the vCPU internals (vcpu.c). */
 int vcpu_handle_hlt(struct vcpu *v, struct vm_exit *exit);

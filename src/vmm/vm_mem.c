@@ -157,7 +157,6 @@ static struct vm *vm_alloc(void)
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->done_cond, NULL);
 	atomic_store(&vm->suspend_how, VM_SUSPEND_NONE);
-	vm_exit_table_init(vm);
 	vm->disp_epoch = 1;
 	vm->io = inout_table_create();
 	vm->mmio = mmio_table_create();
@@ -323,11 +322,14 @@ void vm_close(struct vm *vm)
 {
 	if (vm == NULL)
 		return;
-	vm_ctl_stop(vm);
-	vm_teardown_vcpus(vm);
+	if (vm->ctl_stop)
+		vm->ctl_stop(vm);
+	if (vm->vcpus_fini)
+		vm->vcpus_fini(vm);
 	if (vm->ops && vm->ops->vm_fini)
 		vm->ops->vm_fini(vm);
-	console_free(vm);
+	if (vm->console_fini)
+		vm->console_fini(vm);
 	if (vm->map)
 		munmap(vm->map, vm->map_len);
 	if (vm->shm_fd >= 0)
@@ -391,76 +393,25 @@ int vm_map_rom(struct vm *vm, uint64_t gpa, void *host, uint64_t size)
 	return vm->ops->map_rom(vm, gpa, host, size);
 }
 
-static void vm_devmem_changed(struct vm *vm)
+void vm_notify_write(struct vm *vm, uint64_t gpa, uint64_t len)
 {
-	struct cpu_vm *cvm = vm_soft_cpu_vm(vm);
-
-	if (cvm)
-		cpu_vm_memmap_changed(cvm);
+	if (vm->ops && vm->ops->notify_write)
+		vm->ops->notify_write(vm, gpa, len);
 }
 
-/* The entry for `host`, or a free one if host is not mapped; -1 if none is free. */
-static int vm_devmem_slot(struct vm *vm, void *host)
+bool vm_tracks_dma_writes(struct vm *vm)
 {
-	int free_idx = -1;
-
-	for (int i = 0; i < VM_DEVMEM_MAX; i++) {
-		if (vm->devmem[i].size && vm->devmem[i].host == host)
-			return i;
-		if (!vm->devmem[i].size && free_idx < 0)
-			free_idx = i;
-	}
-	return free_idx;
+	return vm != NULL && vm->ops && vm->ops->notify_write && vm->backend_data;
 }
 
-int vm_map_devmem(struct vm *vm, uint64_t gpa, void *host, uint64_t size)
+int vcpu_id(const struct vcpu *vcpu)
 {
-	int i;
-
-	if (vm == NULL || host == NULL || size == 0 || gpa + size < gpa ||
-	    ((gpa | size | (uint64_t)(uintptr_t)host) & 0xFFF))
-		return -1;
-	pthread_mutex_lock(&vm->lock);
-	i = vm_devmem_slot(vm, host);
-	if (i >= 0 && vm->ops && vm->ops->map_devmem &&
-	    vm->ops->map_devmem(vm, i, gpa, host, size) < 0)
-		i = -1;
-	if (i >= 0) {
-		__atomic_store_n(&vm->devmem[i].size, 0, __ATOMIC_RELEASE);
-		vm->devmem[i].host = host;
-		vm->devmem[i].gpa = gpa;
-		__atomic_store_n(&vm->devmem[i].size, size, __ATOMIC_RELEASE);
-	}
-	pthread_mutex_unlock(&vm->lock);
-	vm_devmem_changed(vm);
-	return i >= 0 ? 0 : -1;
+	return vcpu->id;
 }
 
-void vm_unmap_devmem(struct vm *vm, void *host)
+struct vm *vcpu_vm(const struct vcpu *vcpu)
 {
-	int i;
-
-	pthread_mutex_lock(&vm->lock);
-	i = vm_devmem_slot(vm, host);
-	if (i >= 0 && vm->devmem[i].size && vm->devmem[i].host == host) {
-		if (vm->ops && vm->ops->map_devmem)
-			vm->ops->map_devmem(vm, i, vm->devmem[i].gpa, host, 0);
-		__atomic_store_n(&vm->devmem[i].size, 0, __ATOMIC_RELEASE);
-	}
-	pthread_mutex_unlock(&vm->lock);
-	vm_devmem_changed(vm);
-}
-
-void *vm_devmem_ptr(struct vm *vm, uint64_t gpa)
-{
-	for (int i = 0; i < VM_DEVMEM_MAX; i++) {
-		uint64_t size = __atomic_load_n(&vm->devmem[i].size, __ATOMIC_ACQUIRE);
-		uint64_t base = vm->devmem[i].gpa;
-
-		if (size && gpa >= base && gpa - base < size)
-			return vm->devmem[i].host + (gpa - base);
-	}
-	return NULL;
+	return vcpu->vm;
 }
 
 void *vm_map_gpa(struct vm *vm, uint64_t gpa, size_t len)

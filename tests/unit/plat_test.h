@@ -52,14 +52,15 @@ static inline void pt_events_reset(void)
 	pt_ev.suspend_how = -1;
 }
 
-/* A VM with `ncpus` vCPUs and its platform; NULL (and a message) on failure. */
-static inline struct vm *pt_vm_create(int ncpus)
+/* A VM with `ncpus` vCPUs, `ram` bytes of RAM from address 0 and its platform; NULL (and a
+ * message) on failure. */
+static inline struct vm *pt_vm_create_mem(int ncpus, uint64_t ram)
 {
 	static int seq;
 	char name[64], err[256];
 	snprintf(name, sizeof(name), "ptest-%d-%d", (int)getpid(), seq++);
 	vm_destroy(name);
-	if (vm_create(name, 256ULL << 20) < 0) {
+	if (vm_create(name, ram) < 0) {
 		perror("vm_create");
 		return NULL;
 	}
@@ -91,6 +92,12 @@ static inline struct vm *pt_vm_create(int ncpus)
 	vclock_set_manual(vm);
 	pt_cur_vm = vm;
 	return vm;
+}
+
+/* The same with 256 MiB of RAM. */
+static inline struct vm *pt_vm_create(int ncpus)
+{
+	return pt_vm_create_mem(ncpus, 256ULL << 20);
 }
 
 static inline void pt_vm_free(struct vm *vm)

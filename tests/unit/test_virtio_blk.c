@@ -1,7 +1,7 @@
 /*
- * virtio-blk through the virtio PCI transport, driven the way Linux's virtio_pci drivers do:
- * the legacy I/O register block and the modern common-config region, with a fake guest RAM and
- * a fake interrupt sink.  Checks configuration space, feature negotiation, reads/writes that
+ * virtio-blk made from its registration and config keys on a VM's PCI bus, driven through the
+ * virtio PCI transport the way Linux's virtio_pci drivers do: the legacy I/O register block and
+ * the modern common-config region, with the VM's RAM and a fake interrupt sink.  Checks configuration space, feature negotiation, reads/writes that
  * reach the image file, FLUSH, GET_ID, DISCARD, WRITE_ZEROES, read-only, malformed requests
  * (error statuses) and invalid rings (DEVICE_NEEDS_RESET), interrupts (INTx + ISR, MSI-X).
  */
@@ -12,8 +12,31 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pci/virtio_blk.h"
 #include "unit.h"
+#include "vtdev_test.h"
+
+/* What the device offers (its config space says so too). */
+#define VTBLK_QSIZE      128
+#define VTBLK_MAXSEGS    (VTBLK_QSIZE - 2)
+#define VTBLK_CFGSIZE    60
+
+/* virtio-blk feature bits, request types and statuses (virtio 1.x 5.2), as a driver knows them. */
+#define VIRTIO_BLK_F_SEG_MAX      2
+#define VIRTIO_BLK_F_RO           5
+#define VIRTIO_BLK_F_BLK_SIZE     6
+#define VIRTIO_BLK_F_FLUSH        9
+#define VIRTIO_BLK_F_TOPOLOGY     10
+#define VIRTIO_BLK_F_DISCARD      13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+#define VIRTIO_BLK_T_IN           0
+#define VIRTIO_BLK_T_OUT          1
+#define VIRTIO_BLK_T_FLUSH        4
+#define VIRTIO_BLK_T_GET_ID       8
+#define VIRTIO_BLK_T_DISCARD      11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+#define VIRTIO_BLK_S_OK           0
+#define VIRTIO_BLK_S_IOERR        1
+#define VIRTIO_BLK_S_UNSUPP       2
 
 #define RAM_SIZE  (4u << 20)
 #define RING_GPA  0x10000ULL           /* legacy ring, page aligned */
@@ -29,13 +52,6 @@ static struct vtpci_state *vs;
 static uint16_t avail_idx, used_seen;
 static atomic_int intx_level, intx_asserts, msix_sends, last_vector;
 static bool msix_on;
-
-static void *fake_map(void *ctx, uint64_t gpa, size_t len)
-{
-	if (len > RAM_SIZE || gpa > RAM_SIZE - len)
-		return NULL;
-	return ram + gpa;
-}
 
 static bool f_msix_enabled(void *c) { return msix_on; }
 static void f_msix_send(void *c, int v) { msix_sends++; last_vector = v; }
@@ -194,23 +210,29 @@ static void make_disk(int fill)
 	close(fd);
 }
 
-static struct vtblk_softc *open_dev(bool ro, bool nodelete, unsigned ss, unsigned ps)
+/* The device at slot 4 on the image, with these options (sector sizes 0: the image's). */
+static struct vtpci_state *open_dev(bool ro, bool nodelete, unsigned ss, unsigned ps)
 {
-	char err[256];
-	struct blockif_opts o = { .path = path, .ro = ro, .nodelete = nodelete, .sectsz = ss,
-				  .psectsz = ps, .nworkers = 2 };
-	struct vq_mem mem = { fake_map, NULL, NULL };
-	struct vtblk_softc *sc = vtblk_create(&o, &intr, NULL, &mem, err, sizeof(err));
-	if (!sc)
-		fprintf(stderr, "vtblk_create: %s\n", err);
-	vs = sc ? vtblk_vtpci(sc) : NULL;
-	return sc;
+	char err[256], sz[32];
+	config_reset();
+	config_set("pci.0.4.0.device", "virtio-blk");
+	config_set("pci.0.4.0.path", path);
+	config_set("pci.0.4.0.ro", ro ? "true" : "false");
+	config_set("pci.0.4.0.nodelete", nodelete ? "true" : "false");
+	if (ss) {
+		snprintf(sz, sizeof(sz), "%u/%u", ss, ps);
+		config_set("pci.0.4.0.sectorsize", sz);
+	}
+	vs = vtdev_open(4, RAM_SIZE, &intr, &ram, err, sizeof(err));
+	if (!vs)
+		fprintf(stderr, "virtio-blk: %s\n", err);
+	return vs;
 }
 
 static void test_config(void)
 {
 	make_disk(0);
-	struct vtblk_softc *sc = open_dev(false, false, 4096, 16384);
+	struct vtpci_state *sc = open_dev(false, false, 4096, 16384);
 	CHECK(sc != NULL);
 	if (!sc)
 		return;
@@ -240,14 +262,14 @@ static void test_config(void)
 	CHECK_EQ(modern_common_r(VTPCI_C_NUMQ, 2), 1);
 	CHECK_EQ(vtpci_modern_read(vs, VTPCI_M_DEVICE + 0x14, 4), 4096);
 	CHECK(vtpci_legacy_bar_size(vs) >= 0x18 + VTBLK_CFGSIZE);
-	vtblk_destroy(sc);
+	vtdev_close();
 	unlink(path);
 }
 
 static void test_legacy_io(void)
 {
 	make_disk(0x33);
-	struct vtblk_softc *sc = open_dev(false, false, 0, 0);
+	struct vtpci_state *sc = open_dev(false, false, 0, 0);
 	CHECK(sc != NULL);
 	if (!sc)
 		return;
@@ -294,7 +316,7 @@ static void test_legacy_io(void)
 	CHECK(!vtpci_negotiated(vs, VIRTIO_BLK_F_DISCARD) ||
 	      vtpci_negotiated(vs, VIRTIO_BLK_F_DISCARD));
 	CHECK_EQ(vtpci_legacy_read(vs, VTPCI_L_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET, 0);
-	vtblk_destroy(sc);
+	vtdev_close();
 	unlink(path);
 }
 
@@ -302,7 +324,7 @@ static void test_legacy_io(void)
 static void test_concurrent(void)
 {
 	make_disk(0);
-	struct vtblk_softc *sc = open_dev(false, false, 0, 0);
+	struct vtpci_state *sc = open_dev(false, false, 0, 0);
 	CHECK(sc != NULL);
 	if (!sc)
 		return;
@@ -344,7 +366,7 @@ static void test_concurrent(void)
 	vtpci_legacy_write(vs, VTPCI_L_STATUS, 1, 0);
 	CHECK_EQ(used_idx(), 2 * n);
 	CHECK_EQ(vtpci_legacy_read(vs, VTPCI_L_QUEUE_PFN, 4), 0);
-	vtblk_destroy(sc);
+	vtdev_close();
 	unlink(path);
 }
 
@@ -358,7 +380,7 @@ static void put_segment(uint64_t sector, uint32_t n, uint32_t flags)
 static void test_modern(void)
 {
 	make_disk(0x77);
-	struct vtblk_softc *sc = open_dev(false, false, 0, 0);
+	struct vtpci_state *sc = open_dev(false, false, 0, 0);
 	CHECK(sc != NULL);
 	if (!sc)
 		return;
@@ -419,7 +441,7 @@ static void test_modern(void)
 	modern_common_w(VTPCI_C_Q_SELECT, 2, 5);                  /* no such queue */
 	CHECK_EQ(modern_common_r(VTPCI_C_Q_SIZE, 2), 0);
 	msix_on = false;
-	vtblk_destroy(sc);
+	vtdev_close();
 	unlink(path);
 }
 
@@ -427,7 +449,7 @@ static void test_readonly(void)
 {
 	make_disk(0x44);
 	chmod(path, 0444);
-	struct vtblk_softc *sc = open_dev(true, false, 0, 0);
+	struct vtpci_state *sc = open_dev(true, false, 0, 0);
 	CHECK(sc != NULL);
 	if (!sc)
 		return;
@@ -443,7 +465,7 @@ static void test_readonly(void)
 	CHECK_EQ(request(VIRTIO_BLK_T_DISCARD, 0, 16, 1, NULL), VIRTIO_BLK_S_UNSUPP);
 	CHECK_EQ(request(VIRTIO_BLK_T_IN, 0, 512, 2, NULL), VIRTIO_BLK_S_OK);
 	CHECK_EQ(ram[DATA_GPA], 0x44);
-	vtblk_destroy(sc);
+	vtdev_close();
 	unlink(path);
 }
 
@@ -451,7 +473,7 @@ static void test_readonly(void)
 static void test_hostile(void)
 {
 	make_disk(0);
-	struct vtblk_softc *sc = open_dev(false, false, 0, 0);
+	struct vtpci_state *sc = open_dev(false, false, 0, 0);
 	CHECK(sc != NULL);
 	if (!sc)
 		return;
@@ -485,19 +507,17 @@ static void test_hostile(void)
 	vtpci_legacy_write(vs, VTPCI_L_STATUS, 1, 0);
 	vtpci_legacy_write(vs, VTPCI_L_QUEUE_PFN, 4, 0xFFFFF);
 	CHECK_EQ(vtpci_legacy_read(vs, VTPCI_L_QUEUE_PFN, 4), 0);
-	vtblk_destroy(sc);
+	vtdev_close();
 	unlink(path);
 }
 
 int main(void)
 {
-	ram = calloc(1, RAM_SIZE);
 	test_config();
 	test_legacy_io();
 	test_concurrent();
 	test_modern();
 	test_readonly();
 	test_hostile();
-	free(ram);
 	return unit_report("virtio_blk");
 }

@@ -1,6 +1,6 @@
 /*
- * virtio-console with two UNIX-socket ports, driven through the legacy transport with a fake
- * guest RAM: the MULTIPORT control handshake (DEVICE_READY -> DEVICE_ADD, PORT_READY ->
+ * virtio-console with two UNIX-socket ports, made from its registration and config keys on a
+ * VM's PCI bus and driven through the legacy transport: the MULTIPORT control handshake (DEVICE_READY -> DEVICE_ADD, PORT_READY ->
  * PORT_NAME + PORT_OPEN), data both ways, one client at a time, reconnect after a disconnect,
  * sockets removed at the end.
  */
@@ -13,8 +13,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "pci/virtio_console.h"
 #include "unit.h"
+#include "vtdev_test.h"
+
+/* The MULTIPORT feature and control events (virtio 1.x 5.3), as a driver knows them. */
+#define VIRTIO_CONSOLE_F_MULTIPORT 1
+#define VTCON_DEVICE_READY  0
+#define VTCON_DEVICE_ADD    1
+#define VTCON_PORT_READY    3
+#define VTCON_PORT_OPEN     6
+#define VTCON_PORT_NAME     7
 
 #define RAM_SIZE (4u << 20)
 #define BUF_GPA  0x200000ULL
@@ -24,13 +32,6 @@ static struct vtpci_state *vs;
 
 struct dq { uint64_t desc, avail, used; uint16_t size, avail_idx, used_seen, next_desc; };
 static struct dq q[6];
-
-static void *fake_map(void *ctx, uint64_t gpa, size_t len)
-{
-	if (len > RAM_SIZE || gpa > RAM_SIZE - len)
-		return NULL;
-	return ram + gpa;
-}
 
 static void f_intx(void *c) { }
 static const struct vtpci_intr_ops intr = { .intx_assert = f_intx };
@@ -133,12 +134,14 @@ static bool readable_within(int fd, int ms)
 	return poll(&p, 1, ms) == 1;
 }
 
-/* A one-port device on `path`: NULL with the error in err. */
-static struct vtcon_softc *one_port(const char *path, char *err, size_t errlen)
+/* A one-port device on `path`, alone on the bus: false with the error in err. */
+static bool one_port(const char *path, char *err, size_t errlen)
 {
-	struct vtcon_port_conf pc[1] = { { "p", path } };
-	struct vq_mem mem = { fake_map, NULL, NULL };
-	return vtcon_create(pc, 1, &intr, NULL, &mem, err, errlen);
+	uint8_t *r;
+	config_reset();
+	config_set("pci.0.8.0.device", "virtio-console");
+	config_set("pci.0.8.0.port.p.path", path);
+	return vtdev_open(8, RAM_SIZE, &intr, &r, err, errlen) != NULL;
 }
 
 /* What is at a port's path before bhyve starts: a stale socket is replaced, a file or a
@@ -154,7 +157,7 @@ static void test_socket_path(const char *dir)
 	int f = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
 	CHECK(f >= 0 && write(f, "keep", 4) == 4);
 	close(f);
-	CHECK(one_port(path, err, sizeof(err)) == NULL);
+	CHECK(!one_port(path, err, sizeof(err)));
 	CHECK(strstr(err, "not a socket") != NULL);
 	struct stat st;
 	CHECK(lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 4);
@@ -163,7 +166,7 @@ static void test_socket_path(const char *dir)
 
 	int l = socket(AF_UNIX, SOCK_STREAM, 0);             /* somebody's live socket */
 	CHECK(bind(l, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(l, 1) == 0);
-	CHECK(one_port(path, err, sizeof(err)) == NULL);
+	CHECK(!one_port(path, err, sizeof(err)));
 	CHECK(strstr(err, "listening") != NULL);
 	int c = client(path);
 	CHECK(c >= 0);                                       /* still theirs */
@@ -171,34 +174,33 @@ static void test_socket_path(const char *dir)
 		close(c);
 	CHECK(access(tmp, F_OK) < 0);
 	close(l);                                            /* now a stale socket: replaced */
-	struct vtcon_softc *sc = one_port(path, err, sizeof(err));
-	CHECK(sc != NULL);
+	CHECK(one_port(path, err, sizeof(err)));
 	c = client(path);
 	CHECK(c >= 0);
 	if (c >= 0)
 		close(c);
 	CHECK(access(tmp, F_OK) < 0);
-	vtcon_destroy(sc);
+	vtdev_close();
 	CHECK(access(path, F_OK) < 0);
 }
 
 int main(void)
 {
 	char err[256], dir[] = "/tmp/test_vtcon.XXXXXX", pa[64], pb[64];
-	ram = calloc(1, RAM_SIZE);
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(pa, sizeof(pa), "%s/alpha.sock", dir);
 	snprintf(pb, sizeof(pb), "%s/beta.sock", dir);
-	struct vtcon_port_conf pc[2] = { { "alpha", pa }, { "beta", pb } };
-	struct vq_mem mem = { fake_map, NULL, NULL };
-	struct vtcon_softc *sc = vtcon_create(pc, 2, &intr, NULL, &mem, err, sizeof(err));
-	CHECK(sc != NULL);
-	if (!sc) {
+	test_socket_path(dir);
+	config_reset();
+	config_set("pci.0.7.0.device", "virtio-console");
+	config_set("pci.0.7.0.port.alpha.path", pa);
+	config_set("pci.0.7.0.port.beta.path", pb);
+	vs = vtdev_open(7, RAM_SIZE, &intr, &ram, err, sizeof(err));
+	CHECK(vs != NULL);
+	if (!vs) {
 		fprintf(stderr, "%s\n", err);
 		return unit_report("virtio_console");
 	}
-	test_socket_path(dir);
-	vs = vtcon_vtpci(sc);
 	struct stat st;
 	CHECK(stat(pb, &st) == 0 && S_ISSOCK(st.st_mode));
 	CHECK(vtpci_legacy_read(vs, VTPCI_L_HOST_FEATURES, 4) & (1u << VIRTIO_CONSOLE_F_MULTIPORT));
@@ -268,9 +270,8 @@ int main(void)
 	CHECK_EQ(vtpci_legacy_read(vs, VTPCI_L_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET, 0);
 
 	close(c3);
-	vtcon_destroy(sc);
+	vtdev_close();
 	CHECK(stat(pa, &st) < 0 && stat(pb, &st) < 0);              /* sockets removed */
 	rmdir(dir);
-	free(ram);
 	return unit_report("virtio_console");
 }

@@ -1,6 +1,6 @@
 /*
- * virtio-scsi with the in-process target on an image file, through the legacy transport and a
- * fake guest RAM: the commands Linux's sd issues (INQUIRY + VPD, READ CAPACITY, MODE SENSE,
+ * virtio-scsi with the in-process target on an image file, made from its registration and
+ * config keys on a VM's PCI bus and driven through the legacy transport: the commands Linux's sd issues (INQUIRY + VPD, READ CAPACITY, MODE SENSE,
  * READ/WRITE, SYNCHRONIZE CACHE, UNMAP, WRITE SAME, REPORT LUNS), sense data for bad ones,
  * other LUNs and targets, task management, a read-only LUN.
  */
@@ -16,9 +16,19 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "pci/virtio_scsi.h"
 #include "pci/virtio_scsi_target.h"
 #include "unit.h"
+#include "vtdev_test.h"
+
+/* virtio-scsi request and response sizes, response codes (virtio 1.x 5.6), as a driver knows
+ * them with the cdb_size and sense_size the device's config space offers. */
+#define VTSCSI_CDB_SIZE  32
+#define VTSCSI_SENSE_SIZE 96
+#define VTSCSI_REQ_SIZE  (19 + VTSCSI_CDB_SIZE)
+#define VTSCSI_RESP_SIZE (12 + VTSCSI_SENSE_SIZE)
+#define VIRTIO_SCSI_S_OK         0
+#define VIRTIO_SCSI_S_BAD_TARGET 3
+#define VIRTIO_SCSI_S_FAILURE    9
 
 #define RAM_SIZE (4u << 20)
 #define REQ_GPA  0x100000ULL
@@ -34,13 +44,6 @@ static struct vtpci_state *vs;
 
 struct dq { uint64_t desc, avail, used; uint16_t size, avail_idx, used_seen; };
 static struct dq q[3];
-
-static void *fake_map(void *ctx, uint64_t gpa, size_t len)
-{
-	if (len > RAM_SIZE || gpa > RAM_SIZE - len)
-		return NULL;
-	return ram + gpa;
-}
 
 static void f_intx(void *c) { }
 static const struct vtpci_intr_ops intr = { .intx_assert = f_intx };
@@ -140,24 +143,25 @@ static void make_disk(int fill)
 	close(fd);
 }
 
-static struct vtscsi_softc *start(bool ro)
+static struct vtpci_state *start(bool ro)
 {
 	char err[256];
-	struct blockif_opts o = { .path = path, .ro = ro, .nworkers = 2 };
-	struct vq_mem mem = { fake_map, NULL, NULL };
-	struct vtscsi_softc *sc = vtscsi_create(&o, &intr, NULL, &mem, err, sizeof(err));
-	CHECK(sc != NULL);
-	if (!sc) {
+	config_reset();
+	config_set("pci.0.6.0.device", "virtio-scsi");
+	config_set("pci.0.6.0.dev", path);
+	config_set("pci.0.6.0.ro", ro ? "true" : "false");
+	vs = vtdev_open(6, RAM_SIZE, &intr, &ram, err, sizeof(err));
+	CHECK(vs != NULL);
+	if (!vs) {
 		fprintf(stderr, "%s\n", err);
 		return NULL;
 	}
-	vs = vtscsi_vtpci(sc);
 	vtpci_legacy_write(vs, VTPCI_L_STATUS, 1, 3);
 	vtpci_legacy_write(vs, VTPCI_L_GUEST_FEATURES, 4, 0);
 	for (int i = 0; i < 3; i++)
 		q_setup(i);
 	vtpci_legacy_write(vs, VTPCI_L_STATUS, 1, 7);
-	return sc;
+	return vs;
 }
 
 static bool check_sense(struct resp r, uint8_t key, uint8_t asc)
@@ -397,15 +401,14 @@ static void test_tmf_does_not_block(void)
 
 int main(void)
 {
-	ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	make_disk(0x5C);
-	struct vtscsi_softc *sc = start(false);
+	struct vtpci_state *sc = start(false);
 	if (sc) {
 		test_identify();
 		test_io();
 		test_control();
 		test_tmf_does_not_block();
-		vtscsi_destroy(sc);
+		vtdev_close();
 	}
 	/* Read-only LUN: WRITE PROTECT in MODE SENSE, writes refused with DATA PROTECT. */
 	chmod(path, 0444);
@@ -418,9 +421,8 @@ int main(void)
 		CHECK(check_sense(cmd(0, 0, w10, 10, b, 512, 0), SKEY_DATA_PROTECT, ASC_WRITE_PROTECTED));
 		uint8_t r10[10] = { 0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
 		CHECK(good(cmd(0, 0, r10, 10, NULL, 0, 512)) && din()[0] == 0x5C);
-		vtscsi_destroy(sc);
+		vtdev_close();
 	}
 	unlink(path);
-	munmap(ram, RAM_SIZE);
 	return unit_report("virtio_scsi");
 }

@@ -331,6 +331,12 @@ static void test_apic_move(struct vm *vm)
 	CHECK_EQ(platform_wrmsr(vm, 1, 0x1B, LAYOUT_LAPIC_BASE | 0x800), 0);
 	CHECK_EQ(pt_lapic_rd(vm, 1, VER), ver);
 	CHECK_EQ((uint32_t)pt_mr(vm, 1, alt + VER, 4), 0xFFFFFFFFu);
+	/* Moved while disabled, then enabled where it is. */
+	CHECK_EQ(platform_wrmsr(vm, 1, 0x1B, 0xFED50000ULL), 0);
+	CHECK_EQ(platform_wrmsr(vm, 1, 0x1B, 0xFED50000ULL | 0x800), 0);
+	CHECK_EQ((uint32_t)pt_mr(vm, 1, 0xFED50000ULL + VER, 4), ver);
+	pt_lapic_enable(vm, 1);                          /* the disable reset it */
+	CHECK_EQ(platform_wrmsr(vm, 1, 0x1B, LAYOUT_LAPIC_BASE | 0x800), 0);
 	/* A hostile guest moving it again and again: a bounded number of pages. */
 	for (uint64_t i = 0; i < 64; i++)
 		CHECK_EQ(platform_wrmsr(vm, 1, 0x1B, (0xF0000000ULL + (i << 12)) | 0x800), 0);
