@@ -103,7 +103,7 @@ check-san:
 	$(MAKE) SAN=1 unit all
 	BHYVE_BUILD=build-san $(PYTEST) -q tests/test_unit.py tests/test_cli.py
 
-# Rule fragments owned by each area (tests/cpu/cpu.mk, guest/guest.mk, bench/..., tests/kvm/...).
+# Rule fragments owned by each area (tests/cpu/cpu.mk, tests/fuzz/fuzz.mk, guest/guest.mk, bench/..., tests/kvm/...).
 -include $(sort $(wildcard tests/*/*.mk guest/*.mk bench/*.mk bench/*/*.mk))
 
 install: all
@@ -112,6 +112,6 @@ install: all
 	install -m 644 $(PROGS:%=man/%.8) $(DESTDIR)$(PREFIX)/share/man/man8/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

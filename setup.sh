@@ -46,6 +46,8 @@ python3-pil
 vncsnapshot
 chromium
 xorriso
+clang
+libclang-rt-14-dev
 "
 
 # The UEFI disk images: the firmware, the boot loader, the partition and file-system tools

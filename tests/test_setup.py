@@ -71,7 +71,7 @@ def test_package_lists(tmp_path):
         assert p in build
     assert build < full
     for p in ("python3-pytest", "python3-pexpect", "libzydis-dev", "qemu-system-x86",
-              "acpica-tools", "dmidecode"):
+              "acpica-tools", "dmidecode", "clang", "libclang-rt-14-dev"):
         assert p in full
     uefi = packages(tmp_path, "--uefi")
     assert build < uefi and uefi - build < full

@@ -168,10 +168,11 @@ static uint16_t nvme_create_cq(struct nvme_softc *sc, const struct nvme_cmd *c)
 static uint16_t nvme_create_sq(struct nvme_softc *sc, const struct nvme_cmd *c)
 {
 	unsigned qid = c->cdw10 & 0xFFFF, size = (c->cdw10 >> 16) + 1, cqid = c->cdw11 >> 16;
-	struct nvme_sq *sq = &sc->sq[qid];
 
-	if (qid == 0 || qid > sc->maxq || sq->valid)
+	/* qid is the guest's: checked before it indexes sc->sq. */
+	if (qid == 0 || qid > sc->maxq || sc->sq[qid].valid)
 		return NVME_SC_INVALID_QID | NVME_SC_DNR;
+	struct nvme_sq *sq = &sc->sq[qid];
 	if (size < 2 || size > sc->qsz)
 		return NVME_SC_INVALID_QSIZE | NVME_SC_DNR;
 	if (cqid == 0 || cqid > sc->maxq || !sc->cq[cqid].valid)
@@ -195,10 +196,10 @@ static uint16_t nvme_create_sq(struct nvme_softc *sc, const struct nvme_cmd *c)
 static uint16_t nvme_delete_sq(struct nvme_softc *sc, const struct nvme_cmd *c)
 {
 	unsigned qid = c->cdw10 & 0xFFFF;
-	struct nvme_sq *sq = &sc->sq[qid];
 
-	if (qid == 0 || qid > sc->maxq || !sq->valid)
+	if (qid == 0 || qid > sc->maxq || !sc->sq[qid].valid)
 		return NVME_SC_INVALID_QID | NVME_SC_DNR;
+	struct nvme_sq *sq = &sc->sq[qid];
 	/* Commands of this queue at the backend finish first (their completions are posted
 	 * before the queue goes: the CQ outlives its SQs). */
 	nvme_drain(sc);

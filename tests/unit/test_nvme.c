@@ -182,6 +182,14 @@ static void test_queues_hostile(void)
 	c = cmd(0x00, 23, 0);
 	c.cdw10 = 2;
 	CHECK_EQ(admin(c, NULL), 0x101);                           /* no SQ 2 */
+	/* Queue ids far past the array (found by fuzz_nvme): refused before they index it
+	 * (UBSan in `make check-san` saw the out-of-bounds index). */
+	c.cdw10 = 0xFFFF;
+	CHECK_EQ(admin(c, NULL), 0x101);                           /* delete SQ 65535 */
+	CHECK_EQ(create_sq(0xFFFF, QSZ, SQ1_GPA, 1, 26), 0x101);   /* create SQ 65535 */
+	c = cmd(0x04, 27, 0);
+	c.cdw10 = 0xFFFF;
+	CHECK_EQ(admin(c, NULL), 0x101);                           /* delete CQ 65535 */
 	CHECK_EQ(admin(cmd(0xC1, 24, 0), NULL), 0x001);            /* unknown opcode */
 	c = cmd(0x02, 25, 0);
 	c.prp1 = BUF_GPA;
