@@ -33,7 +33,7 @@ endif
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes \
            -Wmissing-declarations
 CFLAGS  += -std=gnu11 $(OPT) $(WARN) -D_GNU_SOURCE -pthread -MMD -MP -Isrc
-LDLIBS  += -pthread -lrt -lm -lmd -lvncserver -lslirp
+LDLIBS  += -pthread -lrt -lm -lmd -lvncserver -lslirp -lseccomp
 LDFLAGS += $(LDSAN)
 
 PROGS    := bhyve bhyvectl bhyveload

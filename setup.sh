@@ -20,6 +20,7 @@ nasm
 libmd-dev
 libslirp-dev
 libvncserver-dev
+libseccomp-dev
 python3
 busybox-static
 cpio

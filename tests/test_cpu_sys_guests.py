@@ -11,7 +11,10 @@ as the APIC's TPR, and DR0-DR3 instruction/data breakpoints.  The guests print
   cpusys_long   long mode: exceptions, INT n, SYSCALL/SYSRET, SYSENTER/SYSEXIT, rings,
                 the 4-level page-fault matrix and reserved bits, NMI, CR8, debug registers
   cpusys_prot   32-bit protected mode: exceptions, rings, 32-bit paging matrix, PAE
-  cpusys_df     nested faults, #DF, triple fault (bhyve exit status 3)"""
+  cpusys_df     nested faults, #DF, triple fault (bhyve exit status 3)
+  cpusys_dbg    RFLAGS.RF in fault frames, single-step around SYSCALL/SYSRET, #DB held by
+                MOV SS, general detect, CPUID.1:EDX.APIC, NMIs/interrupts at the next
+                instruction boundary and the NMI latched during an NMI handler"""
 import os
 import re
 import subprocess
@@ -215,7 +218,8 @@ def test_protected_mode_exceptions_rings_paging_pae():
     r = run("prot")
     checks(r, [
         "p32-exc-de", "p32-exc-of-into", "p32-into-no-of", "p32-exc-br-bound",
-        "p32-bound-in-range", "p32-exc-ud", "p32-exc-np", "p32-exc-ss", "p32-exc-gp-selector",
+        "p32-bound-in-range", "p32-exc-ud", "p32-rf-in-fault-frame",
+        "p32-pop-ss-single-step-held", "p32-exc-np", "p32-exc-ss", "p32-exc-gp-selector",
         "p32-exc-gp-ss-code", "p32-exc-gp-limit", "p32-exc-gp-write-code",
         "p32-cs-limit-far-jmp", "p32-cs-limit-far-call", "p32-cs-limit-iret",
         "p32-cs-limit-far-ret", "p32-cs-limit-gate", "p32-cs-limit-cs-unchanged",
@@ -244,3 +248,23 @@ def test_protected_mode_exceptions_rings_paging_pae():
                 bad.append(f"{tag} case {case:03x}: got {got} want {exp}")
         assert n == count
         assert not bad, "\n".join(bad[:40])
+
+
+def test_debug_rf_syscall_movss_events():
+    checks(run("dbg"), [
+        "rf-fault-ud", "rf-set-in-ud-frame", "rf-fault-gp", "rf-set-in-gp-frame",
+        "rf-fault-pf", "rf-set-in-pf-frame", "rf-trap-bp", "rf-clear-in-bp-frame",
+        "rf-trap-single-step", "rf-clear-in-single-step-frame", "rf-instruction-breakpoint",
+        "rf-clear-in-breakpoint-frame", "rf-iretq-then-int3", "rf-cleared-after-one-instruction",
+        "rf-restart-one-breakpoint", "rf-restart-after-fault",
+        "syscall-tf-reached-kernel", "syscall-tf-masked-no-trap", "sysret-tf-traps",
+        "sysret-tf-trap-before-user-insn", "sysret-tf-trap-in-ring3", "sysret-tf-dr6-bs",
+        "movss-single-step-held", "movss-single-step-one-db", "movss-single-step-dr6-bs",
+        "movss-data-breakpoints-held", "movss-data-one-db", "movss-data-dr6-b0-b1",
+        "movss-general-detect-not-held", "general-detect-dr6-bd", "general-detect-rf-in-frame",
+        "general-detect-clears-gd",
+        "cpuid-apic-set-when-enabled", "cpuid-apic-clear-when-disabled", "cpuid-apic-set-again",
+        "nmi-two-in-a-row-both-taken", "nmi-taken-at-next-boundary",
+        "nmi-second-at-next-boundary", "nmi-latched-delivered-after-iretq",
+        "nmi-only-one-latched", "nmi-latched-before-next-insn",
+        "intr-self-ipi-taken-at-next-boundary", "intr-self-ipi-rip"])

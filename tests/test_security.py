@@ -8,6 +8,10 @@
   object another user owns or that is open to other users (one line, bhyve exits 4); a
   shrunken object is refused, not a SIGBUS.  (The control socket's peer checks, both ways,
   are in tests/unit/test_vmm_ctl.c.)
+- The seccomp sandbox: with the test-only key security.test_forbidden_call, a thread of the
+  running bhyve calls execve once the filter is on; bhyve must die with one line naming the
+  call (59, execve on x86-64) and status 4.  With security.seccomp=off the same run is not
+  stopped by the filter.
 """
 import os
 import pathlib
@@ -134,3 +138,35 @@ def test_vm_object_shrunken_refused(vmname):
     os.truncate(shm(vmname), 64 << 20)
     r = bhyve_open(vmname)
     assert r.returncode == 4 and "not a valid bhyve VM object" in one_line(r), r.stderr
+
+
+MB_EXIT = BUILD / "tests" / "guests" / "mb_exit.bin"
+
+
+def run_mb_exit(name, *opts):
+    return run([prog("bhyve"), "-m", "32M", "-s", "0,hostbridge", "-s", "31,lpc",
+                "-l", "com1,stdio", "-o", f"loader.kernel={MB_EXIT}",
+                "-o", "loader.cmdline=poweroff"] + [a for o in opts for a in ("-o", o)]
+               + [name])
+
+
+def test_seccomp_kills_forbidden_call(vmname):
+    if not MB_EXIT.exists():
+        pytest.skip("make guests not run")
+    r = run_mb_exit(vmname, "security.test_forbidden_call=1")
+    assert r.returncode == 4, (r.stdout, r.stderr)
+    line = one_line(r)
+    assert "seccomp" in line and "forbidden system call 59" in line, r.stderr
+
+
+def test_seccomp_on_by_default_and_off_switch(vmname):
+    if not MB_EXIT.exists():
+        pytest.skip("make guests not run")
+    r = run_mb_exit(vmname)
+    assert r.returncode == 1 and "mb_exit: poweroff" in r.stdout, (r.stdout, r.stderr)
+    with open(f"/proc/self/status") as f:
+        assert "Seccomp:\t0" in f.read()       # the test itself is not filtered
+    r = run_mb_exit(vmname, "security.seccomp=off", "security.test_forbidden_call=1")
+    assert r.returncode == 1 and "mb_exit: poweroff" in r.stdout, (r.stdout, r.stderr)
+    r = run_mb_exit(vmname, "security.seccomp=maybe")
+    assert r.returncode == 4 and "security.seccomp=maybe" in one_line(r), r.stderr

@@ -30,6 +30,7 @@
 
 #include "cmd/cmd_fail.h"
 #include "cmd/bhyve_run.h"
+#include "cmd/bhyve_sandbox.h"
 #include "common/config.h"
 #include "common/parse.h"
 #include "loader/loader.h"
@@ -288,6 +289,8 @@ static int run_vm(struct vm *vm, bool bootrom, bool *ran, int *debug_status)
 	const struct vm_init_step *steps[RUN_MAXSTEPS];
 	size_t nsteps = run_steps_collect(steps), done = 0;
 	struct vm_boot_state bs;
+	char err[RUN_ERRLEN];
+	bool started;
 	int rc;
 
 	vm_get_boot_state(vm, &bs);
@@ -301,15 +304,20 @@ static int run_vm(struct vm *vm, bool bootrom, bool *ran, int *debug_status)
 	rc = run_steps_init(vm, steps, nsteps, &done);
 	if (rc == 0 && run_signals(vm) < 0)
 		rc = cmd_fail(RUN_EXIT_ERROR, "cannot start the signal thread");
-	if (rc == 0) {
-		/* bhyvectl reads a running VM's vCPUs through it; bhyve runs on without it. */
-		if (vm_ctl_start(vm) < 0)
-			fprintf(stderr, "bhyve: no control socket for bhyvectl: %s\n",
-				strerror(errno));
+	/* bhyvectl reads a running VM's vCPUs through it; bhyve runs on without it. */
+	started = rc == 0;
+	if (started && vm_ctl_start(vm) < 0)
+		fprintf(stderr, "bhyve: no control socket for bhyvectl: %s\n", strerror(errno));
+	/* Everything is open: from here on the sandbox holds (bhyve_sandbox.c). */
+	if (started && bhyve_sandbox_enter(err, sizeof(err)) < 0)
+		rc = cmd_fail(RUN_EXIT_ERROR, "%s", err);
+	if (started && rc == 0) {
 		rc = (int)vm_run(vm);
 		if (rc == VM_SUSPEND_DEBUG_EXIT)
 			*debug_status = vm_debug_exit_status(vm);
 		*ran = true;
+	}
+	if (started) {
 		vm_ctl_stop(vm);
 		vm_ioevent_stop(vm);   /* its callbacks reach devices: stop it before they go */
 	}

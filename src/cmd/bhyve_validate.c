@@ -22,7 +22,8 @@ void bhyve_set_defaults(void)
 static const char *const bhyve_bool_keys[] = {
 	"acpi_tables", "bvmconsole", "config.dump", "destroy_on_poweroff", "gdb.wait",
 	"memory.guest_in_core",
-	"memory.wired", "rtc.use_localtime", "virtio_msix", "x86.mptable", "x86.strictio",
+	"memory.wired", "rtc.use_localtime", "security.seccomp", "security.test_forbidden_call",
+	"virtio_msix", "x86.mptable", "x86.strictio",
 	"x86.strictmsr", "x86.vmexit_on_hlt", "x86.vmexit_on_pause", "x86.x2apic",
 };
 

@@ -85,6 +85,12 @@ static void leaf_1(struct cpu *c, uint32_t *o)
 	       (1u << 9) | (1u << 11) | (1u << 13) | (1u << 14) | (1u << 15) | (1u << 17) |
 	       (1u << 19) | (1u << 23) |
 	       (1u << 24) | (1u << 25) | (1u << 26) | (n > 1 ? 1u << 28 : 0);
+	/* APIC follows IA32_APIC_BASE.EN (SDM Vol. 3A 11.4.3): clear while the APIC is globally
+	 * disabled.  The platform owns that MSR. */
+	uint64_t ab;
+	if (c->ops && c->ops->rdmsr && c->ops->rdmsr(c->ctx, 0x1b, &ab) == CPU_CB_OK &&
+	    !(ab & (1ull << 11)))
+		o[3] &= ~(1u << 9);
 }
 
 static void leaf_15_16(struct cpu *c, uint32_t leaf, uint32_t *o)

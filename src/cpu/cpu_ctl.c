@@ -132,7 +132,7 @@ H(mov_sreg_rm) {
 	int s = (i->modrm >> 3) & 7;
 	cpu_load_seg(c, s, (uint16_t)rd_rm(c, i, 2));
 	if (s == CPU_SS) {
-		c->shadow = 1;
+		c->shadow |= CPU_SHADOW_SS;
 		c->r.rip = CPU_NEXT_RIP(c, i);
 		return CPU_H_BRANCH;
 	}
@@ -274,7 +274,7 @@ H(pop_seg) {
 	cpu_load_seg(c, s, v);
 	c->r.gpr[CPU_RSP] = nsp;
 	if (s == CPU_SS) {
-		c->shadow = 1;
+		c->shadow |= CPU_SHADOW_SS;
 		c->r.rip = CPU_NEXT_RIP(c, i);
 		return CPU_H_BRANCH;
 	}

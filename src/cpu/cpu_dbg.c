@@ -4,7 +4,8 @@
  * read or wrote, the 1/2/4/8 bytes at DRn), reported in DR6.B0-B3.
  *
  * While any breakpoint is enabled in DR7 the run loop executes one instruction at a time
- * (cpu_dbg_before / cpu_dbg_after around it, as for RFLAGS.TF), and pages holding a data
+ * (cpu_dbg_before / cpu_dbg_after around it, as for RFLAGS.TF; see step_one in cpu_exec.c),
+ * and pages holding a data
  * breakpoint get no TLB entries for reads and writes, so every access to them reaches the
  * checking slow path (cpu_dbg_data).  The fast paths see no change.
  */
@@ -53,13 +54,13 @@ void cpu_dbg_data(struct cpu *c, uint64_t la, int size, bool write)
 	}
 }
 
-/* Before one instruction: true when an instruction breakpoint fired (#DB delivered). */
+/* Before one instruction: true when an instruction breakpoint fired (#DB delivered).  RF set
+ * suppresses it (the run loop clears RF as the instruction starts). */
 bool cpu_dbg_before(struct cpu *c)
 {
 	uint64_t dr7 = c->r.dr[7];
 	c->dbg_hits = 0;
-	c->dbg_rf = (c->r.rflags & CPU_RF) != 0;
-	if (c->dbg_rf)
+	if (c->r.rflags & CPU_RF)
 		return false;
 	uint64_t la = c->r.rip + (c->code_mode == 64 ? 0 : c->r.seg[CPU_CS].base);
 	if (c->code_mode != 64)
@@ -75,14 +76,10 @@ bool cpu_dbg_before(struct cpu *c)
 	return true;
 }
 
-/* After an instruction that completed: the data breakpoints it hit (DR6 bits).  RF, which
- * let this instruction pass its breakpoint, is cleared (an IRET that sets it keeps it). */
+/* After an instruction that completed: the data breakpoints it hit (DR6 bits). */
 uint32_t cpu_dbg_after(struct cpu *c)
 {
 	uint32_t hits = c->dbg_hits;
 	c->dbg_hits = 0;
-	if (c->dbg_rf)
-		c->r.rflags &= ~(uint64_t)CPU_RF;
-	c->dbg_rf = false;
 	return hits;
 }

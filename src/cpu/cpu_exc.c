@@ -79,6 +79,13 @@ void cpu_deliver_pending_exception(struct cpu *c)
 			err = 0;
 		}
 	}
+	if (vec == CPU_EXC_DB) {     /* general detect: traps held by MOV SS come with it */
+		c->r.dr[6] |= c->db_pending;
+		c->db_pending = 0;
+	}
+	/* every fault pushes RF=1 so that IRET back to the instruction passes its instruction
+	 * breakpoint (SDM Vol. 3B 18.3.1.1); #DF is an abort */
+	c->int_rf = vec != CPU_EXC_DF;
 	cpu_interrupt(c, vec, CPU_INT_EXC, has_err, err);
 }
 
@@ -169,7 +176,7 @@ static uint64_t tss_read(struct cpu *c, uint32_t off, int size)
 	return cpu_rd_lin(c, tr->base + off, size, true);
 }
 
-static void int_long(struct cpu *c, int vec, int kind, bool has_err, uint32_t err)
+static void int_long(struct cpu *c, int vec, int kind, bool has_err, uint32_t err, uint64_t rf)
 {
 	if ((uint32_t)vec * 16 + 15 > c->r.idtr.limit)
 		cpu_raise_gp(c, idt_err(vec, kind));
@@ -195,7 +202,7 @@ static void int_long(struct cpu *c, int vec, int kind, bool has_err, uint32_t er
 	else if (ncpl < c->cpl)
 		rsp = tss_read(c, 4 + ncpl * 8, 8);
 	rsp &= ~15ull;
-	uint64_t fl = cpu_get_rflags(c);
+	uint64_t fl = cpu_get_rflags(c) | rf;
 	uint64_t v[6] = { c->r.seg[CPU_SS].sel, c->r.gpr[CPU_RSP], fl, c->r.seg[CPU_CS].sel,
 			  c->r.rip, err };
 	uint64_t nsp = push_frame(c, 0, rsp, ~0ull, 8, v, has_err ? 6 : 5, ncpl < 3);
@@ -213,7 +220,7 @@ static void int_long(struct cpu *c, int vec, int kind, bool has_err, uint32_t er
 	cpu_update_mode(c);
 }
 
-static void int_prot(struct cpu *c, int vec, int kind, bool has_err, uint32_t err)
+static void int_prot(struct cpu *c, int vec, int kind, bool has_err, uint32_t err, uint64_t rf)
 {
 	if ((uint32_t)vec * 8 + 7 > c->r.idtr.limit)
 		cpu_raise_gp(c, idt_err(vec, kind));
@@ -239,7 +246,7 @@ static void int_prot(struct cpu *c, int vec, int kind, bool has_err, uint32_t er
 	if (vm86 && ncpl != 0)
 		cpu_raise_gp(c, sel & 0xfffc);
 	cpu_check_code_limit(c, d, off);
-	uint64_t fl = cpu_get_rflags(c);
+	uint64_t fl = cpu_get_rflags(c) | rf;
 	uint64_t v[12];
 	int n = 0;
 	struct cpu_segment nss = c->r.seg[CPU_SS];
@@ -289,17 +296,21 @@ static void int_prot(struct cpu *c, int vec, int kind, bool has_err, uint32_t er
 }
 
 /* Deliver vector `vec` now.  c->r.rip is the return address (faults: the faulting insn;
- * traps/INT n: the next one). */
+ * traps/INT n: the next one).  c->int_rf: a fault, whose frame gets RF=1 (16-bit frames have
+ * no room for it). */
 void cpu_interrupt(struct cpu *c, int vec, int kind, bool has_err, uint32_t err)
 {
+	uint64_t rf = c->int_rf ? CPU_RF : 0;
+	c->int_rf = false;
 	c->deliver_vec = kind == CPU_INT_EXC ? vec : -1;
 	c->halted = false;
+	c->shadow &= CPU_SHADOW_DB;   /* an event ends an STI / MOV SS shadow */
 	c->int_count++;
 	if (!(c->r.cr0 & CPU_CR0_PE))
 		int_real(c, vec);
 	else if (c->long_mode)
-		int_long(c, vec, kind, has_err, err);
+		int_long(c, vec, kind, has_err, err, rf);
 	else
-		int_prot(c, vec, kind, has_err, err);
+		int_prot(c, vec, kind, has_err, err, rf);
 	c->deliver_vec = -1;
 }

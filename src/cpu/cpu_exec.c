@@ -95,6 +95,15 @@ static void mark_code_page(struct cpu *c, uint64_t pg)
 
 void cpu_flush_blocks(struct cpu *c);
 
+/* Puts back the handler cpu_stop_after swapped out (see there). */
+static inline void block_unstop(struct cpu *c)
+{
+	if (CPU_UNLIKELY(c->stop_insn != NULL)) {
+		c->stop_insn->h = c->stop_h;
+		c->stop_insn = NULL;
+	}
+}
+
 /* 64-bit mode Jcc handlers fall through to the next insn when not taken, so a block goes on
  * past them (a taken Jcc ends it). */
 static inline bool jcc_continues(const struct cpu *c, const struct insn *i)
@@ -173,6 +182,7 @@ static struct cpu_block *block_get(struct cpu *c, uint64_t *glob)
  * generation are ignored, and the jump cache is keyed by xlat_gen. */
 void cpu_flush_blocks(struct cpu *c)
 {
+	block_unstop(c);   /* before the arena is reused */
 	c->blk_fgen++;
 	c->arena_used = 0;
 	cpu_xlat_bump(c, true);
@@ -205,6 +215,46 @@ void cpu_block_cut(struct cpu *c, uint64_t page)
 		p->h = h_cut;
 }
 
+/* Ending a block early: cpu_stop_after swaps the next insn's handler for h_stop, which puts it
+ * back, leaves the block at that insn and does not count it.  Blocks belong to one CPU (its
+ * arena, or tmpblk), so no other thread can meet the swapped handler.  When the instruction
+ * branches instead (a REP restart, a jump through MMIO), the swap stays until h_stop runs on a
+ * later pass, a fault, exec_one, the next swap or an arena flush undoes it: h_stop only ends a
+ * block early with the right RIP, so a late one is harmless, and the hot path of exec_block
+ * carries no check. */
+static int h_stop(struct cpu *c, const struct insn *i)
+{
+	block_unstop(c);
+	c->r.rip = CPU_CUR_RIP(c, i);
+	if (i->len)
+		c->icount--;   /* not executed: compensate the block's count */
+	return CPU_H_BRANCH;
+}
+
+static void cpu_stop_after(struct cpu *c)
+{
+	c->stop = 1;       /* REP string loops stop between iterations too */
+	if (!c->cur)
+		return;
+	block_unstop(c);
+	struct insn *n = (struct insn *)c->cur + 1;
+	c->stop_insn = n;
+	c->stop_h = n->h;
+	n->h = h_stop;
+}
+
+/* Called on this CPU's thread after a callback that can raise an interrupt or NMI (port I/O,
+ * MMIO: a self-IPI, an EOI that uncovers the next vector, an 8259 unmask...).  Hardware
+ * recognises the event at the next instruction boundary, so the block ends there.  Events
+ * from other threads need no such care: their arrival time is not architectural, and a block
+ * (at most CPU_BLOCK_MAX straight-line instructions) reaches a boundary check soon. */
+void cpu_check_events(struct cpu *c)
+{
+	if ((c->nmi_pending && !c->nmi_blocked) || (c->irq_pending && (c->r.rflags & CPU_IF)) ||
+	    c->kick)
+		cpu_stop_after(c);
+}
+
 static void exec_block(struct cpu *c, struct cpu_block *b)
 {
 	const struct insn *i = b->insns;
@@ -233,25 +283,57 @@ static void exec_one(struct cpu *c, struct cpu_block *b)
 	c->stop = 0;
 	c->icount += i->len != 0;
 	c->cur = NULL;
+	block_unstop(c);
 }
 
-/* RFLAGS.TF set before an instruction: run it alone, then a single-step trap (#DB with
- * DR6.BS), also when the instruction cleared TF (POPF), but not when it faulted or delivered
- * an interrupt. */
-static void single_step(struct cpu *c, struct cpu_block *b)
+static void deliver_db(struct cpu *c, uint32_t bits)
+{
+	c->r.dr[6] |= bits | c->db_pending;
+	c->db_pending = 0;
+	c->shadow &= (uint8_t)~CPU_SHADOW_DB;
+	cpu_interrupt(c, CPU_EXC_DB, CPU_INT_EXC, false, 0);
+}
+
+/* One instruction with the debug rules, when RFLAGS.TF or RF is set, DR7 enables a
+ * breakpoint or a #DB trap is held:
+ * - an instruction breakpoint is a fault before the instruction, unless RF is set; RF is
+ *   cleared as the instruction starts, so it covers one instruction (an IRET may set it
+ *   again, and a fault pushes RF=1 anyway);
+ * - when the instruction completes (no fault, no event delivered): a single-step trap if TF
+ *   was set as it started (so POPF and IRET that set TF trap after the next instruction), and
+ *   its data breakpoints, as one #DB with their DR6 bits.  SYSCALL traps only if TF is still
+ *   set after it (SFMASK normally clears it); SYSRET that loads TF=1 traps at once (sysret
+ *   sets db_pending);
+ * - after MOV SS / POP SS the traps are held until the next instruction completes and come
+ *   with its own in one #DB (SDM Vol. 3A 6.8.3).  If that instruction faults or is INT n, the
+ *   held #DB is delivered before the handler's first instruction. */
+static void step_one(struct cpu *c, struct cpu_block *b)
 {
 	uint64_t ints = c->int_count;
 	bool tf = c->r.rflags & CPU_TF, dbg = c->dbg_on;
-	if (dbg && cpu_dbg_before(c))
-		return;              /* instruction breakpoint (cpu_dbg.c) */
+	if (dbg && cpu_dbg_before(c)) {
+		/* instruction breakpoint (cpu_dbg.c): traps held by MOV SS are reported with it */
+		c->r.dr[6] |= c->db_pending;
+		c->db_pending = 0;
+		c->shadow &= (uint8_t)~CPU_SHADOW_DB;
+		return;
+	}
+	c->r.rflags &= ~(uint64_t)CPU_RF;
+	if (c->db_pending)
+		c->shadow |= CPU_SHADOW_DB;   /* if this faults, the next boundary delivers it */
+	uint16_t op = b->insns[0].op;
 	exec_one(c, b);
 	if (c->exit_reason || c->int_count != ints)
 		return;
-	uint32_t bits = (dbg ? cpu_dbg_after(c) : 0) | (tf ? 0x4000 : 0);
-	if (!bits)
+	if (op == 0x105)
+		tf = c->r.rflags & CPU_TF;    /* SYSCALL */
+	uint32_t bits = (dbg ? cpu_dbg_after(c) : 0) | (tf ? CPU_DR6_BS : 0);
+	if (c->shadow & CPU_SHADOW_SS) {  /* this was MOV SS / POP SS */
+		c->db_pending |= bits;
 		return;
-	c->r.dr[6] |= bits;
-	cpu_interrupt(c, CPU_EXC_DB, CPU_INT_EXC, false, 0);
+	}
+	if (bits | c->db_pending)
+		deliver_db(c, bits);
 }
 
 /* ---- events at instruction boundaries ---- */
@@ -346,30 +428,35 @@ static int boundary_events(struct cpu *c)
 	if (c->inject_pending) {
 		int v = c->inject_vec;
 		c->inject_vec = -1;
-	c->inject_pending = 0;
 		c->inject_pending = 0;
 		cpu_raise(c, v, c->inject_err, c->inject_code);
 	}
-	if (CPU_UNLIKELY(c->shadow)) {
+	uint8_t shadow = c->shadow;
+	if (CPU_UNLIKELY(shadow)) {
 		c->shadow = 0;
-		uint64_t glob;
-		struct cpu_block *b = block_get(c, &glob);
-		sync_epochs(c);
-		exec_one(c, b);
-		return c->exit_reason ? -1 : 0;
-	} else if ((c->irq_pending || c->nmi_pending) && take_interrupt(c)) {
-		return 0;
+		/* traps of the previous instruction come before NMIs and interrupts */
+		if (c->db_pending && !(shadow & CPU_SHADOW_SS)) {
+			deliver_db(c, 0);
+			return 0;
+		}
+		shadow &= CPU_SHADOW_STI | CPU_SHADOW_SS;
 	}
+	if (!shadow && (c->irq_pending || c->nmi_pending) && take_interrupt(c))
+		return 0;
 	if (c->halted) {
 		set_exit(c, CPU_EXIT_HLT);
 		return -1;
 	}
 	if (c->exit_reason)
 		return -1;
-	if (CPU_UNLIKELY((c->r.rflags & CPU_TF) | c->dbg_on)) {
+	if (CPU_UNLIKELY(shadow | (c->r.rflags & (CPU_TF | CPU_RF)) | c->dbg_on | c->db_pending)) {
+		/* one instruction: a shadow ends after it, or the debug rules apply */
 		struct cpu_block *b = next_block(c);
 		sync_epochs(c);
-		single_step(c, b);
+		if ((c->r.rflags & (CPU_TF | CPU_RF)) | c->dbg_on | c->db_pending)
+			step_one(c, b);
+		else
+			exec_one(c, b);
 		return c->exit_reason ? -1 : 0;
 	}
 	return 1;
@@ -380,7 +467,7 @@ __attribute__((noinline)) static void run_loop(struct cpu *c)
 {
 	for (;;) {
 		uint64_t ev = *(volatile uint64_t *)&c->events;
-		if (CPU_UNLIKELY(ev | (c->r.rflags & CPU_TF) | (c->icount >= c->budget_end))) {
+		if (CPU_UNLIKELY(ev | (c->r.rflags & (CPU_TF | CPU_RF)) | (c->icount >= c->budget_end))) {
 			int r = boundary_events(c);
 			if (r < 0)
 				return;
@@ -417,6 +504,7 @@ static void fault_recover(struct cpu *c)
 		c->cur = NULL;
 	}
 	c->stop = 0;
+	block_unstop(c);
 	if (c->exc_vec >= 0 && !c->exit_reason)
 		cpu_deliver_pending_exception(c);
 }
@@ -522,6 +610,7 @@ static void reset_common(struct cpu *c)
 	c->deliver_vec = -1;
 	c->inject_vec = -1;
 	c->inject_pending = 0;
+	c->db_pending = 0;
 	cpu_update_mode(c);
 	cpu_tlb_flush(c, false);
 	cpu_flush_blocks(c);
@@ -577,6 +666,7 @@ void cpu_set_regs(struct cpu *c, const struct cpu_regs *regs)
 	c->r.rflags |= 2;
 	c->halted = false;   /* loading a state means "run from here" */
 	c->shadow = 0;
+	c->db_pending = 0;
 	c->lf_op = CPU_LF_NONE;
 	cpu_update_mode(c);
 	cpu_tlb_flush(c, false);

@@ -244,7 +244,7 @@ struct cpu {
 			volatile uint8_t kick;
 			volatile uint8_t irq_pending;
 			volatile uint8_t nmi_pending;
-			uint8_t shadow;          /* interrupt shadow (STI / MOV SS / POP SS) pending */
+			uint8_t shadow;          /* CPU_SHADOW_*: work for the next boundary */
 			bool halted;
 			uint8_t inject_pending;  /* inject_vec is valid */
 			uint8_t exit_reason;     /* enum cpu_exit_reason */
@@ -295,7 +295,10 @@ struct cpu {
 	bool pg_gbpages;             /* 1 GiB pages advertised (CPUID 80000001h:EDX[26]) */
 	uint64_t pg_phys_rsvd;       /* bits 51:MAXPHYADDR */
 	uint32_t dbg_hits;           /* data breakpoints hit by the current insn (cpu_dbg.c) */
-	bool dbg_rf;                 /* the current insn started with RFLAGS.RF set */
+	uint32_t db_pending;         /* DR6 bits of #DB traps held (MOV SS) or due (SYSRET) */
+	bool int_rf;                 /* the event being delivered is a fault: RF=1 in its frame */
+	struct insn *stop_insn;      /* insn whose handler h_stop replaces (cpu_stop_after) */
+	cpu_handler_fn stop_h;       /* its own handler */
 	bool pdpte_valid;
 	uint64_t pdpte_cr3;          /* the CR3 the PDPTE registers were loaded from */
 	uint64_t pdpte[4];
@@ -317,6 +320,15 @@ struct cpu {
 	/* private to the x87/SSE files (fpu*.c, sse*.c); zeroed by cpu_create and on RESET */
 	uint64_t ext_priv[64] __attribute__((aligned(16)));
 };
+
+/* c->shadow bits */
+#define CPU_SHADOW_STI 1   /* STI: interrupts blocked until the next instruction completes */
+#define CPU_SHADOW_SS  2   /* MOV SS / POP SS: interrupts and #DB traps held likewise */
+#define CPU_SHADOW_DB  4   /* c->db_pending holds a #DB trap to deliver at the boundary */
+
+/* DR6 */
+#define CPU_DR6_BD 0x2000u /* general detect */
+#define CPU_DR6_BS 0x4000u /* single step */
 
 #define CPU_NEXT_RIP(c, i) ((c)->blk_rip + (i)->end)
 #define CPU_CUR_RIP(c, i)  ((c)->blk_rip + (i)->end - (i)->len)
@@ -463,6 +475,10 @@ bool cpu_dbg_data_page(const struct cpu *c, uint64_t la);
 void cpu_dbg_data(struct cpu *c, uint64_t la, int size, bool write);
 bool cpu_dbg_before(struct cpu *c);
 uint32_t cpu_dbg_after(struct cpu *c);
+/* An I/O, MMIO or MSR callback may have made an interrupt or NMI deliverable: if so the running
+ * block stops after the current instruction, so the event is recognised at that instruction
+ * boundary (cpu_exec.c). */
+void cpu_check_events(struct cpu *c);
 /* PAE paging: load the four PDPTE registers from cr3; false (nothing loaded) when a present
  * entry sets a reserved bit (the caller raises #GP(0)). */
 bool cpu_pae_load_pdptes(struct cpu *c, uint64_t cr3);

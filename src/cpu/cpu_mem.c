@@ -84,6 +84,7 @@ static uint64_t phys_read(struct cpu *c, uint64_t gpa, int size)
 	}
 	if (!c->ops->mmio_read || c->ops->mmio_read(c->ctx, gpa, size, &v) == CPU_CB_ABORT)
 		cpu_abort_exit(c, CPU_EXIT_ABORT, "mmio read failed");
+	cpu_check_events(c);
 	return v & cpu_size_mask(size);
 }
 
@@ -102,6 +103,7 @@ static void phys_write(struct cpu *c, uint64_t gpa, int size, uint64_t v)
 	}
 	if (!c->ops->mmio_write || c->ops->mmio_write(c->ctx, gpa, size, v) == CPU_CB_ABORT)
 		cpu_abort_exit(c, CPU_EXIT_ABORT, "mmio write failed");
+	cpu_check_events(c);
 }
 
 /* ---- page walk ---- */

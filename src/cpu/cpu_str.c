@@ -34,6 +34,7 @@ static uint32_t port_in(struct cpu *c, uint16_t port, int size)
 	uint32_t v = 0xffffffffu;
 	if (c->ops->pio_in && c->ops->pio_in(c->ctx, port, size, &v) == CPU_CB_ABORT)
 		cpu_abort_exit(c, CPU_EXIT_ABORT, "port input failed");
+	cpu_check_events(c);
 	return size == 4 ? v : v & ((1u << (size * 8)) - 1);
 }
 
@@ -41,6 +42,7 @@ static void port_out(struct cpu *c, uint16_t port, int size, uint32_t v)
 {
 	if (c->ops->pio_out && c->ops->pio_out(c->ctx, port, size, v) == CPU_CB_ABORT)
 		cpu_abort_exit(c, CPU_EXIT_ABORT, "port output failed");
+	cpu_check_events(c);
 }
 
 static int io_size(const struct insn *i)

@@ -182,6 +182,11 @@ H(mov_dr) {
 			cpu_raise_ud(c);
 		n += 2;
 	}
+	if (c->r.dr[7] & 0x2000) {   /* DR7.GD: general detect, a #DB fault; GD clears for the handler */
+		c->r.dr[7] &= ~0x2000ull;
+		c->r.dr[6] |= CPU_DR6_BD;
+		cpu_raise(c, CPU_EXC_DB, false, 0);
+	}
 	int sz = i->mode == 64 ? 8 : 4;
 	if (i->op == 0x121) {
 		cpu_set_reg(c, i->rm, sz, c->r.dr[n]);
@@ -503,6 +508,10 @@ H(sysret) {
 		c->r.rflags = (c->r.gpr[CPU_R11] & 0x3c7fd7) | 2;
 		c->lf_op = CPU_LF_NONE;
 		cpu_ac_changed(c);
+		if (c->r.rflags & CPU_TF) {   /* the single-step trap comes right after SYSRET */
+			c->db_pending |= CPU_DR6_BS;
+			c->shadow |= CPU_SHADOW_DB;
+		}
 	} else {
 		c->r.rflags |= CPU_IF;
 	}
@@ -570,7 +579,7 @@ H(sti) {
 		cpu_raise_gp(c, 0);
 	if (!(c->r.rflags & CPU_IF)) {
 		c->r.rflags |= CPU_IF;
-		c->shadow = 1;
+		c->shadow |= CPU_SHADOW_STI;
 	}
 	return end_block(c, i);
 }

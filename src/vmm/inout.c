@@ -53,10 +53,15 @@ static void inout_free_list(struct inout_entry *e)
 
 void inout_table_destroy(struct inout_table *t)
 {
-	/* A live entry fills the slots of its consecutive ports: free it at its first. */
-	for (uint32_t p = 0; p < INOUT_NPORTS; p++)
-		if (t->slot[p] && t->slot[p]->iop.port == p)
-			free(t->slot[p]);
+	/* A live entry fills the slots of its consecutive ports: free it at its first and skip
+	 * the rest (they name the same, now freed, entry). */
+	for (uint32_t p = 0; p < INOUT_NPORTS; p++) {
+		struct inout_entry *e = t->slot[p];
+		if (e && e->iop.port == p) {
+			p += e->iop.size - 1u;
+			free(e);
+		}
+	}
 	inout_free_list(t->retired);
 	pthread_mutex_destroy(&t->lock);
 	free(t);

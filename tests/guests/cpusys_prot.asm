@@ -261,6 +261,19 @@ t_exceptions:
         TRY
 .ud:    ud2
         CATCH "p32-exc-ud", 6, -1, .ud
+        test dword [got_frame + 8], 0x10000      ; a fault pushes EFLAGS.RF = 1
+        CHECK32 nz, "p32-rf-in-fault-frame"
+
+        ; POP SS holds the single-step trap until the next instruction completes
+        TRY
+        push ss
+        pushfd
+        or dword [esp], 0x100
+        popfd
+        pop ss
+        nop
+.pss:
+        CATCH "p32-pop-ss-single-step-held", 1, -1, .pss
 
         TRY
         mov ax, NPDATA
