@@ -1,4 +1,4 @@
-"""Issue #17: fbuf's VNC server with a small Multiboot guest (no Linux boot): a port in use is
+"""fbuf's VNC server with a small Multiboot guest (no Linux boot): a port in use is
 one line and exit 4, `wait` holds the guest until a client has connected, `password=`
 refuses a wrong password and lets the right one in.  The client is Debian's vncsnapshot, the
 password file is made by TigerVNC's vncpasswd.  Skipped without them or without `make guests`.
