@@ -1,4 +1,4 @@
-"""the graphics console — fbuf, its VNC server, the i8042 keyboard.
+"""The graphics console — fbuf, its VNC server, the i8042 keyboard.
 
 One module-scoped guest (Debian's generic kernel, which has the bochs DRM driver) boots with
 `-s 29,fbuf,tcp=127.0.0.1:PORT,w=1024,h=768,web=...`, `-s 30,xhci,tablet` and a virtio-blk disk holding a 1024x768 test

@@ -1,4 +1,4 @@
-"""the AHCI and NVMe controllers seen by Debian's generic kernel (its own ahci and
+"""The AHCI and NVMe controllers seen by Debian's generic kernel (its own ahci and
 nvme drivers; `make guest-generic`).
 
 One module-scoped guest per controller kind carries several disks (each boot of the software

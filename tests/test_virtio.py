@@ -1,4 +1,4 @@
-"""the virtio devices seen from inside the default Debian guest (busybox initramfs).
+"""The virtio devices seen from inside the default Debian guest (busybox initramfs).
 
 One module-scoped guest carries several devices (each boot of the software CPU is slow):
 virtio-blk (read-write 256 MiB, `ro`, `sectorsize=4096`), virtio-rnd, virtio-console and
