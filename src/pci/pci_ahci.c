@@ -661,8 +661,10 @@ static uint32_t ahci_hba_read(struct ahci_softc *sc, uint32_t reg)
 	}
 }
 
-static uint32_t ahci_read32(struct ahci_softc *sc, uint32_t off)
+static uint32_t ahci_read32(void *dev, uint32_t off)
 {
+	struct ahci_softc *sc = dev;
+
 	if (off < AHCI_PORT_BASE)
 		return ahci_hba_read(sc, off);
 	uint32_t n = (off - AHCI_PORT_BASE) / AHCI_PORT_SIZE;
@@ -703,14 +705,7 @@ static uint64_t ahci_barread(struct vcpu *vcpu, struct pci_devinst *pi, int bari
 	if (!sc || baridx != AHCI_BAR || off >= AHCI_BAR_SIZE)
 		return ~0ULL;
 	pthread_mutex_lock(&sc->mtx);
-	if (size == 8 && !(off & 7)) {
-		v = ahci_read32(sc, (uint32_t)off) | (uint64_t)ahci_read32(sc, (uint32_t)off + 4) << 32;
-	} else {
-		uint32_t d = ahci_read32(sc, (uint32_t)off & ~3u);
-		v = d >> (8 * (off & 3));
-		if (size < 4)
-			v &= (1ULL << (8 * size)) - 1;
-	}
+	v = pci_bar_read_words(sc, ahci_read32, off, size);
 	pthread_mutex_unlock(&sc->mtx);
 	return v;
 }

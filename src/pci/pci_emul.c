@@ -317,3 +317,12 @@ int pci_validate_all(char *err, size_t errlen)
 	}
 	return config_node_foreach(pci, pci_validate_level, &st) ? -1 : 0;
 }
+
+uint64_t pci_bar_read_words(void *dev, uint32_t (*rd)(void *dev, uint32_t off), uint64_t off,
+			    int size)
+{
+	if (size == 8 && !(off & 7))
+		return rd(dev, (uint32_t)off) | (uint64_t)rd(dev, (uint32_t)off + 4) << 32;
+	uint64_t v = rd(dev, (uint32_t)off & ~3u) >> (8 * (off & 3));
+	return size < 4 ? v & ((1ULL << (8 * size)) - 1) : v;
+}

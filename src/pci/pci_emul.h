@@ -107,4 +107,10 @@ void lpc_print_supported_devices(FILE *out);
 /* le_validate of every LPC device. */
 int lpc_validate_all(char *err, size_t errlen);
 
+/* A BAR read of `size` bytes at `off` from a register file of 32-bit words, each read by
+ * rd(dev, offset of the word): an aligned 8-byte read is the two words at off and off + 4,
+ * anything narrower the bytes of the one word that holds `off`, shifted down. */
+uint64_t pci_bar_read_words(void *dev, uint32_t (*rd)(void *dev, uint32_t off), uint64_t off,
+			    int size);
+
 #endif

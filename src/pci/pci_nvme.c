@@ -867,8 +867,10 @@ static void nvme_reg_write(struct nvme_softc *sc, uint32_t off, uint32_t v)
 	}
 }
 
-static uint32_t nvme_reg_read(struct nvme_softc *sc, uint32_t off)
+static uint32_t nvme_reg_read(void *dev, uint32_t off)
 {
+	struct nvme_softc *sc = dev;
+
 	switch (off) {
 	case NVME_REG_CAP: return (uint32_t)sc->cap;
 	case NVME_REG_CAP + 4: return (uint32_t)(sc->cap >> 32);
@@ -898,14 +900,7 @@ static uint64_t nvme_barread(struct vcpu *vcpu, struct pci_devinst *pi, int bari
 	if (!sc || baridx != NVME_BAR || off >= NVME_BAR_SIZE)
 		return ~0ULL;
 	pthread_mutex_lock(&sc->mtx);
-	if (size == 8 && !(off & 7)) {
-		v = nvme_reg_read(sc, (uint32_t)off) |
-		    (uint64_t)nvme_reg_read(sc, (uint32_t)off + 4) << 32;
-	} else {
-		v = nvme_reg_read(sc, (uint32_t)off & ~3u) >> (8 * (off & 3));
-		if (size < 4)
-			v &= (1ULL << (8 * size)) - 1;
-	}
+	v = pci_bar_read_words(sc, nvme_reg_read, off, size);
 	pthread_mutex_unlock(&sc->mtx);
 	return v;
 }
